@@ -1,0 +1,466 @@
+//! Error codes: a stable name, a [`Category`], retryability and a [`Severity`].
+//!
+//! Every code maps to one gRPC status code and one HTTP status through its category. The
+//! mapping lives in a single table ([`Category::table`]) so that the gRPC and HTTP middleware
+//! can never disagree about what a failure means.
+//!
+//! ```
+//! use result_runtime::{Category, Code, GrpcCode, Severity};
+//!
+//! assert_eq!(Code::UNAVAILABLE.name(), "UNAVAILABLE");
+//! assert!(Code::UNAVAILABLE.retryable());
+//! assert_eq!(Code::UNAVAILABLE.grpc(), GrpcCode::Unavailable);
+//! assert_eq!(Code::UNAVAILABLE.http_status(), 503);
+//!
+//! // Your own codes take their defaults from their category.
+//! const PAYMENT_DECLINED: Code = Code::new("PAYMENT_DECLINED", Category::Business);
+//! assert_eq!(PAYMENT_DECLINED.http_status(), 422);
+//! assert!(!PAYMENT_DECLINED.retryable());
+//! assert_eq!(PAYMENT_DECLINED.severity(), Severity::Info);
+//! ```
+
+use std::fmt;
+
+/// What kind of failure a [`Code`] describes. The category decides the gRPC and HTTP status,
+/// the default retryability and the default log severity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Category {
+    /// The caller sent something invalid.
+    Validation,
+    /// The thing asked for does not exist.
+    NotFound,
+    /// The request conflicts with the current state (already exists, version mismatch).
+    Conflict,
+    /// The caller is not authenticated.
+    Unauthenticated,
+    /// The caller is authenticated but not allowed.
+    PermissionDenied,
+    /// The caller or a dependency is over its quota.
+    RateLimited,
+    /// A dependency over the network is unreachable or failing.
+    Unavailable,
+    /// A database, disk or object store failed.
+    Storage,
+    /// A business rule refused the request (a precondition that the caller can fix).
+    Business,
+    /// A deadline passed.
+    Timeout,
+    /// The work was cancelled.
+    Cancelled,
+    /// The work panicked.
+    Panic,
+    /// The operation is not implemented.
+    Unimplemented,
+    /// A bug or an unexpected failure inside the service.
+    Internal,
+}
+
+/// gRPC status codes, as numbered by the gRPC specification.
+///
+/// Defined here so that the core does not depend on tonic; the `grpc` feature converts them
+/// into `tonic::Code`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[allow(missing_docs)] // the names are the gRPC specification's
+pub enum GrpcCode {
+    Ok = 0,
+    Cancelled = 1,
+    Unknown = 2,
+    InvalidArgument = 3,
+    DeadlineExceeded = 4,
+    NotFound = 5,
+    AlreadyExists = 6,
+    PermissionDenied = 7,
+    ResourceExhausted = 8,
+    FailedPrecondition = 9,
+    Aborted = 10,
+    OutOfRange = 11,
+    Unimplemented = 12,
+    Internal = 13,
+    Unavailable = 14,
+    DataLoss = 15,
+    Unauthenticated = 16,
+}
+
+impl GrpcCode {
+    /// The numeric value sent in `grpc-status`.
+    #[must_use]
+    pub const fn as_i32(self) -> i32 {
+        self as i32
+    }
+}
+
+/// How loud a failure of this code should be in the logs of the service that returns it.
+/// Client mistakes are not server errors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Severity {
+    /// Expected in normal operation (bad input, not found, cancelled).
+    Info,
+    /// Worth watching (rate limits, an unavailable dependency, timeouts).
+    Warn,
+    /// Needs someone's attention (panics, internal and storage failures).
+    Error,
+}
+
+impl Severity {
+    /// The `tracing` level to log a failure of this severity at.
+    #[must_use]
+    pub const fn level(self) -> tracing::Level {
+        match self {
+            Self::Info => tracing::Level::INFO,
+            Self::Warn => tracing::Level::WARN,
+            Self::Error => tracing::Level::ERROR,
+        }
+    }
+}
+
+/// One row of the status table: what a [`Category`] means on the wire and in the logs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CategoryRow {
+    /// The category this row describes.
+    pub category: Category,
+    /// The gRPC status code.
+    pub grpc: GrpcCode,
+    /// The HTTP status.
+    pub http: u16,
+    /// Whether errors of this category are worth retrying by default.
+    pub retryable: bool,
+    /// The default log severity.
+    pub severity: Severity,
+    /// The message shown to a remote client when the error's own message is not public.
+    pub safe_message: &'static str,
+}
+
+const fn row(
+    category: Category,
+    grpc: GrpcCode,
+    http: u16,
+    retryable: bool,
+    severity: Severity,
+    safe_message: &'static str,
+) -> CategoryRow {
+    CategoryRow { category, grpc, http, retryable, severity, safe_message }
+}
+
+use Category as C;
+use GrpcCode as G;
+use Severity as S;
+
+/// The one table from category to wire statuses, retryability and severity.
+#[rustfmt::skip]
+const TABLE: [CategoryRow; 14] = [
+    row(C::Validation,       G::InvalidArgument,    400, false, S::Info,  "invalid request"),
+    row(C::NotFound,         G::NotFound,           404, false, S::Info,  "not found"),
+    row(C::Conflict,         G::AlreadyExists,      409, false, S::Info,  "conflict"),
+    row(C::Unauthenticated,  G::Unauthenticated,    401, false, S::Info,  "unauthenticated"),
+    row(C::PermissionDenied, G::PermissionDenied,   403, false, S::Warn,  "permission denied"),
+    row(C::RateLimited,      G::ResourceExhausted,  429, true,  S::Warn,  "rate limited"),
+    row(C::Unavailable,      G::Unavailable,        503, true,  S::Warn,  "service unavailable"),
+    row(C::Storage,          G::Unavailable,        503, true,  S::Error, "storage unavailable"),
+    row(C::Business,         G::FailedPrecondition, 422, false, S::Info,  "request refused"),
+    row(C::Timeout,          G::DeadlineExceeded,   504, true,  S::Warn,  "deadline exceeded"),
+    row(C::Cancelled,        G::Cancelled,          499, false, S::Info,  "cancelled"),
+    row(C::Panic,            G::Internal,           500, false, S::Error, "internal error"),
+    row(C::Unimplemented,    G::Unimplemented,      501, false, S::Error, "not implemented"),
+    row(C::Internal,         G::Internal,           500, false, S::Error, "internal error"),
+];
+
+impl Category {
+    /// The whole status table, one row per category.
+    #[must_use]
+    pub const fn table() -> &'static [CategoryRow] {
+        &TABLE
+    }
+
+    /// This category's row of the status table.
+    #[must_use]
+    pub const fn row(self) -> &'static CategoryRow {
+        // The table is ordered like the enum; a test checks it.
+        &TABLE[self as usize]
+    }
+
+    /// The gRPC status code for this category.
+    #[must_use]
+    pub const fn grpc(self) -> GrpcCode {
+        self.row().grpc
+    }
+
+    /// The HTTP status for this category.
+    #[must_use]
+    pub const fn http_status(self) -> u16 {
+        self.row().http
+    }
+}
+
+/// A stable, classified error code.
+///
+/// A code is a name (`SCREAMING_SNAKE_CASE`, stable across releases: clients match on it), a
+/// [`Category`], whether it is worth retrying, and a log [`Severity`]. Codes are `Copy` and
+/// cheap to compare. Built-in codes cover the common cases; define your own with
+/// [`Code::new`] in a `const`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Code {
+    name: &'static str,
+    category: Category,
+    retryable: bool,
+    severity: Severity,
+}
+
+impl Code {
+    /// The request is invalid.
+    pub const INVALID_ARGUMENT: Self = Self::new("INVALID_ARGUMENT", Category::Validation);
+    /// The thing asked for does not exist.
+    pub const NOT_FOUND: Self = Self::new("NOT_FOUND", Category::NotFound);
+    /// The thing to create exists already.
+    pub const ALREADY_EXISTS: Self = Self::new("ALREADY_EXISTS", Category::Conflict);
+    /// The caller is not authenticated.
+    pub const UNAUTHENTICATED: Self = Self::new("UNAUTHENTICATED", Category::Unauthenticated);
+    /// The caller is not allowed to do this.
+    pub const PERMISSION_DENIED: Self = Self::new("PERMISSION_DENIED", Category::PermissionDenied);
+    /// Too many requests.
+    pub const RATE_LIMITED: Self = Self::new("RATE_LIMITED", Category::RateLimited);
+    /// A dependency is unreachable; retrying may help.
+    pub const UNAVAILABLE: Self = Self::new("UNAVAILABLE", Category::Unavailable);
+    /// A storage backend failed.
+    pub const STORAGE: Self = Self::new("STORAGE", Category::Storage);
+    /// A business rule refused the request.
+    pub const FAILED_PRECONDITION: Self = Self::new("FAILED_PRECONDITION", Category::Business);
+    /// A deadline passed before the work finished.
+    pub const DEADLINE_EXCEEDED: Self = Self::new("DEADLINE_EXCEEDED", Category::Timeout);
+    /// The work was cancelled.
+    pub const CANCELLED: Self = Self::new("CANCELLED", Category::Cancelled);
+    /// The work panicked.
+    pub const PANICKED: Self = Self::new("PANICKED", Category::Panic);
+    /// The operation is not implemented.
+    pub const UNIMPLEMENTED: Self = Self::new("UNIMPLEMENTED", Category::Unimplemented);
+    /// An unexpected failure; the default for errors nobody classified.
+    pub const INTERNAL: Self = Self::new("INTERNAL", Category::Internal);
+
+    /// Every built-in code.
+    pub const ALL: [Self; 14] = [
+        Self::INVALID_ARGUMENT,
+        Self::NOT_FOUND,
+        Self::ALREADY_EXISTS,
+        Self::UNAUTHENTICATED,
+        Self::PERMISSION_DENIED,
+        Self::RATE_LIMITED,
+        Self::UNAVAILABLE,
+        Self::STORAGE,
+        Self::FAILED_PRECONDITION,
+        Self::DEADLINE_EXCEEDED,
+        Self::CANCELLED,
+        Self::PANICKED,
+        Self::UNIMPLEMENTED,
+        Self::INTERNAL,
+    ];
+
+    /// A code with the given stable name, taking retryability and severity from its category.
+    #[must_use]
+    pub const fn new(name: &'static str, category: Category) -> Self {
+        let row = category.row();
+        Self { name, category, retryable: row.retryable, severity: row.severity }
+    }
+
+    /// The same code with retryability overridden.
+    ///
+    /// ```
+    /// use result_runtime::{Category, Code};
+    /// const VERSION_MISMATCH: Code =
+    ///     Code::new("VERSION_MISMATCH", Category::Conflict).with_retryable(true);
+    /// assert!(VERSION_MISMATCH.retryable());
+    /// ```
+    #[must_use]
+    pub const fn with_retryable(mut self, retryable: bool) -> Self {
+        self.retryable = retryable;
+        self
+    }
+
+    /// The same code with its log severity overridden.
+    #[must_use]
+    pub const fn with_severity(mut self, severity: Severity) -> Self {
+        self.severity = severity;
+        self
+    }
+
+    /// The stable name clients match on.
+    #[must_use]
+    pub const fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The category, which decides the wire statuses.
+    #[must_use]
+    pub const fn category(&self) -> Category {
+        self.category
+    }
+
+    /// Whether retrying the failed operation may succeed.
+    #[must_use]
+    pub const fn retryable(&self) -> bool {
+        self.retryable
+    }
+
+    /// How loud to log a failure with this code.
+    #[must_use]
+    pub const fn severity(&self) -> Severity {
+        self.severity
+    }
+
+    /// The gRPC status code.
+    #[must_use]
+    pub const fn grpc(&self) -> GrpcCode {
+        self.category.grpc()
+    }
+
+    /// The HTTP status.
+    #[must_use]
+    pub const fn http_status(&self) -> u16 {
+        self.category.http_status()
+    }
+
+    /// The message a remote client sees when the error's own message is internal.
+    #[must_use]
+    pub const fn safe_message(&self) -> &'static str {
+        self.category.row().safe_message
+    }
+
+    /// The built-in code for a gRPC status received from a remote service, so that a failure
+    /// keeps its meaning (and retryability) across a hop.
+    ///
+    /// ```
+    /// use result_runtime::Code;
+    /// assert_eq!(Code::from_grpc(14), Code::UNAVAILABLE);
+    /// assert_eq!(Code::from_grpc(99), Code::INTERNAL);
+    /// ```
+    #[must_use]
+    pub const fn from_grpc(status: i32) -> Self {
+        match status {
+            1 => Self::CANCELLED,
+            3 | 11 => Self::INVALID_ARGUMENT,
+            4 => Self::DEADLINE_EXCEEDED,
+            5 => Self::NOT_FOUND,
+            6 | 10 => Self::ALREADY_EXISTS,
+            7 => Self::PERMISSION_DENIED,
+            8 => Self::RATE_LIMITED,
+            9 => Self::FAILED_PRECONDITION,
+            12 => Self::UNIMPLEMENTED,
+            14 => Self::UNAVAILABLE,
+            16 => Self::UNAUTHENTICATED,
+            _ => Self::INTERNAL,
+        }
+    }
+
+    /// The built-in code for an HTTP status received from a remote service.
+    ///
+    /// ```
+    /// use result_runtime::Code;
+    /// assert_eq!(Code::from_http(429), Code::RATE_LIMITED);
+    /// ```
+    #[must_use]
+    pub const fn from_http(status: u16) -> Self {
+        match status {
+            400 => Self::INVALID_ARGUMENT,
+            401 => Self::UNAUTHENTICATED,
+            403 => Self::PERMISSION_DENIED,
+            404 => Self::NOT_FOUND,
+            409 => Self::ALREADY_EXISTS,
+            422 => Self::FAILED_PRECONDITION,
+            429 => Self::RATE_LIMITED,
+            499 => Self::CANCELLED,
+            501 => Self::UNIMPLEMENTED,
+            502 | 503 => Self::UNAVAILABLE,
+            504 => Self::DEADLINE_EXCEEDED,
+            _ => Self::INTERNAL,
+        }
+    }
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+impl fmt::Debug for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_is_ordered_like_the_enum() {
+        for (i, row) in TABLE.iter().enumerate() {
+            assert_eq!(row.category as usize, i, "{:?} is out of place", row.category);
+        }
+    }
+
+    /// The table, cell by cell: name, category, gRPC, HTTP, retryable, severity.
+    #[test]
+    fn every_builtin_code_maps_as_documented() {
+        #[rustfmt::skip]
+        let expected: [(Code, &str, Category, GrpcCode, u16, bool, Severity); 14] = [
+            (Code::INVALID_ARGUMENT, "INVALID_ARGUMENT", C::Validation, G::InvalidArgument, 400, false, S::Info),
+            (Code::NOT_FOUND, "NOT_FOUND", C::NotFound, G::NotFound, 404, false, S::Info),
+            (Code::ALREADY_EXISTS, "ALREADY_EXISTS", C::Conflict, G::AlreadyExists, 409, false, S::Info),
+            (Code::UNAUTHENTICATED, "UNAUTHENTICATED", C::Unauthenticated, G::Unauthenticated, 401, false, S::Info),
+            (Code::PERMISSION_DENIED, "PERMISSION_DENIED", C::PermissionDenied, G::PermissionDenied, 403, false, S::Warn),
+            (Code::RATE_LIMITED, "RATE_LIMITED", C::RateLimited, G::ResourceExhausted, 429, true, S::Warn),
+            (Code::UNAVAILABLE, "UNAVAILABLE", C::Unavailable, G::Unavailable, 503, true, S::Warn),
+            (Code::STORAGE, "STORAGE", C::Storage, G::Unavailable, 503, true, S::Error),
+            (Code::FAILED_PRECONDITION, "FAILED_PRECONDITION", C::Business, G::FailedPrecondition, 422, false, S::Info),
+            (Code::DEADLINE_EXCEEDED, "DEADLINE_EXCEEDED", C::Timeout, G::DeadlineExceeded, 504, true, S::Warn),
+            (Code::CANCELLED, "CANCELLED", C::Cancelled, G::Cancelled, 499, false, S::Info),
+            (Code::PANICKED, "PANICKED", C::Panic, G::Internal, 500, false, S::Error),
+            (Code::UNIMPLEMENTED, "UNIMPLEMENTED", C::Unimplemented, G::Unimplemented, 501, false, S::Error),
+            (Code::INTERNAL, "INTERNAL", C::Internal, G::Internal, 500, false, S::Error),
+        ];
+        assert_eq!(expected.len(), Code::ALL.len());
+        for (code, name, category, grpc, http, retryable, severity) in expected {
+            assert!(Code::ALL.contains(&code), "{name} missing from Code::ALL");
+            assert_eq!(code.name(), name);
+            assert_eq!(code.category(), category, "{name} category");
+            assert_eq!(code.grpc(), grpc, "{name} grpc");
+            assert_eq!(code.http_status(), http, "{name} http");
+            assert_eq!(code.retryable(), retryable, "{name} retryable");
+            assert_eq!(code.severity(), severity, "{name} severity");
+            assert!(!code.safe_message().is_empty());
+        }
+    }
+
+    #[test]
+    fn remote_statuses_round_trip_for_builtin_codes() {
+        for code in Code::ALL {
+            if code == Code::PANICKED {
+                // A remote panic is just an internal error to us: its details stay there.
+                assert_eq!(Code::from_grpc(code.grpc().as_i32()), Code::INTERNAL);
+                assert_eq!(Code::from_http(code.http_status()), Code::INTERNAL);
+                continue;
+            }
+            if code == Code::STORAGE {
+                assert_eq!(Code::from_grpc(code.grpc().as_i32()), Code::UNAVAILABLE);
+                continue;
+            }
+            assert_eq!(Code::from_grpc(code.grpc().as_i32()), code, "grpc {code}");
+            if code != Code::STORAGE {
+                assert_eq!(Code::from_http(code.http_status()), code, "http {code}");
+            }
+        }
+        assert_eq!(Code::from_grpc(2), Code::INTERNAL);
+        assert_eq!(Code::from_http(418), Code::INTERNAL);
+    }
+
+    #[test]
+    fn custom_codes_take_category_defaults_and_overrides() {
+        const C1: Code = Code::new("X", Category::RateLimited);
+        assert!(C1.retryable());
+        let c2 = C1.with_retryable(false).with_severity(Severity::Error);
+        assert!(!c2.retryable());
+        assert_eq!(c2.severity(), Severity::Error);
+        assert_eq!(c2.grpc(), GrpcCode::ResourceExhausted);
+        assert_eq!(format!("{c2}"), "X");
+    }
+}

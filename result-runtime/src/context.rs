@@ -1,0 +1,408 @@
+//! [`Context`]: cancellation with a cause, an optional deadline, and a tree of children.
+//!
+//! Go's `context.Context` for tokio, built on tokio-util's `CancellationToken`. What it adds:
+//! the *cause* (the [`TaskError`] that cancelled it, readable afterwards), deadlines that need
+//! no timer task (they are checked when asked and awaited only while someone waits), and
+//! [`Context::run`], which races a future against the context and drops it when the context
+//! ends first.
+//!
+//! ```
+//! use std::time::Duration;
+//! use result_runtime::{context::Context, Code, ErrorKind, TaskError};
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() {
+//! let ctx = Context::new().with_timeout(Duration::from_secs(2));
+//! let child = ctx.child();
+//!
+//! ctx.cancel(TaskError::new(Code::UNAVAILABLE, "inventory down"));
+//! assert!(child.is_cancelled());
+//!
+//! let err = child.run(async { Ok::<_, TaskError>(1) }).await.unwrap_err();
+//! assert_eq!(err.kind(), ErrorKind::Cancelled);
+//! assert_eq!(err.cause().unwrap().code(), Code::UNAVAILABLE);
+//! # }
+//! ```
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::task::{Context as TaskCx, Poll};
+use std::time::Duration;
+
+use tokio::time::{Instant, Sleep};
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
+
+use crate::error::{Result, TaskError};
+
+tokio::task_local! {
+    static AMBIENT: Context;
+}
+
+struct Node {
+    token: CancellationToken,
+    /// Mirrors this node's own cancellation so that checks need no lock (the token's
+    /// `is_cancelled` takes a mutex).
+    cancelled: AtomicBool,
+    cause: OnceLock<TaskError>,
+    /// The effective deadline: the earliest of this node's and its ancestors'.
+    deadline: Option<Instant>,
+    parent: Option<Context>,
+}
+
+/// A cancellation scope with a cause and an optional deadline. Cheap to clone (a reference
+/// count); clones are the same context.
+#[derive(Clone)]
+pub struct Context {
+    node: Arc<Node>,
+}
+
+impl Default for Context {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for Context {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Context")
+            .field("cancelled", &self.is_cancelled())
+            .field("deadline", &self.node.deadline)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Context {
+    /// A root context: never cancelled unless [`cancel`](Self::cancel) is called, no deadline.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::from_parts(CancellationToken::new(), None, None)
+    }
+
+    fn from_parts(
+        token: CancellationToken,
+        deadline: Option<Instant>,
+        parent: Option<Self>,
+    ) -> Self {
+        Self {
+            node: Arc::new(Node {
+                token,
+                cancelled: AtomicBool::new(false),
+                cause: OnceLock::new(),
+                deadline,
+                parent,
+            }),
+        }
+    }
+
+    /// A child: cancelled when this context is (with this context's cause), cancellable on
+    /// its own without affecting this one, with the same deadline.
+    #[must_use]
+    pub fn child(&self) -> Self {
+        Self::from_parts(self.node.token.child_token(), self.node.deadline, Some(self.clone()))
+    }
+
+    /// A child whose deadline is `timeout` from now (or this context's, if earlier).
+    #[must_use]
+    pub fn with_timeout(&self, timeout: Duration) -> Self {
+        self.with_deadline(Instant::now() + timeout)
+    }
+
+    /// A child with a deadline (or this context's, if earlier).
+    #[must_use]
+    pub fn with_deadline(&self, deadline: Instant) -> Self {
+        let deadline = Some(self.node.deadline.map_or(deadline, |d| d.min(deadline)));
+        Self::from_parts(self.node.token.child_token(), deadline, Some(self.clone()))
+    }
+
+    /// The context the current task runs in, if any (set by [`run`](Self::run),
+    /// [`scope`](Self::scope), groups, and the service middleware).
+    #[must_use]
+    pub fn current() -> Option<Self> {
+        AMBIENT.try_with(Clone::clone).ok()
+    }
+
+    /// Cancels this context and its children. The first cause wins; later calls change
+    /// nothing.
+    pub fn cancel(&self, cause: TaskError) {
+        let _ = self.node.cause.set(cause);
+        self.node.cancelled.store(true, Ordering::Release);
+        self.node.token.cancel();
+    }
+
+    /// Whether this context or an ancestor was cancelled, or the deadline has passed.
+    #[must_use]
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled_node().is_some() || self.deadline_passed()
+    }
+
+    fn cancelled_node(&self) -> Option<&Node> {
+        let mut node = &*self.node;
+        loop {
+            if node.cancelled.load(Ordering::Acquire) {
+                return Some(node);
+            }
+            node = &node.parent.as_ref()?.node;
+        }
+    }
+
+    fn deadline_passed(&self) -> bool {
+        self.node.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+
+    /// The effective deadline.
+    #[must_use]
+    pub fn deadline(&self) -> Option<Instant> {
+        self.node.deadline
+    }
+
+    /// Time left before the deadline (zero once it passed); `None` without a deadline.
+    #[must_use]
+    pub fn remaining(&self) -> Option<Duration> {
+        self.node.deadline.map(|d| d.saturating_duration_since(Instant::now()))
+    }
+
+    /// Why the context ended: the error given to `cancel` (here or in the nearest cancelled
+    /// ancestor), or a `DeadlineExceeded` error; `None` while it is live.
+    #[must_use]
+    pub fn cause(&self) -> Option<TaskError> {
+        if let Some(node) = self.cancelled_node() {
+            return node.cause.get().cloned();
+        }
+        self.deadline_passed().then(TaskError::deadline_exceeded)
+    }
+
+    /// The error that work stopped by this context ends with: `Cancelled` carrying the cause,
+    /// or `DeadlineExceeded`; `None` while the context is live.
+    #[must_use]
+    pub fn error(&self) -> Option<TaskError> {
+        if let Some(node) = self.cancelled_node() {
+            let cause = node.cause.get().cloned();
+            return Some(TaskError::cancelled(cause));
+        }
+        self.deadline_passed().then(TaskError::deadline_exceeded)
+    }
+
+    /// Waits until the context is cancelled or its deadline passes.
+    pub async fn cancelled(&self) {
+        match self.node.deadline {
+            Some(deadline) => {
+                tokio::select! {
+                    () = self.node.token.cancelled() => {}
+                    () = tokio::time::sleep_until(deadline) => {}
+                }
+            }
+            None => self.node.token.cancelled().await,
+        }
+    }
+
+    /// Runs `fut` with this context as the ambient one, without racing it.
+    pub fn scope<F: Future>(&self, fut: F) -> tokio::task::futures::TaskLocalFuture<Self, F> {
+        AMBIENT.scope(self.clone(), fut)
+    }
+
+    /// Runs `fut` with this context as the ambient one; if the context is cancelled or its
+    /// deadline passes first, `fut` is dropped and the result is `Cancelled` (carrying the
+    /// cause) or `DeadlineExceeded`. A context that has already ended does not poll `fut`
+    /// at all.
+    ///
+    /// When the future and the cancellation are ready in the same poll, the future's result
+    /// wins: work that finished is not thrown away.
+    pub fn run<F, T>(&self, fut: F) -> Run<F>
+    where
+        F: Future<Output = Result<T>>,
+    {
+        Run {
+            fut: AMBIENT.scope(self.clone(), fut),
+            ctx: self.clone(),
+            started: false,
+            wait: None,
+            sleep: None,
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future returned by [`Context::run`].
+    #[must_use = "futures do nothing unless polled"]
+    pub struct Run<F> {
+        #[pin]
+        fut: tokio::task::futures::TaskLocalFuture<Context, F>,
+        ctx: Context,
+        started: bool,
+        // Created only when the future first returns Pending: the ready path allocates
+        // nothing and registers nothing.
+        wait: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
+        sleep: Option<Pin<Box<Sleep>>>,
+    }
+}
+
+impl<F, T> Future for Run<F>
+where
+    F: Future<Output = Result<T>>,
+{
+    type Output = Result<T>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if !*this.started {
+            *this.started = true;
+            if let Some(e) = this.ctx.error() {
+                return Poll::Ready(Err(e));
+            }
+        }
+        if let Poll::Ready(out) = this.fut.poll(cx) {
+            return Poll::Ready(out);
+        }
+        let node = &this.ctx.node;
+        let wait = this.wait.get_or_insert_with(|| Box::pin(node.token.clone().cancelled_owned()));
+        if wait.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Err(this
+                .ctx
+                .error()
+                .unwrap_or_else(|| TaskError::cancelled(None))));
+        }
+        if let Some(deadline) = node.deadline {
+            let sleep =
+                this.sleep.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+            if sleep.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Err(TaskError::deadline_exceeded()));
+            }
+        }
+        Poll::Pending
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Code, ErrorKind};
+    use std::sync::atomic::AtomicUsize;
+
+    fn unavailable() -> TaskError {
+        TaskError::new(Code::UNAVAILABLE, "down")
+    }
+
+    #[tokio::test]
+    async fn cancelled_before_start_never_polls() {
+        let ctx = Context::new();
+        ctx.cancel(unavailable());
+        let polled = AtomicUsize::new(0);
+        let err = ctx
+            .run(async {
+                polled.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(polled.load(Ordering::SeqCst), 0);
+        assert_eq!(err.kind(), ErrorKind::Cancelled);
+        assert_eq!(err.cause().unwrap().code(), Code::UNAVAILABLE);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn cancelled_mid_flight_drops_the_future() {
+        struct Guard(Arc<AtomicBool>);
+        impl Drop for Guard {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::SeqCst);
+            }
+        }
+        let ctx = Context::new();
+        let dropped = Arc::new(AtomicBool::new(false));
+        let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+        let guard = Guard(dropped.clone());
+        let task = tokio::spawn(ctx.clone().run(async move {
+            let _guard = guard;
+            started_tx.send(()).unwrap();
+            std::future::pending::<()>().await;
+            Ok(())
+        }));
+        started_rx.await.unwrap();
+        assert!(!dropped.load(Ordering::SeqCst));
+        ctx.cancel(unavailable());
+        let err = task.await.unwrap().unwrap_err();
+        assert!(dropped.load(Ordering::SeqCst));
+        assert_eq!(err.kind(), ErrorKind::Cancelled);
+        assert_eq!(err.cause().unwrap().code(), Code::UNAVAILABLE);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn deadline_already_passed() {
+        let ctx = Context::new().with_timeout(Duration::ZERO);
+        assert!(ctx.is_cancelled());
+        let err = ctx.run(async { Ok(()) }).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::DeadlineExceeded);
+        assert_eq!(ctx.cause().unwrap().kind(), ErrorKind::DeadlineExceeded);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn deadline_mid_flight() {
+        let ctx = Context::new().with_timeout(Duration::from_millis(100));
+        let err = ctx
+            .run(async {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                Ok(())
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::DeadlineExceeded);
+        assert_eq!(ctx.remaining(), Some(Duration::ZERO));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn child_deadline_is_the_earliest() {
+        let parent = Context::new().with_timeout(Duration::from_secs(1));
+        let child = parent.with_timeout(Duration::from_secs(10));
+        assert_eq!(child.deadline(), parent.deadline());
+        let grandchild = child.with_timeout(Duration::from_millis(10));
+        assert!(grandchild.deadline() < parent.deadline());
+    }
+
+    #[tokio::test]
+    async fn parent_cancels_child_with_its_cause_but_not_the_reverse() {
+        let parent = Context::new();
+        let child = parent.child();
+        let grandchild = child.child();
+        let sibling = parent.child();
+
+        sibling.cancel(TaskError::new(Code::INTERNAL, "sibling"));
+        assert!(!parent.is_cancelled());
+        assert!(!child.is_cancelled());
+
+        parent.cancel(unavailable());
+        assert!(grandchild.is_cancelled());
+        grandchild.cancelled().await;
+        assert_eq!(grandchild.cause().unwrap().code(), Code::UNAVAILABLE);
+        // the sibling keeps its own, earlier cause
+        assert_eq!(sibling.cause().unwrap().code(), Code::INTERNAL);
+    }
+
+    #[tokio::test]
+    async fn first_cause_wins() {
+        let ctx = Context::new();
+        assert!(ctx.cause().is_none() && ctx.error().is_none());
+        ctx.cancel(unavailable());
+        ctx.cancel(TaskError::new(Code::INTERNAL, "later"));
+        assert_eq!(ctx.cause().unwrap().code(), Code::UNAVAILABLE);
+    }
+
+    #[tokio::test]
+    async fn run_sets_the_ambient_context() {
+        assert!(Context::current().is_none());
+        let ctx = Context::new();
+        let seen = ctx.run(async { Ok(Context::current().unwrap()) }).await.unwrap();
+        assert!(Arc::ptr_eq(&seen.node, &ctx.node));
+        let seen = ctx.scope(async { Context::current() }).await.unwrap();
+        assert!(Arc::ptr_eq(&seen.node, &ctx.node));
+    }
+
+    #[tokio::test]
+    async fn the_future_error_is_returned_unchanged() {
+        let err = Context::new().run(async { Err::<(), _>(unavailable()) }).await.unwrap_err();
+        assert_eq!(err.code(), Code::UNAVAILABLE);
+        assert_eq!(err.kind(), ErrorKind::Failed);
+    }
+}
