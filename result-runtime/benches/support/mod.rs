@@ -1,0 +1,63 @@
+//! Shared by the benchmarks: records what criterion measured for each routine so that each
+//! bench can print, in the same run, its ratio against the peer it competes with.
+//!
+//! Use `b.iter_custom(|iters| record("id", iters, || { ... one iteration ... }))` (or
+//! [`record_elapsed`] for routines that time themselves), then [`ratio`] at the end.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+fn table() -> &'static Mutex<HashMap<String, (Duration, u64)>> {
+    static T: OnceLock<Mutex<HashMap<String, (Duration, u64)>>> = OnceLock::new();
+    T.get_or_init(Default::default)
+}
+
+/// Adds a measured batch to `id`'s totals and returns its duration (for `iter_custom`).
+pub fn record_elapsed(id: &str, iters: u64, elapsed: Duration) -> Duration {
+    let mut t = table().lock().unwrap();
+    let e = t.entry(id.to_owned()).or_default();
+    e.0 += elapsed;
+    e.1 += iters;
+    elapsed
+}
+
+/// Times `iters` calls of `f`, records them under `id` and returns the total.
+pub fn record(id: &str, iters: u64, mut f: impl FnMut()) -> Duration {
+    let start = Instant::now();
+    for _ in 0..iters {
+        f();
+    }
+    record_elapsed(id, iters, start.elapsed())
+}
+
+/// Mean nanoseconds per iteration recorded for `id`.
+pub fn mean_ns(id: &str) -> Option<f64> {
+    let t = table().lock().unwrap();
+    let (d, n) = t.get(id)?;
+    #[allow(clippy::cast_precision_loss)]
+    Some(d.as_nanos() as f64 / *n as f64)
+}
+
+/// Prints `ours / peer` time ratio (lower is better for us) next to its goal.
+pub fn ratio(label: &str, ours: &str, peer: &str, goal: &str) {
+    match (mean_ns(ours), mean_ns(peer)) {
+        (Some(a), Some(b)) => println!(
+            "RATIO {label}: {:.3}x the time of {peer} ({a:.1} ns vs {b:.1} ns per iteration; goal {goal})",
+            a / b
+        ),
+        _ => println!("RATIO {label}: not measured (filtered out?)"),
+    }
+}
+
+/// Prints `ours / peer` throughput ratio (higher is better for us) next to its goal.
+pub fn throughput_ratio(label: &str, ours: &str, peer: &str, goal: &str) {
+    match (mean_ns(ours), mean_ns(peer)) {
+        (Some(a), Some(b)) => println!(
+            "RATIO {label}: {:.3}x the throughput of {peer} ({a:.1} ns vs {b:.1} ns per item; goal {goal})",
+            b / a
+        ),
+        _ => println!("RATIO {label}: not measured (filtered out?)"),
+    }
+}
