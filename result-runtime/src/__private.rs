@@ -8,3 +8,27 @@ pub use crate::panic::catch_unwind;
 pub use crate::trace::TraceContext;
 pub use ::core;
 pub use ::tracing;
+pub use ::inventory;
+
+use std::future::Future;
+use std::pin::Pin;
+
+/// A zero-argument task function registered in a named group by
+/// `#[fallible_task(group = "...")]`; `Group::registered(name)` runs all of a name's entries.
+pub struct GroupTask {
+    /// The group name given to the macro.
+    pub group: &'static str,
+    /// The function's path, used as the task name.
+    pub name: &'static str,
+    /// Starts the function.
+    pub run: fn() -> Pin<Box<dyn Future<Output = Result<()>> + Send>>,
+}
+
+inventory::collect!(GroupTask);
+
+/// Called by `#[fallible_task]` when the annotated function fails: if the caller runs inside
+/// a group task (at any depth), the group records the error as its failure (unless it has one
+/// already) and cancels its other tasks. Outside a group it does nothing.
+pub fn fail_ambient_group(error: &TaskError) {
+    crate::group::fail_ambient(error);
+}
