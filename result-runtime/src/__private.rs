@@ -13,6 +13,9 @@ pub use ::inventory;
 use std::future::Future;
 use std::pin::Pin;
 
+/// The boxed future a registered group task returns.
+pub type BoxTaskFuture = Pin<Box<dyn Future<Output = Result<()>> + Send>>;
+
 /// A zero-argument task function registered in a named group by
 /// `#[fallible_task(group = "...")]`; `Group::registered(name)` runs all of a name's entries.
 pub struct GroupTask {
@@ -21,7 +24,7 @@ pub struct GroupTask {
     /// The function's path, used as the task name.
     pub name: &'static str,
     /// Starts the function.
-    pub run: fn() -> Pin<Box<dyn Future<Output = Result<()>> + Send>>,
+    pub run: fn() -> BoxTaskFuture,
 }
 
 inventory::collect!(GroupTask);
