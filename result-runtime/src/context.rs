@@ -24,6 +24,7 @@
 //! # }
 //! ```
 
+use std::cell::RefCell;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -37,8 +38,30 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use crate::error::{Result, TaskError};
 
-tokio::task_local! {
-    static AMBIENT: Context;
+thread_local! {
+    /// The ambient context of the task being polled on this thread. A hand-made task-local
+    /// (like tokio's `task_local!`, which swaps values in and out the same way) so that
+    /// `Context::run` moves its context in and out instead of cloning it on every poll.
+    static AMBIENT: RefCell<Option<Context>> = const { RefCell::new(None) };
+}
+
+/// Puts a context in the ambient slot for the duration of one poll; puts it back on drop,
+/// also when the poll unwinds.
+struct Entered<'a> {
+    slot: &'a mut Option<Context>,
+}
+
+impl<'a> Entered<'a> {
+    fn enter(slot: &'a mut Option<Context>) -> Self {
+        AMBIENT.with(|a| std::mem::swap(&mut *a.borrow_mut(), slot));
+        Self { slot }
+    }
+}
+
+impl Drop for Entered<'_> {
+    fn drop(&mut self) {
+        AMBIENT.with(|a| std::mem::swap(&mut *a.borrow_mut(), self.slot));
+    }
 }
 
 struct Node {
@@ -121,7 +144,7 @@ impl Context {
     /// [`scope`](Self::scope), groups, and the service middleware).
     #[must_use]
     pub fn current() -> Option<Self> {
-        AMBIENT.try_with(Clone::clone).ok()
+        AMBIENT.with(|a| a.borrow().clone())
     }
 
     /// Cancels this context and its children. The first cause wins; later calls change
@@ -199,8 +222,8 @@ impl Context {
     }
 
     /// Runs `fut` with this context as the ambient one, without racing it.
-    pub fn scope<F: Future>(&self, fut: F) -> tokio::task::futures::TaskLocalFuture<Self, F> {
-        AMBIENT.scope(self.clone(), fut)
+    pub fn scope<F: Future>(&self, fut: F) -> Scope<F> {
+        Scope { fut, ctx: Some(self.clone()) }
     }
 
     /// Runs `fut` with this context as the ambient one; if the context is cancelled or its
@@ -214,13 +237,27 @@ impl Context {
     where
         F: Future<Output = Result<T>>,
     {
-        Run {
-            fut: AMBIENT.scope(self.clone(), fut),
-            ctx: self.clone(),
-            started: false,
-            wait: None,
-            sleep: None,
-        }
+        Run { fut, ctx: Some(self.clone()), started: false, wait: None, sleep: None }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future returned by [`Context::scope`].
+    #[must_use = "futures do nothing unless polled"]
+    pub struct Scope<F> {
+        #[pin]
+        fut: F,
+        ctx: Option<Context>,
+    }
+}
+
+impl<F: Future> Future for Scope<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let _entered = Entered::enter(this.ctx);
+        this.fut.poll(cx)
     }
 }
 
@@ -229,8 +266,9 @@ pin_project_lite::pin_project! {
     #[must_use = "futures do nothing unless polled"]
     pub struct Run<F> {
         #[pin]
-        fut: tokio::task::futures::TaskLocalFuture<Context, F>,
-        ctx: Context,
+        fut: F,
+        // Always `Some` between polls; moved into the ambient slot during one.
+        ctx: Option<Context>,
         started: bool,
         // Created only when the future first returns Pending: the ready path allocates
         // nothing and registers nothing.
@@ -249,20 +287,22 @@ where
         let this = self.project();
         if !*this.started {
             *this.started = true;
-            if let Some(e) = this.ctx.error() {
+            if let Some(e) = this.ctx.as_ref().and_then(Context::error) {
                 return Poll::Ready(Err(e));
             }
         }
-        if let Poll::Ready(out) = this.fut.poll(cx) {
+        let polled = {
+            let _entered = Entered::enter(this.ctx);
+            this.fut.poll(cx)
+        };
+        if let Poll::Ready(out) = polled {
             return Poll::Ready(out);
         }
-        let node = &this.ctx.node;
+        let ctx = this.ctx.as_ref().expect("the context is back after the poll");
+        let node = &ctx.node;
         let wait = this.wait.get_or_insert_with(|| Box::pin(node.token.clone().cancelled_owned()));
         if wait.as_mut().poll(cx).is_ready() {
-            return Poll::Ready(Err(this
-                .ctx
-                .error()
-                .unwrap_or_else(|| TaskError::cancelled(None))));
+            return Poll::Ready(Err(ctx.error().unwrap_or_else(|| TaskError::cancelled(None))));
         }
         if let Some(deadline) = node.deadline {
             let sleep =

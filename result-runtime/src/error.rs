@@ -28,7 +28,7 @@ use std::borrow::Cow;
 use std::error::Error as StdError;
 use std::fmt;
 use std::io;
-use std::sync::Arc;
+use triomphe::Arc;
 
 use crate::code::{Category, Code};
 use crate::panic::PanicReport;
@@ -132,13 +132,20 @@ struct Inner {
     /// Set when the message was written for clients (see [`TaskError::client_message`]).
     public: bool,
     message: Option<Cow<'static, str>>,
-    /// Messages added by [`TaskError::context`], oldest first.
-    context: Vec<Cow<'static, str>>,
     task: Option<Cow<'static, str>>,
     trace_id: Option<TraceId>,
-    panic: Option<Box<PanicReport>>,
-    cause: Option<TaskError>,
     source: Source,
+    /// What most errors never have, out of line so that building and dropping a plain error
+    /// touches less memory.
+    extra: Option<Box<Extra>>,
+}
+
+#[derive(Clone, Default)]
+struct Extra {
+    /// Messages added by [`TaskError::context`], oldest first.
+    context: Vec<Cow<'static, str>>,
+    panic: Option<PanicReport>,
+    cause: Option<TaskError>,
 }
 
 /// The runtime's error: classified, traceable, one pointer wide, cheap to clone.
@@ -194,7 +201,7 @@ impl TaskError {
     #[must_use]
     pub fn panicked(report: PanicReport) -> Self {
         let mut e = Self::build(ErrorKind::Panicked, Code::PANICKED, None, false, Source::None);
-        e.inner_mut().panic = Some(Box::new(report));
+        e.inner_mut().extra_mut().panic = Some(report);
         e
     }
 
@@ -211,7 +218,7 @@ impl TaskError {
         if let Some(cause) = cause {
             let inner = e.inner_mut();
             inner.trace_id = cause.trace_id();
-            inner.cause = Some(cause);
+            inner.extra_mut().cause = Some(cause);
         }
         e
     }
@@ -240,12 +247,10 @@ impl TaskError {
             code,
             public,
             message,
-            context: Vec::new(),
             task: None,
             trace_id: None,
-            panic: None,
-            cause: None,
             source,
+            extra: None,
         }))
     }
 
@@ -259,11 +264,9 @@ impl TaskError {
                 code: shared.code,
                 public: shared.public,
                 message: shared.message.clone(),
-                context: shared.context.clone(),
                 task: shared.task.clone(),
                 trace_id: shared.trace_id,
-                panic: shared.panic.clone(),
-                cause: shared.cause.clone(),
+                extra: shared.extra.clone(),
                 source: match &shared.source {
                     Source::None => Source::None,
                     Source::Parent(p) => Source::Parent(p.clone()),
@@ -316,19 +319,19 @@ impl TaskError {
     /// For a panic: its message, location and backtrace.
     #[must_use]
     pub fn panic(&self) -> Option<&PanicReport> {
-        self.0.panic.as_deref()
+        self.0.extra.as_ref()?.panic.as_ref()
     }
 
     /// For a cancellation: the error that caused it.
     #[must_use]
     pub fn cause(&self) -> Option<&Self> {
-        self.0.cause.as_ref()
+        self.0.extra.as_ref()?.cause.as_ref()
     }
 
     /// The newest message: the last context added, else the message, else the source's.
     #[must_use]
     pub fn message(&self) -> Cow<'_, str> {
-        if let Some(c) = self.0.context.last() {
+        if let Some(c) = self.0.context().last() {
             return Cow::Borrowed(c);
         }
         self.base_message()
@@ -338,7 +341,7 @@ impl TaskError {
         if let Some(m) = &self.0.message {
             return Cow::Borrowed(m);
         }
-        if let Some(p) = &self.0.panic {
+        if let Some(p) = self.panic() {
             return Cow::Owned(format!("panicked: {}", p.message()));
         }
         match &self.0.source {
@@ -429,7 +432,7 @@ impl TaskError {
     /// Context is internal detail: it is logged, never shown to remote clients.
     #[must_use]
     pub fn context(mut self, message: impl Into<Cow<'static, str>>) -> Self {
-        self.inner_mut().context.push(message.into());
+        self.inner_mut().extra_mut().context.push(message.into());
         self
     }
 
@@ -489,6 +492,16 @@ impl StdError for StdView {
     }
 }
 
+impl Inner {
+    fn extra_mut(&mut self) -> &mut Extra {
+        self.extra.get_or_insert_with(Box::default)
+    }
+
+    fn context(&self) -> &[Cow<'static, str>] {
+        self.extra.as_ref().map_or(&[], |x| &x.context)
+    }
+}
+
 impl fmt::Debug for Inner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("TaskError")
@@ -527,8 +540,8 @@ impl TaskError {
         let inner = &*self.0;
         // The newest context is already on the first line; the rest follow, newest first.
         let mut older: Vec<Cow<'_, str>> =
-            inner.context.iter().rev().skip(1).map(|c| Cow::Borrowed(&**c)).collect();
-        if !inner.context.is_empty() {
+            inner.context().iter().rev().skip(1).map(|c| Cow::Borrowed(&**c)).collect();
+        if !inner.context().is_empty() {
             older.push(self.base_message());
         }
         for m in older {
@@ -536,7 +549,7 @@ impl TaskError {
         }
         let mut chain = self.chain().peekable();
         // Skip the source's own text when it was the message shown above.
-        if inner.message.is_none() && inner.panic.is_none() {
+        if inner.message.is_none() && self.panic().is_none() {
             chain.next();
         }
         for e in chain {
@@ -548,12 +561,12 @@ impl TaskError {
         if let Some(id) = inner.trace_id {
             write!(f, " [trace {id}]")?;
         }
-        if let Some(p) = &inner.panic {
+        if let Some(p) = self.panic() {
             if let Some(loc) = p.location() {
                 write!(f, " [panicked at {loc}]")?;
             }
         }
-        if let Some(cause) = &inner.cause {
+        if let Some(cause) = self.cause() {
             write!(f, " [caused by {cause:#}]")?;
         }
         Ok(())
@@ -565,8 +578,8 @@ impl fmt::Debug for TaskError {
         let inner = &*self.0;
         let mut d = f.debug_struct("TaskError");
         d.field("kind", &inner.kind).field("code", &inner.code).field("message", &self.message());
-        if !inner.context.is_empty() {
-            d.field("context", &inner.context);
+        if !inner.context().is_empty() {
+            d.field("context", &inner.context());
         }
         if let Some(task) = &inner.task {
             d.field("task", task);
@@ -574,10 +587,10 @@ impl fmt::Debug for TaskError {
         if let Some(id) = inner.trace_id {
             d.field("trace_id", &format_args!("{id}"));
         }
-        if let Some(p) = &inner.panic {
+        if let Some(p) = self.panic() {
             d.field("panic", p);
         }
-        if let Some(c) = &inner.cause {
+        if let Some(c) = self.cause() {
             d.field("cause", c);
         }
         let chain: Vec<String> = self.chain().map(ToString::to_string).collect();
