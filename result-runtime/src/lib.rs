@@ -49,6 +49,9 @@ pub mod channel;
 pub mod context;
 pub mod group;
 pub mod middleware;
+#[cfg(feature = "otel")]
+#[cfg_attr(docsrs, doc(cfg(feature = "otel")))]
+pub mod otel;
 pub mod panic;
 pub mod pool;
 pub mod retry;

@@ -1,0 +1,99 @@
+//! OpenTelemetry bridge (feature `otel`): the same trace and span ids in `tracing` spans,
+//! in errors, and in Jaeger or any OTLP backend.
+//!
+//! The runtime's [`TraceContext`] is the source of truth (it is parsed strictly, where
+//! `opentelemetry_sdk`'s propagator is lenient). To make a `tracing` span exported through
+//! `tracing-opentelemetry` join a trace, give it the context as its remote parent *right after
+//! creating it, before it is entered*: since tracing-opentelemetry 0.32 a late `set_parent`
+//! fails and the span silently starts a new trace.
+//!
+//! ```
+//! use result_runtime::{otel, trace::TraceContext};
+//!
+//! let tc: TraceContext = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".parse().unwrap();
+//! let sc = otel::span_context(&tc);
+//! assert_eq!(sc.trace_id().to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
+//! assert!(sc.is_remote() && sc.is_sampled());
+//! assert_eq!(otel::from_span_context(&sc), Some(tc));
+//!
+//! let span = tracing::info_span!("handle");
+//! let _ = otel::set_parent(&span, &tc); // a no-op without an OpenTelemetry layer
+//! ```
+
+use opentelemetry::trace::{
+    SpanContext, SpanId as OtelSpanId, TraceContextExt, TraceFlags as OtelFlags,
+    TraceId as OtelTraceId, TraceState,
+};
+use tracing_opentelemetry::{OpenTelemetrySpanExt, SetParentError};
+
+use crate::trace::{SpanId, TraceContext, TraceFlags, TraceId};
+
+/// The OpenTelemetry span context of `tc`, marked remote (it came from, or goes to, another
+/// hop). The tracestate is empty: the runtime does not carry one.
+#[must_use]
+pub fn span_context(tc: &TraceContext) -> SpanContext {
+    SpanContext::new(
+        OtelTraceId::from_bytes(tc.trace_id.to_bytes()),
+        OtelSpanId::from_bytes(tc.span_id.to_u64().to_be_bytes()),
+        OtelFlags::new(tc.flags.bits()),
+        true,
+        TraceState::NONE,
+    )
+}
+
+/// An OpenTelemetry context whose remote parent is `tc`.
+#[must_use]
+pub fn otel_context(tc: &TraceContext) -> opentelemetry::Context {
+    opentelemetry::Context::new().with_remote_span_context(span_context(tc))
+}
+
+/// The runtime's context for an OpenTelemetry span context; `None` when it is invalid.
+#[must_use]
+pub fn from_span_context(sc: &SpanContext) -> Option<TraceContext> {
+    Some(TraceContext {
+        trace_id: TraceId::from_u128(u128::from_be_bytes(sc.trace_id().to_bytes()))?,
+        span_id: SpanId::from_u64(u64::from_be_bytes(sc.span_id().to_bytes()))?,
+        flags: TraceFlags::from_bits(sc.trace_flags().to_u8()),
+    })
+}
+
+/// Makes `tc` the remote parent of `span`. Call it before the span is first entered.
+///
+/// # Errors
+/// What tracing-opentelemetry reports, e.g. when the span was already started.
+pub fn set_parent(span: &tracing::Span, tc: &TraceContext) -> Result<(), SetParentError> {
+    span.set_parent(otel_context(tc))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry::trace::TracerProvider as _;
+    use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
+    use tracing_subscriber::layer::SubscriberExt;
+
+    #[test]
+    fn exported_spans_carry_the_runtime_trace_id() {
+        let exporter = InMemorySpanExporter::default();
+        let provider = SdkTracerProvider::builder().with_simple_exporter(exporter.clone()).build();
+        let subscriber = tracing_subscriber::registry()
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+        let tc = TraceContext::new_root();
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("handle");
+            set_parent(&span, &tc).unwrap();
+            let _entered = span.enter();
+        });
+        provider.force_flush().unwrap();
+        let spans = exporter.get_finished_spans().unwrap();
+        assert_eq!(spans.len(), 1);
+        let exported = &spans[0];
+        assert_eq!(exported.span_context.trace_id().to_bytes(), tc.trace_id.to_bytes());
+        assert_eq!(exported.parent_span_id.to_bytes(), tc.span_id.to_u64().to_be_bytes());
+    }
+
+    #[test]
+    fn invalid_span_contexts_do_not_convert() {
+        assert_eq!(from_span_context(&SpanContext::NONE), None);
+    }
+}
