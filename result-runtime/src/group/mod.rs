@@ -523,16 +523,10 @@ impl<T> Collector<T> {
         if self.lost {
             return Err(Self::missing(shared));
         }
-        self.results
-            .into_iter()
-            .map(|r| r.unwrap_or_else(|| Err(Self::missing(shared))))
-            .collect()
+        self.results.into_iter().map(|r| r.unwrap_or_else(|| Err(Self::missing(shared)))).collect()
     }
 
     fn all(self, shared: &Shared) -> Vec<Result<T>> {
-        self.results
-            .into_iter()
-            .map(|r| r.unwrap_or_else(|| Err(Self::missing(shared))))
-            .collect()
+        self.results.into_iter().map(|r| r.unwrap_or_else(|| Err(Self::missing(shared)))).collect()
     }
 }

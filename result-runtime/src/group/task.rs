@@ -61,10 +61,9 @@ impl Shared {
         } else {
             match name {
                 Some(name) => error.with_task(name.clone()),
-                None => error.with_task(format!(
-                    "{}[{index}]",
-                    self.name.as_deref().unwrap_or("group")
-                )),
+                None => {
+                    error.with_task(format!("{}[{index}]", self.name.as_deref().unwrap_or("group")))
+                }
             }
         };
         error.or_trace_id(trace_id)
@@ -133,9 +132,9 @@ where
     let work = async move {
         let _permit = match (permit, limit) {
             (Some(permit), _) => Some(permit),
-            (None, Some(limit)) => Some(
-                limit.acquire_owned().await.expect("a group never closes its limit semaphore"),
-            ),
+            (None, Some(limit)) => {
+                Some(limit.acquire_owned().await.expect("a group never closes its limit semaphore"))
+            }
             (None, None) => None,
         };
         fut.await
