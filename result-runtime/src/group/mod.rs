@@ -461,8 +461,13 @@ impl<T: Send + 'static> Group<T> {
                             let index = tasks.next;
                             tasks.next += 1;
                             // The handle's outcome is also in the collected results.
-                            let _ = spawn_task(
-                                &mut tasks.set, &shared, index, None, Some(permit), f(input),
+                            spawn_task(
+                                &mut tasks.set,
+                                &shared,
+                                index,
+                                None,
+                                Some(permit),
+                                f(input),
                             );
                         }
                         None => more = false,
