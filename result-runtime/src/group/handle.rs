@@ -7,7 +7,7 @@ use std::task::{Context as TaskCx, Poll};
 
 use futures_util::task::AtomicWaker;
 
-use crate::error::{Result, TaskError};
+use crate::error::Result;
 
 /// Where a task leaves its outcome for its handle. Written exactly once: by the task when it
 /// ends, or by its drop guard when the task is torn down before it could.
@@ -18,6 +18,10 @@ pub(super) struct Slot {
 }
 
 impl Slot {
+    pub(super) fn is_set(&self) -> bool {
+        self.outcome.get().is_some()
+    }
+
     pub(super) fn set(&self, outcome: Result<()>) {
         if self.outcome.set(outcome).is_ok() {
             self.waker.wake();
@@ -95,27 +99,6 @@ impl Future for TaskHandle {
         match self.slot.outcome.get() {
             Some(outcome) => Poll::Ready(outcome.clone()),
             None => Poll::Pending,
-        }
-    }
-}
-
-/// Writes a torn-down task's outcome (`Cancelled`) so that its handle never waits forever.
-pub(super) struct SlotGuard {
-    pub(super) slot: Arc<Slot>,
-    pub(super) cause: Option<crate::context::Context>,
-}
-
-impl SlotGuard {
-    pub(super) fn finish(&self, outcome: Result<()>) {
-        self.slot.set(outcome);
-    }
-}
-
-impl Drop for SlotGuard {
-    fn drop(&mut self) {
-        if self.slot.outcome.get().is_none() {
-            let cause = self.cause.as_ref().and_then(crate::context::Context::cause);
-            self.slot.set(Err(TaskError::cancelled(cause)));
         }
     }
 }

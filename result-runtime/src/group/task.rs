@@ -3,12 +3,14 @@
 
 use std::borrow::Cow;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
+use std::task::{ready, Context as TaskCx, Poll};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
-use super::handle::{Slot, SlotGuard, TaskHandle};
+use super::handle::{Slot, TaskHandle};
 use crate::context::Context;
 use crate::error::{Result, TaskError};
 use crate::panic::catch_unwind;
@@ -70,11 +72,23 @@ impl Shared {
     }
 }
 
-/// The task-local a group task runs in: which group, which task.
+/// The task-local a group task runs in: which group, which task, and where its handle
+/// looks for its outcome.
 struct TaskScope {
     shared: Arc<Shared>,
     index: usize,
     name: Option<Cow<'static, str>>,
+    slot: Arc<Slot>,
+}
+
+impl Drop for TaskScope {
+    /// A task torn down before it ended (aborted with its group) still tells its handle:
+    /// `Cancelled`, with the group's cause.
+    fn drop(&mut self) {
+        if !self.slot.is_set() {
+            self.slot.set(Err(TaskError::cancelled(self.shared.ctx.cause())));
+        }
+    }
 }
 
 tokio::task_local! {
@@ -109,6 +123,10 @@ pub(crate) fn fail_ambient(error: &TaskError) {
 /// runs `fut` under the group's context (dropped at its next await when the group is
 /// cancelled or its deadline passes); turns a panic into a `Panicked` error; stamps its error
 /// with its name and trace id; records a failure and cancels the group.
+///
+/// The layers are hand-written futures rather than `async` blocks: a block that awaits a
+/// future it captured stores that future twice, and the task's size is what every spawn
+/// allocates and moves.
 pub(super) fn spawn_task<T, F>(
     set: &mut JoinSet<(usize, Result<T>)>,
     shared: &Arc<Shared>,
@@ -122,41 +140,91 @@ where
     F: Future<Output = Result<T>> + Send + 'static,
 {
     let slot = Arc::new(Slot::default());
-    let guard = SlotGuard { slot: slot.clone(), cause: Some(shared.ctx.clone()) };
     let trace = TraceContext::current();
-    let trace_id = trace.map(|t| t.trace_id);
-    let ctx = shared.ctx.clone();
-    let limit = if permit.is_none() { shared.limit.clone() } else { None };
-    let scope = TaskScope { shared: shared.clone(), index, name };
-
-    let work = async move {
-        let _permit = match (permit, limit) {
-            (Some(permit), _) => Some(permit),
-            (None, Some(limit)) => {
-                Some(limit.acquire_owned().await.expect("a group never closes its limit semaphore"))
-            }
-            (None, None) => None,
-        };
-        fut.await
+    let acquire = match (&permit, &shared.limit) {
+        (None, Some(limit)) => Some(acquire(limit.clone())),
+        _ => None,
     };
-    let task = TASK.scope(scope, async move {
-        let result = match catch_unwind(ctx.run(work)).await {
-            Ok(result) => result,
-            Err(panicked) => Err(panicked),
-        };
-        let result = result.map_err(|e| {
-            TASK.with(|s| {
-                let e = s.shared.stamp(e, s.index, s.name.as_ref(), trace_id);
-                s.shared.fail(&e);
-                e
-            })
-        });
-        guard.finish(result.as_ref().map(|_| ()).map_err(Clone::clone));
-        (index, result)
-    });
+    let work = Permitted { fut, permit, acquire };
+    let finish = Finish {
+        inner: catch_unwind(shared.ctx.run(work)),
+        index,
+        trace_id: trace.map(|t| t.trace_id),
+    };
+    let scope = TaskScope { shared: shared.clone(), index, name, slot: slot.clone() };
+    let task = TASK.scope(scope, finish);
     match trace {
         Some(trace) => set.spawn(trace.scope(task)),
         None => set.spawn(task),
     };
     TaskHandle::new(index, slot)
+}
+
+type Acquire = Pin<Box<dyn Future<Output = OwnedSemaphorePermit> + Send>>;
+
+fn acquire(limit: Arc<Semaphore>) -> Acquire {
+    Box::pin(async move {
+        limit.acquire_owned().await.expect("a group never closes its limit semaphore")
+    })
+}
+
+pin_project_lite::pin_project! {
+    /// The user's future, started once a slot of the limit is held; the slot is given back
+    /// as soon as the future ends (or is dropped).
+    struct Permitted<F> {
+        #[pin]
+        fut: F,
+        permit: Option<OwnedSemaphorePermit>,
+        acquire: Option<Acquire>,
+    }
+}
+
+impl<F: Future> Future for Permitted<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        if let Some(acquire) = this.acquire {
+            let permit = ready!(acquire.as_mut().poll(cx));
+            *this.permit = Some(permit);
+            *this.acquire = None;
+        }
+        let out = ready!(this.fut.poll(cx));
+        *this.permit = None;
+        Poll::Ready(out)
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// Settles the task's result inside its scope: stamps the error, records a failure,
+    /// tells the handle.
+    struct Finish<F> {
+        #[pin]
+        inner: F,
+        index: usize,
+        trace_id: Option<TraceId>,
+    }
+}
+
+impl<F, T> Future for Finish<F>
+where
+    F: Future<Output = Result<Result<T>>>,
+{
+    type Output = (usize, Result<T>);
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let result = ready!(this.inner.poll(cx)).and_then(|r| r);
+        let trace_id = *this.trace_id;
+        let settled = TASK.with(|s| {
+            let result = result.map_err(|e| {
+                let e = s.shared.stamp(e, s.index, s.name.as_ref(), trace_id);
+                s.shared.fail(&e);
+                e
+            });
+            s.slot.set(result.as_ref().map(|_| ()).map_err(Clone::clone));
+            result
+        });
+        Poll::Ready((*this.index, settled))
+    }
 }
