@@ -3,7 +3,9 @@
 //!   `futures::future::try_join_all` over spawned `JoinHandle`s;
 //! - from one failure to `join` returning, with 10,000 parked siblings: vs `JoinSet` with a
 //!   hand-written fail-fast loop (`abort_all` on the first error, then drain; goal <= 2x);
-//! - a limit of 64 over 10,000 tasks: vs `StreamExt::buffer_unordered(64)`.
+//! - a limit of 64 over 10,000 tasks: vs `StreamExt::buffer_unordered(64)` over plain futures
+//!   (polled inside one task, no spawn: the floor) and over spawned tasks (the same shape as
+//!   the group's lazy `map`).
 //!
 //! Run: `cargo bench -p result-runtime --bench group -- --warm-up-time 1 --measurement-time 3`
 
@@ -201,6 +203,27 @@ fn limit_64(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
             support::record_elapsed("buffer_unordered/limit64", iters, start.elapsed())
         });
     });
+    // The same shape with real tasks: 64 spawned at a time, as the group does.
+    g.bench_function("buffer_unordered_spawned", |b| {
+        b.to_async(rt).iter_custom(|iters| async move {
+            let start = Instant::now();
+            for _ in 0..iters {
+                let out: Vec<usize> = futures::stream::iter(0..N)
+                    .map(|i| {
+                        tokio::spawn(async move {
+                            tokio::task::yield_now().await;
+                            i
+                        })
+                    })
+                    .buffer_unordered(64)
+                    .map(Result::unwrap)
+                    .collect()
+                    .await;
+                black_box(out);
+            }
+            support::record_elapsed("buffer_unordered_spawned/limit64", iters, start.elapsed())
+        });
+    });
     g.finish();
 }
 
@@ -231,5 +254,11 @@ fn main() {
         "group/limit64_map",
         "buffer_unordered/limit64",
         "none set: spawned tasks vs one polling task",
+    );
+    support::ratio(
+        "limit 64 over 10k (map)",
+        "group/limit64_map",
+        "buffer_unordered_spawned/limit64",
+        "<= 1.10x: both spawn 64 tasks at a time",
     );
 }

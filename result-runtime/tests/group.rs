@@ -639,3 +639,21 @@ async fn an_empty_group_joins_to_nothing() {
     assert!(g.is_empty());
     assert_eq!(g.join().await.unwrap(), Vec::<u8>::new());
 }
+
+#[tokio::test]
+async fn dropping_a_handle_does_not_cancel_its_task() {
+    let (go_tx, go_rx) = oneshot::channel::<()>();
+    let g = Group::new();
+    let h = g.spawn(async {
+        go_rx.await.unwrap();
+        Ok(5)
+    });
+    assert_eq!(h.index(), 0);
+    assert!(!h.is_finished());
+    let watcher = h.clone();
+    drop(h);
+    go_tx.send(()).unwrap();
+    watcher.clone().await.unwrap();
+    assert!(watcher.is_finished());
+    assert_eq!(g.join().await.unwrap(), [5]);
+}
