@@ -657,3 +657,59 @@ async fn dropping_a_handle_does_not_cancel_its_task() {
     assert!(watcher.is_finished());
     assert_eq!(g.join().await.unwrap(), [5]);
 }
+
+struct PanicOnDrop;
+
+impl Drop for PanicOnDrop {
+    fn drop(&mut self) {
+        panic!("dropped badly");
+    }
+}
+
+/// Ready at once; panics when it is dropped.
+struct Bomb(#[allow(dead_code)] PanicOnDrop);
+
+impl std::future::Future for Bomb {
+    type Output = Result<u32>;
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<u32>> {
+        std::task::Poll::Ready(Ok(1))
+    }
+}
+
+#[tokio::test]
+async fn a_panic_while_a_finished_future_is_dropped_is_that_tasks_error() {
+    let g = Group::new();
+    g.spawn(Bomb(PanicOnDrop));
+    let err = g.join().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Panicked);
+    assert_eq!(err.panic().unwrap().message(), "dropped badly");
+    assert_eq!(err.task(), Some("group[0]"));
+
+    let g = Group::new();
+    g.spawn(Bomb(PanicOnDrop));
+    let (index, result) = g.join_stream().next().await.unwrap();
+    assert_eq!(index, 0);
+    assert_eq!(result.unwrap_err().kind(), ErrorKind::Panicked);
+}
+
+#[tokio::test]
+async fn a_panic_while_a_cancelled_future_is_dropped_does_not_vanish() {
+    // Cancelled futures are dropped after the task's own capture: the panic reaches the
+    // group through tokio's JoinError, without its index, and still shows up.
+    let (started_tx, mut started) = mpsc::unbounded_channel();
+    let g = Group::<u32>::new().collect_all();
+    g.spawn(async move {
+        let _bomb = PanicOnDrop;
+        started_tx.send(()).unwrap();
+        std::future::pending().await
+    });
+    started.recv().await.unwrap();
+    g.cancel(TaskError::cancelled(None));
+    let all = g.join_all().await;
+    let err = all[0].as_ref().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Panicked);
+    assert_eq!(err.panic().unwrap().message(), "dropped badly");
+}

@@ -89,6 +89,7 @@ use crate::__private::GroupTask;
 use crate::code::Code;
 use crate::context::Context;
 use crate::error::{Result, TaskError};
+use crate::panic::PanicReport;
 
 pub use error::{AtLimit, ZeroLimit};
 pub use handle::TaskHandle;
@@ -366,7 +367,7 @@ impl<T: Send + 'static> Group<T> {
         let mut out = Collector::new(self.len());
         let set = &mut self.tasks.get_mut().unwrap_or_else(PoisonError::into_inner).set;
         while let Some(res) = set.join_next().await {
-            out.accept(res);
+            out.accept(res, &self.shared);
         }
         out.finish(&self.shared)
     }
@@ -377,7 +378,7 @@ impl<T: Send + 'static> Group<T> {
         let mut out = Collector::new(self.len());
         let set = &mut self.tasks.get_mut().unwrap_or_else(PoisonError::into_inner).set;
         while let Some(res) = set.join_next().await {
-            out.accept(res);
+            out.accept(res, &self.shared);
         }
         out.all(&self.shared)
     }
@@ -453,7 +454,7 @@ impl<T: Send + 'static> Group<T> {
             tokio::select! {
                 // Results first: they free slots and may cancel the group.
                 biased;
-                Some(res) = tasks.set.join_next(), if !tasks.set.is_empty() => out.accept(res),
+                Some(res) = tasks.set.join_next(), if !tasks.set.is_empty() => out.accept(res, &shared),
                 permit = limit.clone().acquire_owned(), if more => {
                     let permit = permit.expect("a group never closes its limit semaphore");
                     match inputs.next() {
@@ -494,18 +495,19 @@ impl<T> Drop for Group<T> {
 /// Gathers task results by index.
 struct Collector<T> {
     results: Vec<Option<Result<T>>>,
-    /// A task torn down without a result (only a runtime shutting down does that).
-    lost: bool,
+    /// The error of a task torn down without a result: a runtime shutting down, or a panic
+    /// while its future was dropped (outside the task's panic capture).
+    lost: Option<TaskError>,
 }
 
 impl<T> Collector<T> {
     fn new(capacity: usize) -> Self {
         let mut results = Vec::new();
         results.resize_with(capacity, || None);
-        Self { results, lost: false }
+        Self { results, lost: None }
     }
 
-    fn accept(&mut self, res: std::result::Result<(usize, Result<T>), JoinError>) {
+    fn accept(&mut self, res: std::result::Result<(usize, Result<T>), JoinError>, shared: &Shared) {
         match res {
             Ok((index, result)) => {
                 if index >= self.results.len() {
@@ -513,7 +515,11 @@ impl<T> Collector<T> {
                 }
                 self.results[index] = Some(result);
             }
-            Err(_) => self.lost = true,
+            Err(e) => {
+                let error = join_error(e, shared);
+                shared.fail(&error);
+                self.lost.get_or_insert(error);
+            }
         }
     }
 
@@ -525,13 +531,36 @@ impl<T> Collector<T> {
         if let Some(failure) = shared.failure.get() {
             return Err(failure.clone());
         }
-        if self.lost {
-            return Err(Self::missing(shared));
+        if let Some(lost) = self.lost {
+            return Err(lost);
         }
         self.results.into_iter().map(|r| r.unwrap_or_else(|| Err(Self::missing(shared)))).collect()
     }
 
     fn all(self, shared: &Shared) -> Vec<Result<T>> {
-        self.results.into_iter().map(|r| r.unwrap_or_else(|| Err(Self::missing(shared)))).collect()
+        let lost = self.lost;
+        self.results
+            .into_iter()
+            .map(|r| {
+                r.unwrap_or_else(|| Err(lost.clone().unwrap_or_else(|| Self::missing(shared))))
+            })
+            .collect()
+    }
+}
+
+/// What a task that ended without a result ended with. A panic here escaped the task's
+/// capture (it happened while the task's future was being dropped): it still becomes a
+/// `Panicked` error and fails the group, it does not vanish.
+fn join_error(error: JoinError, shared: &Shared) -> TaskError {
+    match error.try_into_panic() {
+        Ok(payload) => {
+            let message = payload
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| payload.downcast_ref::<&'static str>().copied())
+                .unwrap_or("non-string panic payload");
+            TaskError::panicked(PanicReport::new(message.to_owned(), None))
+        }
+        Err(_) => Collector::<()>::missing(shared),
     }
 }

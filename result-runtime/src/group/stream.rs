@@ -45,10 +45,14 @@ impl<T: Send + 'static> Stream for JoinStream<T> {
                 Poll::Pending => Poll::Pending,
                 Poll::Ready(None) => Poll::Ready(None),
                 Poll::Ready(Some(Ok(item))) => Poll::Ready(Some(item)),
-                // Only a runtime shutting down tears a task down without a result (panics
-                // are caught inside the task, and the group aborts only when dropped); the
-                // index is gone with it, so there is nothing to report.
-                Poll::Ready(Some(Err(_))) => continue,
+                // A task torn down without a result (a runtime shutting down, or a panic
+                // while its future was dropped): its index is gone with it, so there is no
+                // item to yield, but a panic still fails the group.
+                Poll::Ready(Some(Err(e))) => {
+                    let error = super::join_error(e, &this.group.shared);
+                    this.group.shared.fail(&error);
+                    continue;
+                }
             };
         }
     }
