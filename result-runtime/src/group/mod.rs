@@ -29,6 +29,15 @@
 //!   `#[fallible_task(group = "...")]` registered under a name (the registry is the
 //!   `inventory` crate).
 //!
+//! ## How tasks are stopped
+//! Every task runs inside [`Context::run`] on the group's context, so cancelling the context
+//! wakes every waiting task at once and drops its future at that poll: the same effect as
+//! `JoinHandle::abort`, and the task still reports its index (`Cancelled`, with the failure as
+//! the cause) to `join_all`, the stream and its handle. Work queued behind the limit waits
+//! for its slot inside that same race, so it stops too, without ever being polled. Dropping
+//! the group also aborts its tasks through `JoinSet`. Neither can stop code that blocks
+//! without awaiting: `join` waits for such a task to return.
+//!
 //! ## Which error wins
 //! In fail-fast mode the group's error is the first failure *recorded*: tasks record their
 //! failure atomically (a `OnceLock`) the moment they end with it, or earlier when a
@@ -446,22 +455,22 @@ impl<T: Send + 'static> Group<T> {
         let mut out = Collector::new(tasks.next);
         let mut inputs = inputs.into_iter();
         let mut more = true;
+        // No semaphore waits here: the group's own tasks are the only holders of its
+        // permits, so with tasks running a permit comes back when one of them ends, which
+        // `join_next` reports anyway; with none running, every permit is free.
         loop {
             more = more && !shared.ctx.is_cancelled();
-            if !more && tasks.set.is_empty() {
-                break;
-            }
-            tokio::select! {
-                // Results first: they free slots and may cancel the group.
-                biased;
-                Some(res) = tasks.set.join_next(), if !tasks.set.is_empty() => out.accept(res, &shared),
-                permit = limit.clone().acquire_owned(), if more => {
-                    let permit = permit.expect("a group never closes its limit semaphore");
+            if more {
+                let permit = if tasks.set.is_empty() {
+                    Some(limit.clone().acquire_owned().await.expect("never closed"))
+                } else {
+                    limit.clone().try_acquire_owned().ok()
+                };
+                if let Some(permit) = permit {
                     match inputs.next() {
                         Some(input) => {
                             let index = tasks.next;
                             tasks.next += 1;
-                            // The handle's outcome is also in the collected results.
                             spawn_task(
                                 &mut tasks.set,
                                 &shared,
@@ -473,7 +482,12 @@ impl<T: Send + 'static> Group<T> {
                         }
                         None => more = false,
                     }
+                    continue;
                 }
+            }
+            match tasks.set.join_next().await {
+                Some(res) => out.accept(res, &shared),
+                None => break,
             }
         }
         out.finish(&shared)
