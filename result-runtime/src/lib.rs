@@ -9,6 +9,8 @@
 //! - [`trace`]: W3C trace context, strict `traceparent` parsing, a task-local current context
 //!   and [`spawn`], which carries it across `tokio::spawn`.
 //! - [`context`]: cancellation with a cause, deadlines, [`context::Context::run`].
+//! - [`group`]: fail-fast task groups ([`group::Group`]): ordered results, limits, deadlines,
+//!   panics as errors, nested cancellation, no task outliving its group.
 //! - [`mod@panic`]: panics become `Panicked` errors with message and location.
 //!
 //! ## Quick start

@@ -1,0 +1,580 @@
+//! [`Group`]: fail-fast task groups for tokio, Go's `errgroup` done right.
+//!
+//! Spawn futures into a group; the first real failure (`Failed`, `Panicked`,
+//! `DeadlineExceeded`) is recorded, the group's [`Context`] is cancelled with it as the cause,
+//! and every other task is stopped at its next `.await` (its future is dropped, which is what
+//! an abort does). [`Group::join`] returns the values in spawn order, or that failure: never a
+//! `Cancelled` it caused.
+//!
+//! What the group adds to tokio's `JoinSet` (which it builds on, for spawning and for
+//! aborting on drop) and to `errgroup`:
+//! - results in spawn order ([`join`](Group::join)), or as they finish
+//!   ([`join_stream`](Group::join_stream)) for long-lived groups that must not keep every
+//!   output;
+//! - a concurrency [`limit`](Group::limit) that never blocks [`spawn`](Group::spawn) (work
+//!   over the limit waits for a slot inside its task, and that wait ends when the group is
+//!   cancelled: no deadlock when the failing task is queued behind the limit),
+//!   [`try_spawn`](Group::try_spawn) for callers that shed load, and a lazy
+//!   [`map`](Group::map);
+//! - a [`timeout`](Group::timeout) / [`deadline`](Group::deadline);
+//! - panics become `Panicked` errors with message, location and task name, and fail the group
+//!   like any error (they never abort the process and never vanish);
+//! - tasks run under a child of the ambient context and inherit the spawner's trace context,
+//!   so a group created inside a task of another group is its child: cancelling the outer one
+//!   cancels the inner one;
+//! - no task outlives its group: dropping the group, or the future awaiting `join`, cancels
+//!   and aborts its tasks;
+//! - a collect-all mode ([`collect_all`](Group::collect_all), [`join_all`](Group::join_all));
+//! - named groups: [`Group::registered`] runs every function that
+//!   `#[fallible_task(group = "...")]` registered under a name (the registry is the
+//!   `inventory` crate).
+//!
+//! ## How tasks are stopped
+//! Every task runs inside [`Context::run`] on the group's context, so cancelling the context
+//! wakes every waiting task at once and drops its future at that poll: the same effect as
+//! `JoinHandle::abort`, and the task still reports its index (`Cancelled`, with the failure as
+//! the cause) to `join_all`, the stream and its handle. Work queued behind the limit waits
+//! for its slot inside that same race, so it stops too, without ever being polled. Dropping
+//! the group also aborts its tasks through `JoinSet`. Neither can stop code that blocks
+//! without awaiting: `join` waits for such a task to return.
+//!
+//! ## Which error wins
+//! In fail-fast mode the group's error is the first failure *recorded*: tasks record their
+//! failure atomically (a `OnceLock`) the moment they end with it, or earlier when a
+//! `#[fallible_task]` function below them fails. When several tasks fail "at once", the
+//! first to reach that atomic wins, whatever their spawn order; the others' errors are still
+//! in their own results ([`join_all`](Group::join_all), the stream, their handles).
+//! `Cancelled` errors are never recorded. When no failure was recorded but some task ended
+//! with an error (only `Cancelled` ones: the parent context was cancelled), `join` returns
+//! the error of the lowest index. In collect-all mode nothing is recorded and `join` returns
+//! the error of the lowest index too, deterministically.
+//!
+//! ```
+//! use std::time::Duration;
+//! use result_runtime::{group::Group, Code, ErrorKind, Result, TaskError};
+//!
+//! async fn fetch_user(id: u64) -> Result<String> {
+//!     if id == 13 {
+//!         return Err(TaskError::new(Code::NOT_FOUND, "user 13 not found"));
+//!     }
+//!     Ok(format!("user-{id}"))
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<()> {
+//! let g = Group::new().limit(8)?.timeout(Duration::from_secs(2));
+//! for id in [1, 2, 3] {
+//!     g.spawn(fetch_user(id));
+//! }
+//! assert_eq!(g.join().await?, ["user-1", "user-2", "user-3"]);
+//!
+//! let g = Group::new().name("users");
+//! for id in [1, 13, 3] {
+//!     g.spawn(fetch_user(id));
+//! }
+//! let err = g.join().await.unwrap_err();
+//! assert_eq!(err.kind(), ErrorKind::Failed);
+//! assert_eq!(err.code(), Code::NOT_FOUND);
+//! assert_eq!(err.task(), Some("users[1]"));
+//! # Ok(()) }
+//! ```
+
+mod error;
+mod handle;
+mod stream;
+mod task;
+
+use std::borrow::Cow;
+use std::fmt;
+use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use tokio::task::{JoinError, JoinSet};
+use tokio::time::Instant;
+
+use crate::__private::GroupTask;
+use crate::code::Code;
+use crate::context::Context;
+use crate::error::{Result, TaskError};
+use crate::panic::PanicReport;
+
+pub use error::{AtLimit, ZeroLimit};
+pub use handle::TaskHandle;
+pub use stream::JoinStream;
+pub(crate) use task::fail_ambient;
+use task::{spawn_task, Shared};
+
+struct Tasks<T> {
+    set: JoinSet<(usize, Result<T>)>,
+    /// The index the next spawn gets (also the number of tasks spawned so far).
+    next: usize,
+}
+
+/// A fail-fast group of tasks producing `T`s. See the [module docs](self).
+///
+/// Configure it with the builder methods before the first spawn; spawn with `&self`
+/// (`spawn` never waits); consume it with one of [`join`](Self::join),
+/// [`join_all`](Self::join_all), [`join_stream`](Self::join_stream) or [`map`](Self::map).
+/// Spawning needs a tokio runtime, as `tokio::spawn` does.
+pub struct Group<T> {
+    shared: Arc<Shared>,
+    tasks: Mutex<Tasks<T>>,
+}
+
+impl<T> fmt::Debug for Group<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Group")
+            .field("name", &self.shared.name)
+            .field("limit", &self.shared.limit.is_some())
+            .field("collect_all", &self.shared.collect_all)
+            .field("failure", &self.shared.failure.get())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: Send + 'static> Default for Group<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Group<()> {
+    /// A fail-fast group running every task registered under `name` with
+    /// `#[fallible_task(group = "name")]` (each named after its function). The registry is
+    /// static: it holds what was linked into the binary. A name nobody registered gives an
+    /// empty group, whose `join` is `Ok(vec![])`; [`Group::registered_count`] tells them
+    /// apart.
+    ///
+    /// ```
+    /// use result_runtime::group::Group;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> result_runtime::Result<()> {
+    /// let all: Vec<()> = Group::registered("nothing-registered-here").join().await?;
+    /// assert!(all.is_empty());
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn registered(name: &str) -> Self {
+        let group = Self::new().name(name.to_owned());
+        group.spawn_registered(name);
+        group
+    }
+
+    /// Spawns every task registered under `name` into this group (configured as you like),
+    /// and returns how many there were.
+    pub fn spawn_registered(&self, name: &str) -> usize {
+        let mut count = 0;
+        for task in inventory::iter::<GroupTask>.into_iter().filter(|t| t.group == name) {
+            self.spawn_named(task.name, (task.run)());
+            count += 1;
+        }
+        count
+    }
+
+    /// How many tasks are registered under `name`.
+    #[must_use]
+    pub fn registered_count(name: &str) -> usize {
+        inventory::iter::<GroupTask>.into_iter().filter(|t| t.group == name).count()
+    }
+}
+
+impl<T: Send + 'static> Group<T> {
+    /// A fail-fast group without limit or deadline, whose context is a child of the ambient
+    /// one ([`Context::current`]) when there is one: a group created inside a task of another
+    /// group is cancelled with it.
+    #[must_use]
+    pub fn new() -> Self {
+        match Context::current() {
+            Some(parent) => Self::with_context(&parent),
+            None => Self::from_ctx(Context::new()),
+        }
+    }
+
+    /// A group whose context is a child of `parent` (instead of the ambient one).
+    #[must_use]
+    pub fn with_context(parent: &Context) -> Self {
+        Self::from_ctx(parent.child())
+    }
+
+    fn from_ctx(ctx: Context) -> Self {
+        Self {
+            shared: Arc::new(Shared::new(ctx)),
+            tasks: Mutex::new(Tasks { set: JoinSet::new(), next: 0 }),
+        }
+    }
+
+    /// Mutable access to the configuration, which tasks share: only before the first spawn.
+    fn configure(&mut self, option: &str) -> &mut Shared {
+        let spawned = self.tasks.get_mut().unwrap_or_else(PoisonError::into_inner).next;
+        assert!(spawned == 0, "Group::{option} must be called before the first spawn");
+        Arc::get_mut(&mut self.shared).expect("no task holds the group state before a spawn")
+    }
+
+    /// At most `n` tasks run at once; the others wait for a slot, in spawn order.
+    ///
+    /// # Errors
+    /// [`ZeroLimit`] when `n` is 0 (such a group could never run anything).
+    ///
+    /// # Panics
+    /// When called after the first spawn (as every option).
+    pub fn limit(mut self, n: usize) -> Result<Self, ZeroLimit> {
+        if n == 0 {
+            return Err(ZeroLimit);
+        }
+        self.configure("limit").limit = Some(Arc::new(Semaphore::new(n)));
+        Ok(self)
+    }
+
+    /// Every task must finish within `timeout` from now; the first to see the deadline pass
+    /// fails the group with `DeadlineExceeded`. An earlier deadline of the parent context
+    /// still applies.
+    #[must_use]
+    pub fn timeout(self, timeout: Duration) -> Self {
+        self.deadline(Instant::now() + timeout)
+    }
+
+    /// Every task must finish by `deadline` (see [`timeout`](Self::timeout)).
+    #[must_use]
+    pub fn deadline(mut self, deadline: Instant) -> Self {
+        let shared = self.configure("deadline");
+        shared.ctx = shared.ctx.with_deadline(deadline);
+        self
+    }
+
+    /// Collect-all mode: a failure does not cancel the other tasks, and no error is recorded
+    /// as the winner. [`join_all`](Self::join_all) returns every result;
+    /// [`join`](Self::join) returns the values or the error of the lowest index.
+    #[must_use]
+    pub fn collect_all(mut self) -> Self {
+        self.configure("collect_all").collect_all = true;
+        self
+    }
+
+    /// Names the group: unnamed tasks are called `name[index]` in errors (`group[index]`
+    /// without a name).
+    #[must_use]
+    pub fn name(mut self, name: impl Into<Cow<'static, str>>) -> Self {
+        self.configure("name").name = Some(name.into());
+        self
+    }
+
+    /// The group's context: cancelled with the winning failure as the cause, or by its
+    /// parent; its deadline is the group's.
+    #[must_use]
+    pub fn context(&self) -> &Context {
+        &self.shared.ctx
+    }
+
+    /// The winning failure, once one is recorded.
+    #[must_use]
+    pub fn failure(&self) -> Option<TaskError> {
+        self.shared.failure.get().cloned()
+    }
+
+    /// Cancels the group as a failure would: `error` becomes the group's error unless one is
+    /// recorded already (a `Cancelled` error is not recorded, but still cancels).
+    pub fn cancel(&self, error: TaskError) {
+        if error.is_cancelled() || self.shared.collect_all {
+            self.shared.ctx.cancel(error);
+        } else {
+            self.shared.fail(&error);
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Tasks<T>> {
+        self.tasks.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// How many tasks were spawned so far.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.lock().next
+    }
+
+    /// Whether nothing was spawned yet.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Spawns `fut` as the next task. Never waits: over the limit, the task waits for a slot
+    /// itself (and stops waiting when the group is cancelled). Spawning into a cancelled
+    /// group is allowed; the task ends `Cancelled` without being polled.
+    ///
+    /// # Panics
+    /// Outside a tokio runtime, as `tokio::spawn`.
+    pub fn spawn<F>(&self, fut: F) -> TaskHandle
+    where
+        F: Future<Output = Result<T>> + Send + 'static,
+    {
+        let mut tasks = self.lock();
+        let index = tasks.next;
+        tasks.next += 1;
+        spawn_task(&mut tasks.set, &self.shared, index, None, None, fut)
+    }
+
+    /// [`spawn`](Self::spawn) with a task name for errors (instead of `group[index]`).
+    pub fn spawn_named<F>(&self, name: impl Into<Cow<'static, str>>, fut: F) -> TaskHandle
+    where
+        F: Future<Output = Result<T>> + Send + 'static,
+    {
+        let mut tasks = self.lock();
+        let index = tasks.next;
+        tasks.next += 1;
+        spawn_task(&mut tasks.set, &self.shared, index, Some(name.into()), None, fut)
+    }
+
+    /// Spawns `fut` only if a slot of the limit is free now (always, without a limit).
+    ///
+    /// # Errors
+    /// [`AtLimit`] with the future, untouched, when every slot is busy.
+    ///
+    /// ```
+    /// use result_runtime::group::Group;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> result_runtime::Result<()> {
+    /// let g = Group::new().limit(1)?;
+    /// let (release, wait) = tokio::sync::oneshot::channel::<()>();
+    /// g.try_spawn(async { wait.await.ok(); Ok(1) }).unwrap();
+    /// let refused = g.try_spawn(async { Ok(2) }).unwrap_err();
+    /// release.send(()).unwrap();
+    /// g.spawn(refused.into_inner()); // nothing lost: run it later
+    /// assert_eq!(g.join().await?, [1, 2]);
+    /// # Ok(()) }
+    /// ```
+    pub fn try_spawn<F>(&self, fut: F) -> Result<TaskHandle, AtLimit<F>>
+    where
+        F: Future<Output = Result<T>> + Send + 'static,
+    {
+        let permit = match &self.shared.limit {
+            Some(limit) => match limit.clone().try_acquire_owned() {
+                Ok(permit) => Some(permit),
+                Err(_) => return Err(AtLimit(fut)),
+            },
+            None => None,
+        };
+        let mut tasks = self.lock();
+        let index = tasks.next;
+        tasks.next += 1;
+        Ok(spawn_task(&mut tasks.set, &self.shared, index, None, permit, fut))
+    }
+
+    /// Waits for every task and returns their values in spawn order, or the group's error
+    /// (see [which error wins](self#which-error-wins)).
+    ///
+    /// After a failure it still waits for the cancelled tasks to be dropped (they are woken at
+    /// once), so no task of the group runs once `join` has returned. Dropping the `join`
+    /// future cancels and aborts the tasks.
+    ///
+    /// # Errors
+    /// The group's winning failure; or, without one, the error of the lowest index.
+    pub async fn join(mut self) -> Result<Vec<T>> {
+        let mut out = Collector::new(self.len());
+        let set = &mut self.tasks.get_mut().unwrap_or_else(PoisonError::into_inner).set;
+        while let Some(res) = set.join_next().await {
+            out.accept(res, &self.shared);
+        }
+        out.finish(&self.shared)
+    }
+
+    /// Waits for every task and returns every result in spawn order: the collect-all view
+    /// (in fail-fast mode, the siblings a failure stopped show as `Cancelled`).
+    pub async fn join_all(mut self) -> Vec<Result<T>> {
+        let mut out = Collector::new(self.len());
+        let set = &mut self.tasks.get_mut().unwrap_or_else(PoisonError::into_inner).set;
+        while let Some(res) = set.join_next().await {
+            out.accept(res, &self.shared);
+        }
+        out.all(&self.shared)
+    }
+
+    /// The results as tasks finish, `(index, result)`, without keeping them: for long-lived
+    /// groups. The stream owns the group (more work can be spawned through
+    /// [`JoinStream::group`]) and ends when no task is left.
+    ///
+    /// ```
+    /// use futures::StreamExt;
+    /// use result_runtime::group::Group;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let g = Group::new();
+    /// for i in 0..3_u64 {
+    ///     g.spawn(async move { Ok(i * 10) });
+    /// }
+    /// let mut seen: Vec<(usize, u64)> =
+    ///     g.join_stream().map(|(i, r)| (i, r.unwrap())).collect().await;
+    /// seen.sort_unstable();
+    /// assert_eq!(seen, [(0, 0), (1, 10), (2, 20)]);
+    /// # }
+    /// ```
+    pub fn join_stream(self) -> JoinStream<T> {
+        JoinStream { group: self }
+    }
+
+    /// Runs `f` over `inputs` in this group and returns the values in input order (after
+    /// those of tasks spawned before), failing fast like [`join`](Self::join).
+    ///
+    /// The input is pulled lazily: with a [`limit`](Self::limit) of `n`, the next input is
+    /// taken (and `f` called) only when one of the `n` slots is free, so a million inputs
+    /// never queue a million futures; once the group is cancelled (a failure, its deadline,
+    /// its parent), no further input is taken. Without a limit every input is spawned at
+    /// once.
+    ///
+    /// ```
+    /// use result_runtime::group::Group;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> result_runtime::Result<()> {
+    /// let squares = Group::new().limit(4)?.map(1..=1000_u64, |x| async move { Ok(x * x) }).await?;
+    /// assert_eq!(squares.len(), 1000);
+    /// assert_eq!(squares[9], 100);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`join`](Self::join).
+    pub async fn map<I, F, Fut>(mut self, inputs: I, mut f: F) -> Result<Vec<T>>
+    where
+        I: IntoIterator,
+        F: FnMut(I::Item) -> Fut,
+        Fut: Future<Output = Result<T>> + Send + 'static,
+    {
+        let Some(limit) = self.shared.limit.clone() else {
+            for input in inputs {
+                self.spawn(f(input));
+            }
+            return self.join().await;
+        };
+        let shared = self.shared.clone();
+        let tasks = self.tasks.get_mut().unwrap_or_else(PoisonError::into_inner);
+        let mut out = Collector::new(tasks.next);
+        let mut inputs = inputs.into_iter();
+        let mut more = true;
+        // No semaphore waits here: the group's own tasks are the only holders of its
+        // permits, so with tasks running a permit comes back when one of them ends, which
+        // `join_next` reports anyway; with none running, every permit is free.
+        loop {
+            more = more && !shared.ctx.is_cancelled();
+            if more {
+                let permit = if tasks.set.is_empty() {
+                    Some(limit.clone().acquire_owned().await.expect("never closed"))
+                } else {
+                    limit.clone().try_acquire_owned().ok()
+                };
+                if let Some(permit) = permit {
+                    match inputs.next() {
+                        Some(input) => {
+                            let index = tasks.next;
+                            tasks.next += 1;
+                            spawn_task(
+                                &mut tasks.set,
+                                &shared,
+                                index,
+                                None,
+                                Some(permit),
+                                f(input),
+                            );
+                        }
+                        None => more = false,
+                    }
+                    continue;
+                }
+            }
+            match tasks.set.join_next().await {
+                Some(res) => out.accept(res, &shared),
+                None => break,
+            }
+        }
+        out.finish(&shared)
+    }
+}
+
+impl<T> Drop for Group<T> {
+    /// Cancels the group's context (so nested groups and cooperative work stop too) and
+    /// aborts its tasks (`JoinSet`'s drop): no task outlives its group.
+    fn drop(&mut self) {
+        let tasks = self.tasks.get_mut().unwrap_or_else(PoisonError::into_inner);
+        if !tasks.set.is_empty() {
+            self.shared.ctx.cancel(TaskError::new(Code::CANCELLED, "group dropped"));
+        }
+        // The `JoinSet` field aborts every task it still holds when it is dropped, next.
+    }
+}
+
+/// Gathers task results by index.
+struct Collector<T> {
+    results: Vec<Option<Result<T>>>,
+    /// The error of a task torn down without a result: a runtime shutting down, or a panic
+    /// while its future was dropped (outside the task's panic capture).
+    lost: Option<TaskError>,
+}
+
+impl<T> Collector<T> {
+    fn new(capacity: usize) -> Self {
+        let mut results = Vec::new();
+        results.resize_with(capacity, || None);
+        Self { results, lost: None }
+    }
+
+    fn accept(&mut self, res: std::result::Result<(usize, Result<T>), JoinError>, shared: &Shared) {
+        match res {
+            Ok((index, result)) => {
+                if index >= self.results.len() {
+                    self.results.resize_with(index + 1, || None);
+                }
+                self.results[index] = Some(result);
+            }
+            Err(e) => {
+                let error = join_error(e, shared);
+                shared.fail(&error);
+                self.lost.get_or_insert(error);
+            }
+        }
+    }
+
+    fn missing(shared: &Shared) -> TaskError {
+        TaskError::cancelled(shared.ctx.cause())
+    }
+
+    fn finish(self, shared: &Shared) -> Result<Vec<T>> {
+        if let Some(failure) = shared.failure.get() {
+            return Err(failure.clone());
+        }
+        if let Some(lost) = self.lost {
+            return Err(lost);
+        }
+        self.results.into_iter().map(|r| r.unwrap_or_else(|| Err(Self::missing(shared)))).collect()
+    }
+
+    fn all(self, shared: &Shared) -> Vec<Result<T>> {
+        let lost = self.lost;
+        self.results
+            .into_iter()
+            .map(|r| {
+                r.unwrap_or_else(|| Err(lost.clone().unwrap_or_else(|| Self::missing(shared))))
+            })
+            .collect()
+    }
+}
+
+/// What a task that ended without a result ended with. A panic here escaped the task's
+/// capture (it happened while the task's future was being dropped): it still becomes a
+/// `Panicked` error and fails the group, it does not vanish.
+fn join_error(error: JoinError, shared: &Shared) -> TaskError {
+    match error.try_into_panic() {
+        Ok(payload) => {
+            let message = payload
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| payload.downcast_ref::<&'static str>().copied())
+                .unwrap_or("non-string panic payload");
+            TaskError::panicked(PanicReport::new(message.to_owned(), None))
+        }
+        Err(_) => Collector::<()>::missing(shared),
+    }
+}

@@ -1,0 +1,59 @@
+//! [`JoinStream`]: a group's results as its tasks finish.
+
+use std::pin::Pin;
+use std::task::{Context as TaskCx, Poll};
+
+use futures_core::Stream;
+
+use super::Group;
+use crate::error::{Result, TaskError};
+
+/// The stream returned by [`Group::join_stream`]: `(index, result)` for every task, in the
+/// order they finish. It owns the group: dropping it cancels and aborts the tasks still
+/// running.
+///
+/// In fail-fast mode the stream goes on after a failure: the failure comes first, then the
+/// siblings it cancelled (each `Cancelled`, with the failure as the cause), so a consumer sees
+/// every index exactly once. [`JoinStream::failure`] tells the winning failure at any time.
+#[must_use = "streams do nothing unless polled"]
+pub struct JoinStream<T> {
+    pub(super) group: Group<T>,
+}
+
+impl<T: Send + 'static> JoinStream<T> {
+    /// The group's winning failure, once one is recorded (always `None` in collect-all mode).
+    #[must_use]
+    pub fn failure(&self) -> Option<TaskError> {
+        self.group.shared.failure.get().cloned()
+    }
+
+    /// Spawns more work into the group behind the stream (a long-lived group: spawn, stream
+    /// the results, never keep them all).
+    pub fn group(&self) -> &Group<T> {
+        &self.group
+    }
+}
+
+impl<T: Send + 'static> Stream for JoinStream<T> {
+    type Item = (usize, Result<T>);
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        let tasks = this.group.tasks.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner);
+        loop {
+            return match tasks.set.poll_join_next(cx) {
+                Poll::Pending => Poll::Pending,
+                Poll::Ready(None) => Poll::Ready(None),
+                Poll::Ready(Some(Ok(item))) => Poll::Ready(Some(item)),
+                // A task torn down without a result (a runtime shutting down, or a panic
+                // while its future was dropped): its index is gone with it, so there is no
+                // item to yield, but a panic still fails the group.
+                Poll::Ready(Some(Err(e))) => {
+                    let error = super::join_error(e, &this.group.shared);
+                    this.group.shared.fail(&error);
+                    continue;
+                }
+            };
+        }
+    }
+}
