@@ -101,7 +101,8 @@ impl<T> ResultSender<T> {
         }
     }
 
-    /// Sends `item`, waiting for room while the channel is full (backpressure).
+    /// Sends `item`, waiting for room while the channel is full (backpressure). The item
+    /// carries the trace context current where the future is first polled.
     ///
     /// Cancel-safe in the sense of the [module docs](super#cancellation-what-is-guaranteed):
     /// the item is either sent or still in the returned future, which gives it back through
@@ -111,7 +112,7 @@ impl<T> ResultSender<T> {
     /// [`SendError`] with the item when the channel is closed (with the cause when a
     /// fail-fast channel was closed by an error).
     pub fn send(&self, item: Result<T>) -> SendFuture<'_, T> {
-        SendFuture { sender: self, item: Some(item), trace: TraceContext::current(), listener: None }
+        SendFuture { sender: self, item: Some(item), trace: None, listener: None }
     }
 
     /// Sends `item` if there is room now.
@@ -267,7 +268,9 @@ impl<T> ResultSender<T> {
 pub struct SendFuture<'a, T> {
     sender: &'a ResultSender<T>,
     item: Option<Result<T>>,
-    trace: Option<TraceContext>,
+    /// Recorded at the first poll (futures are lazy: `ctx.scope(tx.send(x))` must record
+    /// `ctx`); `None` inside means "polled, the sender had no context".
+    trace: Option<Option<TraceContext>>,
     listener: Option<EventListener>,
 }
 
@@ -294,9 +297,10 @@ impl<T> Future for SendFuture<'_, T> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
+        let trace = *this.trace.get_or_insert_with(TraceContext::current);
         loop {
             let item = this.item.take().expect("SendFuture polled after it completed");
-            match this.sender.push(item, this.trace) {
+            match this.sender.push(item, trace) {
                 Ok(()) => {
                     this.listener = None;
                     return Poll::Ready(Ok(()));
