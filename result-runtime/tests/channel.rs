@@ -126,7 +126,10 @@ async fn backpressure_send_waits_for_room() {
 #[tokio::test(start_paused = true)]
 async fn send_timeout_gives_the_item_back_and_recv_timeout_takes_nothing() {
     let (tx, rx) = ResultChannel::<u32>::bounded(1);
-    assert_eq!(rx.recv_timeout(Duration::from_secs(1)).await.unwrap_err(), RecvTimeoutError::Timeout);
+    assert_eq!(
+        rx.recv_timeout(Duration::from_secs(1)).await.unwrap_err(),
+        RecvTimeoutError::Timeout
+    );
 
     tx.send_timeout(Ok(1), Duration::from_secs(1)).await.unwrap();
     match tx.send_timeout(Ok(2), Duration::from_secs(1)).await {
@@ -135,7 +138,10 @@ async fn send_timeout_gives_the_item_back_and_recv_timeout_takes_nothing() {
     }
     assert_eq!(rx.recv_timeout(Duration::from_secs(1)).await.unwrap().unwrap(), 1);
     drop(tx);
-    assert_eq!(rx.recv_timeout(Duration::from_secs(1)).await.unwrap_err(), RecvTimeoutError::Closed);
+    assert_eq!(
+        rx.recv_timeout(Duration::from_secs(1)).await.unwrap_err(),
+        RecvTimeoutError::Closed
+    );
 }
 
 #[tokio::test]
@@ -198,8 +204,7 @@ fn blocking_and_async_sides_together() {
     for p in producers {
         p.join().unwrap();
     }
-    let mut all: Vec<u64> =
-        consumers.into_iter().flat_map(|c| rt.block_on(c).unwrap()).collect();
+    let mut all: Vec<u64> = consumers.into_iter().flat_map(|c| rt.block_on(c).unwrap()).collect();
     all.sort_unstable();
     assert_eq!(all, (0..3 * PER).collect::<Vec<_>>());
 
@@ -373,9 +378,7 @@ async fn each_item_carries_its_senders_trace_context() {
     tx.send(Ok(2)).await.unwrap();
     b.scope(async { tx.try_send(Err(err("in b"))).unwrap() }).await;
     let tx2 = tx.clone();
-    std::thread::spawn(move || a.sync_scope(|| tx2.blocking_send(Ok(3)).unwrap()))
-        .join()
-        .unwrap();
+    std::thread::spawn(move || a.sync_scope(|| tx2.blocking_send(Ok(3)).unwrap())).join().unwrap();
 
     let one = rx.recv_traced().await.unwrap();
     assert_eq!(one.trace, Some(a));

@@ -13,7 +13,7 @@ const PER_PRODUCER: u64 = 1_500;
 
 /// Every 7th item is an error: errors must survive cancellation as well as values.
 fn item(i: u64) -> result_runtime::Result<u64> {
-    if i % 7 == 0 {
+    if i.is_multiple_of(7) {
         Err(TaskError::new(Code::UNAVAILABLE, i.to_string()))
     } else {
         Ok(i)
