@@ -26,6 +26,7 @@ pub(super) struct LocalStats {
 }
 
 /// Adds one to a counter that only the current thread writes.
+#[inline]
 pub(super) fn bump(counter: &AtomicU64) {
     counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
 }
@@ -58,30 +59,25 @@ impl<T: Reset + Send + 'static> Drop for LocalSlot<T> {
     }
 }
 
-trait Slot {
-    fn is_dead(&self) -> bool;
-    fn as_any_mut(&mut self) -> &mut dyn Any;
+/// One pool's slot on this thread, type-erased; `is_dead` knows the concrete type.
+struct Entry {
+    pool_id: u64,
+    slot: Box<dyn Any>,
+    is_dead: fn(&dyn Any) -> bool,
 }
 
-impl<T: Reset + Send + 'static> Slot for LocalSlot<T> {
-    fn is_dead(&self) -> bool {
-        self.pool.strong_count() == 0
-    }
-
-    fn as_any_mut(&mut self) -> &mut dyn Any {
-        self
-    }
+fn is_dead<T: Reset + Send + 'static>(slot: &dyn Any) -> bool {
+    slot.downcast_ref::<LocalSlot<T>>().is_none_or(|s| s.pool.strong_count() == 0)
 }
-
-type Slots = Vec<(u64, Box<dyn Slot>)>;
 
 thread_local! {
-    static SLOTS: RefCell<Slots> = const { RefCell::new(Vec::new()) };
+    static SLOTS: RefCell<Vec<Entry>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Runs `f` on this thread's slot for `shared`, creating it on first use. `None` when the
 /// slot cannot be reached (the thread is exiting, or the list is already borrowed higher up
 /// this stack): the caller then uses the shared queue.
+#[inline]
 pub(super) fn with_slot<T: Reset + Send + 'static, R>(
     shared: &Arc<Shared<T>>,
     f: impl FnOnce(&mut LocalSlot<T>) -> R,
@@ -89,27 +85,26 @@ pub(super) fn with_slot<T: Reset + Send + 'static, R>(
     SLOTS
         .try_with(|cell| {
             let mut slots = cell.try_borrow_mut().ok()?;
+            if let Some(entry) = slots.iter_mut().find(|e| e.pool_id == shared.id) {
+                return entry.slot.downcast_mut::<LocalSlot<T>>().map(f);
+            }
+            // Slow path, once per thread and pool. Slots of pools that are gone are dropped
+            // after the borrow ends: dropping them drops objects, which is user code.
             let mut dead = Vec::new();
-            let index = if let Some(i) = slots.iter().position(|(id, _)| *id == shared.id) {
-                i
-            } else {
-                // Slow path, once per thread and pool: drop the slots of pools that are gone
-                // (after the borrow ends: dropping them drops objects, which is user code).
-                let mut i = 0;
-                while i < slots.len() {
-                    if slots[i].1.is_dead() {
-                        dead.push(slots.swap_remove(i));
-                    } else {
-                        i += 1;
-                    }
+            let mut i = 0;
+            while i < slots.len() {
+                if (slots[i].is_dead)(&*slots[i].slot) {
+                    dead.push(slots.swap_remove(i));
+                } else {
+                    i += 1;
                 }
-                slots.push((shared.id, Box::new(LocalSlot::new(shared))));
-                slots.len() - 1
-            };
-            let result = slots[index].1.as_any_mut().downcast_mut::<LocalSlot<T>>().map(f);
+            }
+            let mut slot = LocalSlot::new(shared);
+            let result = f(&mut slot);
+            slots.push(Entry { pool_id: shared.id, slot: Box::new(slot), is_dead: is_dead::<T> });
             drop(slots);
             drop(dead);
-            result
+            Some(result)
         })
         .ok()
         .flatten()
@@ -120,7 +115,7 @@ pub(super) fn remove_slot(id: u64) {
     let removed = SLOTS
         .try_with(|cell| {
             let mut slots = cell.try_borrow_mut().ok()?;
-            let i = slots.iter().position(|(slot_id, _)| *slot_id == id)?;
+            let i = slots.iter().position(|e| e.pool_id == id)?;
             Some(slots.swap_remove(i))
         })
         .ok()
