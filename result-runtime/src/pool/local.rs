@@ -32,7 +32,7 @@ pub(super) fn bump(counter: &AtomicU64) {
 }
 
 pub(super) struct LocalSlot<T: Reset + Send + 'static> {
-    pub(super) obj: Option<T>,
+    pub(super) obj: Option<Box<T>>,
     pub(super) stats: Arc<LocalStats>,
     pool: Weak<Shared<T>>,
 }
