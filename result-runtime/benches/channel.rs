@@ -1,7 +1,8 @@
 //! ResultChannel throughput against the crates it competes with, same run: `Result<u64>`
 //! items, capacity 1024, 1 producer/1 consumer and 4 producers/4 consumers (tokio mpsc has
-//! one consumer: 4P1C), on a 2-worker tokio runtime. One iteration is one item through the
-//! channel.
+//! one consumer: 4P1C), on a 2-worker tokio runtime, plus 1P1C on a current-thread runtime
+//! (`1p1c_local`: the per-item cost without cross-thread wake-ups, which on a shared 2-core
+//! machine are mostly scheduler noise). One iteration is one item through the channel.
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -151,40 +152,39 @@ fn tokio_mpsc(rt: &Runtime, total: u64, producers: u64) -> Duration {
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+    let multi = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+    let local = tokio::runtime::Builder::new_current_thread().build().unwrap();
     let mut c = Criterion::default().configure_from_args();
-    for (label, p, n) in [("1p1c", 1u64, 1usize), ("4p4c", 4, 4)] {
+    for (label, rt, p, n) in
+        [("1p1c_local", &local, 1u64, 1usize), ("1p1c", &multi, 1, 1), ("4p4c", &multi, 4, 4)]
+    {
         let mut g = c.benchmark_group(format!("channel_{label}"));
         let id = |name: &str| format!("{name}_{label}");
         g.bench_function("result_channel", |b| {
             b.iter_custom(|iters| {
-                support::record_elapsed(&id("ours"), iters, ours(&rt, iters, p, n))
+                support::record_elapsed(&id("ours"), iters, ours(rt, iters, p, n))
             });
         });
         g.bench_function("async_channel", |b| {
             b.iter_custom(|iters| {
-                support::record_elapsed(
-                    &id("async_channel"),
-                    iters,
-                    async_channel(&rt, iters, p, n),
-                )
+                support::record_elapsed(&id("async_channel"), iters, async_channel(rt, iters, p, n))
             });
         });
         g.bench_function("flume", |b| {
             b.iter_custom(|iters| {
-                support::record_elapsed(&id("flume"), iters, flume(&rt, iters, p, n))
+                support::record_elapsed(&id("flume"), iters, flume(rt, iters, p, n))
             });
         });
         g.bench_function("tokio_mpsc", |b| {
             b.iter_custom(|iters| {
-                support::record_elapsed(&id("tokio_mpsc"), iters, tokio_mpsc(&rt, iters, p))
+                support::record_elapsed(&id("tokio_mpsc"), iters, tokio_mpsc(rt, iters, p))
             });
         });
         g.finish();
     }
     c.final_summary();
 
-    for label in ["1p1c", "4p4c"] {
+    for label in ["1p1c_local", "1p1c", "4p4c"] {
         let peer_note = if label == "4p4c" { " (tokio mpsc is 4P1C)" } else { "" };
         support::throughput_ratio(
             &format!("channel {label} vs async-channel (wrapped)"),
