@@ -133,13 +133,39 @@ struct Failure {
     trace: Option<TraceContext>,
 }
 
-/// Counters on their own cache line: every send touches them, every receive touches the
-/// queue, and the two should not share a line.
+/// One shard of the ok/err counters, on its own cache line (128 bytes: adjacent-line
+/// prefetch pairs lines on x86).
 #[repr(align(128))]
 #[derive(Default)]
 struct Counters {
     ok: AtomicU64,
     err: AtomicU64,
+}
+
+/// Sharded by thread, so that producers on different threads do not bounce one cache line
+/// on every send (the queue's own lines are contended enough); [`Shared::counts`] sums them.
+struct ShardedCounters {
+    shards: Box<[Counters]>,
+}
+
+impl ShardedCounters {
+    const SHARDS: usize = 8;
+
+    fn new() -> Self {
+        Self { shards: (0..Self::SHARDS).map(|_| Counters::default()).collect() }
+    }
+
+    fn add(&self, ok: bool) {
+        thread_local! {
+            static SHARD: usize = {
+                static NEXT: AtomicUsize = AtomicUsize::new(0);
+                NEXT.fetch_add(1, Ordering::Relaxed) % ShardedCounters::SHARDS
+            };
+        }
+        let shard = &self.shards[SHARD.try_with(|s| *s).unwrap_or(0)];
+        let counter = if ok { &shard.ok } else { &shard.err };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// State shared by all senders and receivers of one channel, beside async-channel's own.
@@ -148,7 +174,7 @@ struct Shared {
     /// Signalled after each item leaves the queue and on close: senders waiting for room
     /// listen here (async-channel's own send event is private to its `Send` future).
     space: Event,
-    counters: Counters,
+    counters: ShardedCounters,
     failure: OnceLock<Failure>,
     failure_taken: AtomicBool,
     /// Our own count, so that exactly one dropping receiver sees the last one go and wakes
@@ -162,10 +188,12 @@ impl Shared {
     }
 
     fn counts(&self) -> ChannelStats {
-        ChannelStats {
-            ok: self.counters.ok.load(Ordering::Relaxed),
-            err: self.counters.err.load(Ordering::Relaxed),
+        let mut stats = ChannelStats::default();
+        for shard in &*self.counters.shards {
+            stats.ok += shard.ok.load(Ordering::Relaxed);
+            stats.err += shard.err.load(Ordering::Relaxed);
         }
+        stats
     }
 }
 
@@ -241,7 +269,7 @@ impl<T> ResultChannel<T> {
         let shared = Arc::new(Shared {
             fail_fast: self.fail_fast,
             space: Event::new(),
-            counters: Counters::default(),
+            counters: ShardedCounters::new(),
             failure: OnceLock::new(),
             failure_taken: AtomicBool::new(false),
             receivers: AtomicUsize::new(1),

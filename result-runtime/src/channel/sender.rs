@@ -3,7 +3,6 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
@@ -66,8 +65,7 @@ impl<T> ResultSender<T> {
         let is_ok = result.is_ok();
         match self.inner.try_send(Envelope { result, trace }) {
             Ok(()) => {
-                let counter = if is_ok { &shared.counters.ok } else { &shared.counters.err };
-                counter.fetch_add(1, Ordering::Relaxed);
+                shared.counters.add(is_ok);
                 Ok(())
             }
             Err(async_channel::TrySendError::Full(env)) => Err(TrySendError::Full(env.result)),
@@ -89,7 +87,7 @@ impl<T> ResultSender<T> {
         }
         match self.shared.failure.set(Failure { error, trace }) {
             Ok(()) => {
-                self.shared.counters.err.fetch_add(1, Ordering::Relaxed);
+                self.shared.counters.add(false);
                 self.inner.close();
                 self.shared.wake_all_senders();
                 Ok(())
