@@ -1,1 +1,214 @@
-fn main() {}
+//! ResultChannel throughput against the crates it competes with, same run: `Result<u64>`
+//! items, capacity 1024, 1 producer/1 consumer and 4 producers/4 consumers (tokio mpsc has
+//! one consumer: 4P1C), on a 2-worker tokio runtime, plus 1P1C on a current-thread runtime
+//! (`1p1c_local`: the per-item cost without cross-thread wake-ups, which on a shared 2-core
+//! machine are mostly scheduler noise). One iteration is one item through the channel.
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::Criterion;
+use result_runtime::channel::ResultChannel;
+use tokio::runtime::Runtime;
+
+#[path = "support/mod.rs"]
+mod support;
+
+type Item = result_runtime::Result<u64>;
+const CAP: usize = 1024;
+
+/// Items producer `p` of `n` sends out of `total`.
+fn share(total: u64, p: u64, n: u64) -> u64 {
+    total / n + u64::from(p < total % n)
+}
+
+fn ours(rt: &Runtime, total: u64, producers: u64, consumers: usize) -> Duration {
+    rt.block_on(async {
+        let (tx, rx) = ResultChannel::<u64>::bounded(CAP);
+        let start = Instant::now();
+        let cons: Vec<_> = (0..consumers)
+            .map(|_| {
+                let rx = rx.clone();
+                tokio::spawn(async move {
+                    let mut n = 0u64;
+                    while let Some(item) = rx.recv().await {
+                        n += u64::from(black_box(item).is_ok());
+                    }
+                    n
+                })
+            })
+            .collect();
+        drop(rx);
+        for p in 0..producers {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                for i in 0..share(total, p, producers) {
+                    tx.send(Ok(i)).await.unwrap();
+                }
+            });
+        }
+        drop(tx);
+        let mut got = 0;
+        for c in cons {
+            got += c.await.unwrap();
+        }
+        assert_eq!(got, total);
+        start.elapsed()
+    })
+}
+
+fn async_channel(rt: &Runtime, total: u64, producers: u64, consumers: usize) -> Duration {
+    rt.block_on(async {
+        let (tx, rx) = async_channel::bounded::<Item>(CAP);
+        let start = Instant::now();
+        let cons: Vec<_> = (0..consumers)
+            .map(|_| {
+                let rx = rx.clone();
+                tokio::spawn(async move {
+                    let mut n = 0u64;
+                    while let Ok(item) = rx.recv().await {
+                        n += u64::from(black_box(item).is_ok());
+                    }
+                    n
+                })
+            })
+            .collect();
+        drop(rx);
+        for p in 0..producers {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                for i in 0..share(total, p, producers) {
+                    tx.send(Ok(i)).await.unwrap();
+                }
+            });
+        }
+        drop(tx);
+        let mut got = 0;
+        for c in cons {
+            got += c.await.unwrap();
+        }
+        assert_eq!(got, total);
+        start.elapsed()
+    })
+}
+
+fn flume(rt: &Runtime, total: u64, producers: u64, consumers: usize) -> Duration {
+    rt.block_on(async {
+        let (tx, rx) = flume::bounded::<Item>(CAP);
+        let start = Instant::now();
+        let cons: Vec<_> = (0..consumers)
+            .map(|_| {
+                let rx = rx.clone();
+                tokio::spawn(async move {
+                    let mut n = 0u64;
+                    while let Ok(item) = rx.recv_async().await {
+                        n += u64::from(black_box(item).is_ok());
+                    }
+                    n
+                })
+            })
+            .collect();
+        drop(rx);
+        for p in 0..producers {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                for i in 0..share(total, p, producers) {
+                    tx.send_async(Ok(i)).await.unwrap();
+                }
+            });
+        }
+        drop(tx);
+        let mut got = 0;
+        for c in cons {
+            got += c.await.unwrap();
+        }
+        assert_eq!(got, total);
+        start.elapsed()
+    })
+}
+
+fn tokio_mpsc(rt: &Runtime, total: u64, producers: u64) -> Duration {
+    rt.block_on(async {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Item>(CAP);
+        let start = Instant::now();
+        let cons = tokio::spawn(async move {
+            let mut n = 0u64;
+            while let Some(item) = rx.recv().await {
+                n += u64::from(black_box(item).is_ok());
+            }
+            n
+        });
+        for p in 0..producers {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                for i in 0..share(total, p, producers) {
+                    tx.send(Ok(i)).await.unwrap();
+                }
+            });
+        }
+        drop(tx);
+        assert_eq!(cons.await.unwrap(), total);
+        start.elapsed()
+    })
+}
+
+fn main() {
+    let multi = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+    let local = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let mut c = Criterion::default().configure_from_args();
+    for (label, rt, p, n) in
+        [("1p1c_local", &local, 1u64, 1usize), ("1p1c", &multi, 1, 1), ("4p4c", &multi, 4, 4)]
+    {
+        let mut g = c.benchmark_group(format!("channel_{label}"));
+        let id = |name: &str| format!("{name}_{label}");
+        g.bench_function("result_channel", |b| {
+            b.iter_custom(|iters| {
+                support::record_elapsed(&id("ours"), iters, ours(rt, iters, p, n))
+            });
+        });
+        g.bench_function("async_channel", |b| {
+            b.iter_custom(|iters| {
+                support::record_elapsed(&id("async_channel"), iters, async_channel(rt, iters, p, n))
+            });
+        });
+        g.bench_function("flume", |b| {
+            b.iter_custom(|iters| {
+                support::record_elapsed(&id("flume"), iters, flume(rt, iters, p, n))
+            });
+        });
+        g.bench_function("tokio_mpsc", |b| {
+            b.iter_custom(|iters| {
+                support::record_elapsed(&id("tokio_mpsc"), iters, tokio_mpsc(rt, iters, p))
+            });
+        });
+        g.finish();
+    }
+    c.final_summary();
+
+    for label in ["1p1c_local", "1p1c", "4p4c"] {
+        let peer_note = if label == "4p4c" { " (tokio mpsc is 4P1C)" } else { "" };
+        support::throughput_ratio(
+            &format!("channel {label} vs async-channel (wrapped)"),
+            &format!("ours_{label}"),
+            &format!("async_channel_{label}"),
+            ">= 0.9x",
+        );
+        support::throughput_ratio(
+            &format!("channel {label} vs tokio mpsc{peer_note}"),
+            &format!("ours_{label}"),
+            &format!("tokio_mpsc_{label}"),
+            ">= 1.0x",
+        );
+        support::throughput_ratio(
+            &format!("channel {label} vs flume"),
+            &format!("ours_{label}"),
+            &format!("flume_{label}"),
+            "for information",
+        );
+        support::throughput_ratio(
+            &format!("async-channel {label} vs flume (choice of wrapped crate)"),
+            &format!("async_channel_{label}"),
+            &format!("flume_{label}"),
+            "> 1.0x to justify async-channel",
+        );
+    }
+}

@@ -1,0 +1,258 @@
+//! The receiving half: cancel-safe receives, batch receive, `Stream`, collectors.
+
+use std::fmt;
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures_core::Stream;
+
+use super::{ChannelStats, Envelope, RecvTimeoutError, Shared, Traced, TryRecvError};
+use crate::error::{Result, TaskError};
+
+/// The receiving half of a [`ResultChannel`](super::ResultChannel). Cheap to clone; each item
+/// goes to exactly one receiver. Also a [`Stream`] of `Result<T>`.
+pub struct ResultReceiver<T> {
+    // Boxed so that the receiver is `Unpin` (async-channel's is not) and can be used as a
+    // `Stream` without pinning; one allocation per receiver, none per item.
+    inner: Pin<Box<async_channel::Receiver<Envelope<T>>>>,
+    shared: Arc<Shared>,
+}
+
+impl<T> Clone for ResultReceiver<T> {
+    fn clone(&self) -> Self {
+        self.shared.receivers.fetch_add(1, Ordering::Relaxed);
+        Self {
+            inner: Box::pin(self.inner.as_ref().get_ref().clone()),
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<T> Drop for ResultReceiver<T> {
+    fn drop(&mut self) {
+        if self.shared.receivers.fetch_sub(1, Ordering::AcqRel) == 1 {
+            // The last receiver: close before waking, so the woken senders see `Closed`.
+            self.inner.close();
+            self.shared.wake_all_senders();
+        }
+    }
+}
+
+impl<T> fmt::Debug for ResultReceiver<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResultReceiver")
+            .field("len", &self.len())
+            .field("capacity", &self.capacity())
+            .field("closed", &self.is_closed())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> ResultReceiver<T> {
+    pub(super) fn new(inner: async_channel::Receiver<Envelope<T>>, shared: Arc<Shared>) -> Self {
+        Self { inner: Box::pin(inner), shared }
+    }
+
+    /// An item left the queue: one waiting sender may now have room. Relaxed: async-channel's
+    /// `try_recv` (under every receive) already issued the `SeqCst` fence after the pop that
+    /// orders it before this check for listeners.
+    fn took(&self, env: Envelope<T>) -> Traced<T> {
+        self.shared.space.notify_additional_relaxed(1);
+        env.into()
+    }
+
+    /// After the queue is closed and drained: a fail-fast channel's first error, once.
+    fn take_failure(&self) -> Option<Traced<T>> {
+        let failure = self.shared.failure.get()?;
+        if self.shared.failure_taken.swap(true, Ordering::AcqRel) {
+            return None;
+        }
+        Some(Traced { result: Err(failure.error.clone()), trace: failure.trace })
+    }
+
+    /// The next item, waiting for one; `None` once the channel is closed and drained.
+    /// Cancel-safe: if this future is dropped before it returns, no item was taken.
+    pub async fn recv(&self) -> Option<Result<T>> {
+        self.recv_traced().await.map(Traced::into_result)
+    }
+
+    /// Like [`recv`](Self::recv), with the sender's trace context (see [`Traced`]).
+    pub async fn recv_traced(&self) -> Option<Traced<T>> {
+        match self.inner.recv().await {
+            Ok(env) => Some(self.took(env)),
+            Err(async_channel::RecvError) => self.take_failure(),
+        }
+    }
+
+    /// The next item if one is waiting.
+    ///
+    /// # Errors
+    /// [`TryRecvError::Empty`] when nothing is waiting, [`TryRecvError::Closed`] when the
+    /// channel is closed and drained.
+    pub fn try_recv(&self) -> std::result::Result<Result<T>, TryRecvError> {
+        self.try_recv_traced().map(Traced::into_result)
+    }
+
+    /// Like [`try_recv`](Self::try_recv), with the sender's trace context.
+    ///
+    /// # Errors
+    /// As [`try_recv`](Self::try_recv).
+    pub fn try_recv_traced(&self) -> std::result::Result<Traced<T>, TryRecvError> {
+        match self.inner.try_recv() {
+            Ok(env) => Ok(self.took(env)),
+            Err(async_channel::TryRecvError::Empty) => Err(TryRecvError::Empty),
+            Err(async_channel::TryRecvError::Closed) => {
+                self.take_failure().ok_or(TryRecvError::Closed)
+            }
+        }
+    }
+
+    /// The next item, waiting at most `timeout`. Cancel-safe, like [`recv`](Self::recv).
+    ///
+    /// # Errors
+    /// [`RecvTimeoutError::Timeout`] when nothing arrived in time (nothing was taken),
+    /// [`RecvTimeoutError::Closed`] when the channel is closed and drained.
+    pub async fn recv_timeout(
+        &self,
+        timeout: Duration,
+    ) -> std::result::Result<Result<T>, RecvTimeoutError> {
+        match tokio::time::timeout(timeout, self.recv()).await {
+            Ok(Some(item)) => Ok(item),
+            Ok(None) => Err(RecvTimeoutError::Closed),
+            Err(_) => Err(RecvTimeoutError::Timeout),
+        }
+    }
+
+    /// The next item from synchronous code, blocking the thread; `None` once closed and
+    /// drained. Do not call it on an async runtime's worker thread.
+    pub fn blocking_recv(&self) -> Option<Result<T>> {
+        match self.inner.recv_blocking() {
+            Ok(env) => Some(self.took(env).result),
+            Err(async_channel::RecvError) => self.take_failure().map(Traced::into_result),
+        }
+    }
+
+    /// Waits for at least one item, then appends up to `limit` items that are ready to
+    /// `buf` without waiting again. Returns how many were appended: 0 only when `limit` is 0
+    /// or the channel is closed and drained. Cancel-safe: items are taken only in the poll
+    /// that returns.
+    ///
+    /// ```
+    /// use result_runtime::channel::ResultChannel;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let (tx, rx) = ResultChannel::<u32>::bounded(8);
+    /// for i in 0..5 {
+    ///     tx.try_send(Ok(i)).unwrap();
+    /// }
+    /// let mut batch = Vec::new();
+    /// assert_eq!(rx.recv_many(&mut batch, 3).await, 3);
+    /// assert_eq!(rx.recv_many(&mut batch, 10).await, 2);
+    /// assert_eq!(batch.len(), 5);
+    /// # }
+    /// ```
+    pub async fn recv_many(&self, buf: &mut Vec<Result<T>>, limit: usize) -> usize {
+        if limit == 0 {
+            return 0;
+        }
+        let Some(first) = self.recv().await else { return 0 };
+        buf.push(first);
+        let mut n = 1;
+        while n < limit {
+            match self.try_recv() {
+                Ok(item) => {
+                    buf.push(item);
+                    n += 1;
+                }
+                Err(_) => break,
+            }
+        }
+        n
+    }
+
+    /// Every value until the channel closes, or the first error (the rest is not waited
+    /// for).
+    ///
+    /// # Errors
+    /// The first `Err` received.
+    pub async fn collect_ok(self) -> Result<Vec<T>> {
+        let mut values = Vec::new();
+        while let Some(item) = self.recv().await {
+            values.push(item?);
+        }
+        Ok(values)
+    }
+
+    /// Every item until the channel closes, split into values and errors (each in arrival
+    /// order).
+    pub async fn partition(self) -> (Vec<T>, Vec<TaskError>) {
+        let (mut values, mut errors) = (Vec::new(), Vec::new());
+        while let Some(item) = self.recv().await {
+            match item {
+                Ok(v) => values.push(v),
+                Err(e) => errors.push(e),
+            }
+        }
+        (values, errors)
+    }
+
+    /// Closes the channel for every sender and receiver; items already sent are still
+    /// delivered. Returns `false` if it was already closed.
+    pub fn close(&self) -> bool {
+        let closed = self.inner.close();
+        self.shared.wake_all_senders();
+        closed
+    }
+
+    /// Whether the channel is closed (there may still be items to drain).
+    #[must_use]
+    pub fn is_closed(&self) -> bool {
+        self.inner.is_closed()
+    }
+
+    /// Items waiting in the channel.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.inner.len()
+    }
+
+    /// Whether no item is waiting.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.inner.is_empty()
+    }
+
+    /// The most items the channel holds.
+    #[must_use]
+    pub fn capacity(&self) -> usize {
+        self.inner.capacity().unwrap_or(usize::MAX)
+    }
+
+    /// Items accepted so far, by outcome.
+    #[must_use]
+    pub fn stats(&self) -> ChannelStats {
+        self.shared.counts()
+    }
+
+    /// The error that closed a fail-fast channel, if one did.
+    #[must_use]
+    pub fn cause(&self) -> Option<TaskError> {
+        self.shared.failure.get().map(|f| f.error.clone())
+    }
+}
+
+impl<T> Stream for ResultReceiver<T> {
+    type Item = Result<T>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<T>>> {
+        match self.inner.as_mut().poll_next(cx) {
+            Poll::Ready(Some(env)) => Poll::Ready(Some(self.took(env).result)),
+            Poll::Ready(None) => Poll::Ready(self.take_failure().map(Traced::into_result)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
