@@ -128,8 +128,8 @@ where
         self
     }
 
-    /// Called with each entry that leaves the cache other than by being replaced: evicted
-    /// for capacity, found expired by a read, or invalidated. Runs on the thread that caused
+    /// Called with each entry that leaves the cache: evicted for capacity, found expired by a
+    /// read, invalidated, or replaced by a newer result (see [`RemovalCause`]). Runs on the thread that caused
     /// the removal, after the storage lock is released (it may call back into the cache); a
     /// panic in it is logged and otherwise ignored.
     pub fn eviction_listener(

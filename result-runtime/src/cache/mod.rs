@@ -90,6 +90,8 @@ pub enum RemovalCause {
     Expired,
     /// [`ResultCache::invalidate`] or [`ResultCache::invalidate_all`] removed it.
     Explicit,
+    /// An insert or a finished load stored a new result for the same key.
+    Replaced,
 }
 
 type Listener<K, V> = Arc<dyn Fn(K, Result<V>, RemovalCause) + Send + Sync + 'static>;
@@ -153,6 +155,23 @@ impl<K, V> Lifecycle<K, Entry<V>> for Hooks<K, V> {
         for (key, entry) in state {
             self.counters.add(Counter::Evictions);
             self.notify(key, entry.result, RemovalCause::Capacity);
+        }
+    }
+}
+
+impl<K: Eq, V> Hooks<K, V> {
+    /// Reports what an insert of `inserted` pushed out. quick_cache reports a replaced value
+    /// like an eviction; it is the one with the inserted key (with unit weights nothing is
+    /// ever rejected as oversized, so the new entry itself never shows up here).
+    fn report(&self, state: Vec<(K, Entry<V>)>, inserted: &K) {
+        for (key, entry) in state {
+            let cause = if key == *inserted {
+                RemovalCause::Replaced
+            } else {
+                self.counters.add(Counter::Evictions);
+                RemovalCause::Capacity
+            };
+            self.notify(key, entry.result, cause);
         }
     }
 }
@@ -309,9 +328,9 @@ where
         let state = {
             let mut flights = self.inner.flights.lock(&key);
             flights.remove(&key);
-            self.inner.store.insert_with_lifecycle(key, entry)
+            self.inner.store.insert_with_lifecycle(key.clone(), entry)
         };
-        self.inner.hooks.end_request(state);
+        self.inner.hooks.report(state, &key);
     }
 
     /// Removes `key`'s entry (the listener sees [`RemovalCause::Explicit`]) and detaches a
@@ -499,13 +518,13 @@ where
             let mut flights = self.flights.lock(&key);
             if flights.get(&key).is_some_and(|f| f.id == id) {
                 flights.remove(&key);
-                entry.map(|e| self.store.insert_with_lifecycle(key, e))
+                entry.map(|e| self.store.insert_with_lifecycle(key.clone(), e))
             } else {
                 None
             }
         };
         if let Some(state) = state {
-            self.hooks.end_request(state);
+            self.hooks.report(state, &key);
         }
         publisher.send_replace(Some(result));
     }
