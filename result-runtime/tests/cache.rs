@@ -23,10 +23,7 @@ impl Calls {
         self.0.load(SeqCst)
     }
 
-    fn ok(
-        &self,
-        v: u64,
-    ) -> impl FnOnce() -> futures::future::Ready<Result<u64>> + Send + 'static {
+    fn ok(&self, v: u64) -> impl FnOnce() -> futures::future::Ready<Result<u64>> + Send + 'static {
         let c = self.0.clone();
         move || {
             c.fetch_add(1, SeqCst);
@@ -172,7 +169,7 @@ async fn storm(
         let (tx, rx) = oneshot::channel();
         gates.push(tx);
         let r = result.clone();
-        c.get_or_load(42, gated(&calls, rx, move || r()))
+        c.get_or_load(42, gated(&calls, rx, r))
     });
     let callers: Vec<_> = callers.collect();
     // join! polls the callers first (all 1,000 miss and join the one flight), then opens
@@ -199,7 +196,8 @@ async fn thousand_callers_one_load_ok() {
 async fn thousand_callers_one_load_err_all_share_one_error() {
     // Retryable, so it is not cached: sharing must come from the flight, not the cache.
     let c = cache(60, 60);
-    let (results, calls) = storm(&c, || Err(TaskError::from_error(Gone).with_code(Code::UNAVAILABLE))).await;
+    let (results, calls) =
+        storm(&c, || Err(TaskError::from_error(Gone).with_code(Code::UNAVAILABLE))).await;
     assert_eq!(calls, 1);
     let first = results[0].as_ref().unwrap_err();
     for r in &results {
@@ -281,10 +279,8 @@ async fn the_load_runs_in_the_trace_context_of_the_caller_that_started_it() {
 
 #[tokio::test(start_paused = true)]
 async fn refresh_ahead_serves_the_cached_value_and_reloads_exactly_once() {
-    let c = ResultCache::<u64, u64>::builder()
-        .ttl(Duration::from_secs(10))
-        .refresh_ahead(0.2)
-        .build();
+    let c =
+        ResultCache::<u64, u64>::builder().ttl(Duration::from_secs(10)).refresh_ahead(0.2).build();
     let calls = Calls::default();
     assert_eq!(c.get_or_load(1, calls.ok(1)).await.unwrap(), 1);
 
@@ -458,4 +454,39 @@ fn invalid_settings_are_refused_with_a_clear_error() {
     }
     let r = std::panic::catch_unwind(|| b().max_capacity(0).build());
     assert!(r.is_err());
+}
+
+/// Real threads: callers released together on a multi-threaded runtime. Values and
+/// non-retryable errors are cached when the load finishes, so even callers that arrive after
+/// it never load again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thousand_spawned_callers_on_two_threads_one_load() {
+    for result in [Ok(1), Err(not_found())] {
+        let c = cache(60, 60);
+        let calls = Calls::default();
+        let (start_tx, start_rx) = tokio::sync::watch::channel(false);
+        let tasks: Vec<_> = (0..1_000)
+            .map(|_| {
+                let (c, calls, result, mut start) =
+                    (c.clone(), calls.clone(), result.clone(), start_rx.clone());
+                tokio::spawn(async move {
+                    start.wait_for(|s| *s).await.unwrap();
+                    let count = calls.0.clone();
+                    c.get_or_load(5, move || async move {
+                        count.fetch_add(1, SeqCst);
+                        tokio::task::yield_now().await;
+                        result
+                    })
+                    .await
+                })
+            })
+            .collect();
+        start_tx.send(true).unwrap();
+        for t in tasks {
+            let got = t.await.unwrap();
+            assert_eq!(got.is_ok(), result.is_ok());
+        }
+        assert_eq!(calls.count(), 1);
+        assert_eq!(c.stats().loads, 1);
+    }
 }

@@ -236,7 +236,6 @@ where
 {
     /// A builder with the defaults: capacity 10,000, no TTL, no negative caching, no
     /// time-to-idle, no refresh-ahead, no listener.
-    #[must_use]
     pub fn builder() -> CacheBuilder<K, V> {
         CacheBuilder::new()
     }
@@ -416,7 +415,8 @@ where
                     t.store(now, Relaxed);
                 }
                 let refresh_due = now >= entry.refresh;
-                let counter = if entry.result.is_ok() { Counter::Hits } else { Counter::NegativeHits };
+                let counter =
+                    if entry.result.is_ok() { Counter::Hits } else { Counter::NegativeHits };
                 self.counters.add(counter);
                 return Some(Hit { result: entry.result, refresh_due });
             }
