@@ -269,12 +269,55 @@ fn ring_lookup(c: &mut Criterion) {
     );
 }
 
+/// Resident memory of this process, from /proc (Linux); `None` elsewhere.
+fn rss_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
+}
+
+/// Resident bytes per entry of each cache holding 500,000 `u64 -> u64` entries with a TTL.
+/// Every cache stays alive until all are measured, so none reuses memory another freed.
+fn memory_per_entry() {
+    const N: u64 = 500_000;
+    let per_entry = |before: Option<u64>| match (before, rss_bytes()) {
+        (Some(b), Some(a)) => format!("{} B/entry", a.saturating_sub(b) / N),
+        _ => "not measured (no /proc)".to_owned(),
+    };
+    let before = rss_bytes();
+    let quick = quick_cache::sync::Cache::<u64, u64>::new(N as usize);
+    for k in 0..N {
+        quick.insert(k, k);
+    }
+    let quick_b = per_entry(before);
+    let before = rss_bytes();
+    let ours = ResultCache::<u64, u64>::builder().max_capacity(N).ttl(TTL).build();
+    for k in 0..N {
+        ours.insert(k, k);
+    }
+    let ours_b = per_entry(before);
+    let before = rss_bytes();
+    let moka = moka::sync::Cache::<u64, u64>::builder().max_capacity(N).time_to_live(TTL).build();
+    for k in 0..N {
+        moka.insert(k, k);
+    }
+    moka.run_pending_tasks();
+    let moka_b = per_entry(before);
+    println!(
+        "MEMORY resident, 500,000 u64->u64 entries: ResultCache {ours_b} ({} stored), quick_cache {quick_b}, moka::sync (TTL) {moka_b} ({} stored)",
+        ours.len(),
+        moka.entry_count()
+    );
+    drop((quick, ours, moka));
+}
+
 fn main() {
     let mut criterion = Criterion::default().configure_from_args();
     hit_path(&mut criterion);
     miss_storm(&mut criterion);
     ring_lookup(&mut criterion);
     criterion.final_summary();
+    memory_per_entry();
 
     for t in ["1t", "2t"] {
         support::throughput_ratio(

@@ -490,3 +490,12 @@ async fn thousand_spawned_callers_on_two_threads_one_load() {
         assert_eq!(c.stats().loads, 1);
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn without_a_ttl_values_never_expire() {
+    let c = ResultCache::<u64, u64>::new(10);
+    c.insert(1, 1);
+    advance(Duration::from_secs(86_400 * 1_000)).await;
+    assert_eq!(c.get(&1).unwrap().unwrap(), 1);
+    assert_eq!(c.stats().expirations, 0);
+}

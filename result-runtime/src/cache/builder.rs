@@ -176,7 +176,7 @@ where
         let ns = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
         let ttl = self.ttl.map_or(u64::MAX, ns);
         let refresh_window = match self.refresh_ahead {
-            None => u64::MAX,
+            None => None,
             Some(_) if self.ttl.is_none() => return invalid("refresh_ahead needs a ttl"),
             Some(f) if !(f > 0.0 && f < 1.0) => {
                 return invalid("refresh_ahead fraction must be between 0 and 1 (exclusive)")
@@ -188,7 +188,8 @@ where
                     clippy::cast_precision_loss
                 )]
                 let w = (ttl as f64 * f) as u64;
-                w.max(1)
+                // Never wider than the TTL, so `expires - w` cannot underflow.
+                Some(w.clamp(1, ttl))
             }
         };
 
@@ -230,6 +231,9 @@ where
                 flights: Flights::new(shards),
                 counters,
                 base: Instant::now(),
+                clocked: timing.ttl != u64::MAX
+                    || timing.negative_ttl.is_some()
+                    || timing.tti != u64::MAX,
                 timing,
                 capacity,
             }),

@@ -26,6 +26,17 @@
 //!   and starts one background reload with that call's loader.
 //! - **Trace context.** The load runs under the trace context of the caller that started it.
 //!
+//! Values are cloned out on every hit: cache `Arc<T>` for anything bigger than a few words.
+//!
+//! ## Shards and nodes
+//!
+//! Inside one process, [`shards`](CacheBuilder::shards) sets how many independently locked
+//! parts the storage and the single-flight table have; a key's shard is its hash masked to
+//! the (power-of-two, fixed) shard count, which is all a fixed count needs. Across processes,
+//! [`HashRing`] places keys on nodes that come and go (one `ResultCache` per node, or a
+//! remote cache per address), moving only about 1/(n+1) of the keys when a node joins and only
+//! the leaving node's keys when one leaves.
+//!
 //! ```
 //! use std::time::Duration;
 //! use result_runtime::cache::ResultCache;
@@ -96,13 +107,13 @@ pub enum RemovalCause {
 
 type Listener<K, V> = Arc<dyn Fn(K, Result<V>, RemovalCause) + Send + Sync + 'static>;
 
-/// What is stored per key: the result, its deadlines as nanoseconds since the cache's
-/// creation (`u64::MAX` = never) and, only with time-to-idle, the last read.
+/// What is stored per key: the result, its deadline as nanoseconds since the cache's
+/// creation (`u64::MAX` = never) and, only with time-to-idle, the last read. The refresh-ahead
+/// point is not stored: it is `expires - refresh_window`, the same window for every value.
 #[derive(Clone)]
 struct Entry<V> {
     result: Result<V>,
     expires: u64,
-    refresh: u64,
     touched: Option<Arc<AtomicU64>>,
 }
 
@@ -184,7 +195,15 @@ struct Timing {
     ttl: u64,
     negative_ttl: Option<u64>,
     tti: u64,
-    refresh_window: u64,
+    refresh_window: Option<u64>,
+}
+
+impl Timing {
+    /// Whether a read at `now` of `entry` falls in its refresh-ahead window.
+    #[inline]
+    fn refresh_due<V>(&self, entry: &Entry<V>, now: u64) -> bool {
+        self.refresh_window.is_some_and(|w| entry.result.is_ok() && now >= entry.expires - w)
+    }
 }
 
 struct Inner<K, V> {
@@ -193,6 +212,8 @@ struct Inner<K, V> {
     flights: Flights<K, V>,
     counters: Arc<Counters>,
     base: Instant,
+    /// Whether anything can expire (a TTL, a negative TTL or a time-to-idle is set).
+    clocked: bool,
     timing: Timing,
     capacity: u64,
 }
@@ -395,8 +416,13 @@ where
     K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
 {
+    /// Nanoseconds since the cache was built. A cache where nothing can expire skips the
+    /// clock (a clock read is a good part of a hit's cost) and reads as time zero.
     #[inline]
     fn now(&self) -> u64 {
+        if !self.clocked {
+            return 0;
+        }
         let d = Instant::now().saturating_duration_since(self.base);
         u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
     }
@@ -414,7 +440,7 @@ where
                 if let Some(t) = &entry.touched {
                     t.store(now, Relaxed);
                 }
-                let refresh_due = now >= entry.refresh;
+                let refresh_due = self.timing.refresh_due(&entry, now);
                 let counter =
                     if entry.result.is_ok() { Counter::Hits } else { Counter::NegativeHits };
                 self.counters.add(counter);
@@ -470,7 +496,7 @@ where
             return;
         }
         let now = this.now();
-        let still_due = this.store.peek(&key).is_some_and(|e| e.result.is_ok() && now >= e.refresh);
+        let still_due = this.store.peek(&key).is_some_and(|e| this.timing.refresh_due(&e, now));
         if !still_due {
             return;
         }
@@ -532,8 +558,8 @@ where
     /// The entry to store for a load's result, or `None` when it must not be cached.
     fn entry_for(&self, result: &Result<V>, now: u64, refresh: bool) -> Option<Entry<V>> {
         let t = self.timing;
-        let (ttl, refresh_window) = match result {
-            Ok(_) => (t.ttl, t.refresh_window),
+        let ttl = match result {
+            Ok(_) => t.ttl,
             // A failed refresh keeps serving the current value until it expires.
             Err(_) if refresh => return None,
             Err(e) => match t.negative_ttl {
@@ -541,17 +567,14 @@ where
                     if matches!(e.kind(), ErrorKind::Failed | ErrorKind::DeadlineExceeded)
                         && !e.is_retryable() =>
                 {
-                    (neg, u64::MAX)
+                    neg
                 }
                 _ => return None,
             },
         };
-        let expires = now.saturating_add(ttl);
-        let refresh = if refresh_window == u64::MAX { u64::MAX } else { expires - refresh_window };
         Some(Entry {
             result: result.clone(),
-            expires,
-            refresh,
+            expires: now.saturating_add(ttl),
             touched: (t.tti != u64::MAX).then(|| Arc::new(AtomicU64::new(now))),
         })
     }
