@@ -499,3 +499,23 @@ async fn without_a_ttl_values_never_expire() {
     assert_eq!(c.get(&1).unwrap().unwrap(), 1);
     assert_eq!(c.stats().expirations, 0);
 }
+
+#[test]
+fn a_load_killed_by_runtime_shutdown_leaves_the_key_loadable() {
+    let c = ResultCache::<u64, u64>::new(100);
+    let first = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let (started_tx, started) = oneshot::channel();
+    first.block_on(async {
+        let mut waiter = Box::pin(c.get_or_load(1, move || {
+            let _ = started_tx.send(());
+            std::future::pending()
+        }));
+        assert!(futures::poll!(&mut waiter).is_pending());
+        started.await.unwrap(); // the load task is running, and will never finish
+    });
+    drop(first); // shutting the runtime down drops the load task mid-load
+
+    let second = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let v = second.block_on(c.get_or_load(1, || async { Ok(2) }));
+    assert_eq!(v.unwrap(), 2);
+}

@@ -31,6 +31,15 @@ pub(crate) struct Flight<V> {
     pub(crate) slot: Slot<V>,
 }
 
+impl<V> Flight<V> {
+    /// Whether the load can still publish. A load task dropped before it finished (its
+    /// runtime shut down) leaves its flight behind with a closed channel; such a flight is
+    /// replaced by the next caller instead of being joined, so the key never gets stuck.
+    pub(crate) fn is_alive(&self) -> bool {
+        self.slot.has_changed().is_ok()
+    }
+}
+
 pub(crate) type Shard<K, V> = HashMap<K, Flight<V>, DefaultHashBuilder>;
 
 pub(crate) struct Flights<K, V> {

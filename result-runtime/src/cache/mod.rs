@@ -468,7 +468,7 @@ where
         Fut: Future<Output = Result<V>> + Send + 'static,
     {
         let mut flights = this.flights.lock(&key);
-        if let Some(flight) = flights.get(&key) {
+        if let Some(flight) = flights.get(&key).filter(|f| f.is_alive()) {
             return Ok(flight.slot.clone());
         }
         // A load stores its result before it leaves the table (both under this lock), so a
@@ -492,7 +492,7 @@ where
         Fut: Future<Output = Result<V>> + Send + 'static,
     {
         let mut flights = this.flights.lock(&key);
-        if flights.contains_key(&key) {
+        if flights.get(&key).is_some_and(flight::Flight::is_alive) {
             return;
         }
         let now = this.now();
