@@ -519,3 +519,40 @@ fn a_load_killed_by_runtime_shutdown_leaves_the_key_loadable() {
     let v = second.block_on(c.get_or_load(1, || async { Ok(2) }));
     assert_eq!(v.unwrap(), 2);
 }
+
+#[tokio::test]
+async fn capacity_bound_holds_with_many_shards() {
+    for (cap, shards) in [(10_000, 64), (1_000, 8), (33, 4), (1, 16)] {
+        let c = ResultCache::<u64, u64>::builder().max_capacity(cap).shards(shards).build();
+        assert!(c.capacity() <= cap && c.capacity() > 0);
+        for k in 0..3 * cap {
+            c.insert(k, k);
+        }
+        assert!(c.len() as u64 <= cap, "cap {cap}, shards {shards}: len {}", c.len());
+        assert_eq!(c.stats().evictions, 3 * cap - c.len() as u64);
+    }
+}
+
+#[tokio::test]
+async fn the_listener_may_call_back_into_the_cache() {
+    let handle = Arc::new(std::sync::OnceLock::<ResultCache<u64, u64>>::new());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let (h, s) = (handle.clone(), seen.clone());
+    let c = ResultCache::<u64, u64>::builder()
+        .max_capacity(1)
+        .eviction_listener(move |k, _, cause| {
+            let cache = h.get().unwrap();
+            // Reads and invalidations from inside the listener must not deadlock.
+            s.lock().unwrap().push((k, cause, cache.get(&2).is_some()));
+            cache.invalidate(&99);
+        })
+        .build();
+    handle.set(c.clone()).unwrap();
+    c.insert(1, 1);
+    c.insert(2, 2);
+    c.get_or_load(3, || async { Ok(3) }).await.unwrap();
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec![(1, RemovalCause::Capacity, true), (2, RemovalCause::Capacity, false)]
+    );
+}
