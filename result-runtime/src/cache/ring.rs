@@ -116,20 +116,17 @@ impl<N: Hash + Eq> HashRing<N> {
     }
 
     fn index_of(&self, key_hash: u64) -> Option<usize> {
-        let mut best: Option<(u64, usize)> = None;
-        for (i, (node_hash, _)) in self.nodes.iter().enumerate() {
-            let score = mix(key_hash ^ node_hash);
+        let (first, rest) = self.nodes.split_first()?;
+        let (mut best, mut best_score) = (0, score(key_hash, first.0));
+        for (i, (node_hash, _)) in rest.iter().enumerate() {
+            let s = score(key_hash, *node_hash);
             // Ties (vanishingly rare) go to the larger node hash, so they too are
             // independent of insertion order.
-            let better = match best {
-                None => true,
-                Some((s, j)) => score > s || (score == s && *node_hash > self.nodes[j].0),
-            };
-            if better {
-                best = Some((score, i));
+            if s > best_score || (s == best_score && *node_hash > self.nodes[best].0) {
+                (best, best_score) = (i + 1, s);
             }
         }
-        best.map(|(_, i)| i)
+        Some(best)
     }
 
     /// The nodes, in no particular order.
@@ -164,6 +161,17 @@ impl<N: Hash + Eq> Extend<N> for HashRing<N> {
             self.add(n);
         }
     }
+}
+
+/// A key's score on a node: wyhash's 128-bit multiply-fold of the two hashes. One
+/// multiplication per node, and every input bit reaches the high output bits that decide
+/// comparisons.
+#[inline]
+fn score(key_hash: u64, node_hash: u64) -> u64 {
+    let r = u128::from(key_hash ^ node_hash) * u128::from(0xa076_1d64_78bd_642f_u64 ^ node_hash);
+    #[allow(clippy::cast_possible_truncation)] // folding the halves is the point
+    let folded = (r as u64) ^ ((r >> 64) as u64);
+    folded
 }
 
 /// The finaliser of MurmurHash3 (`fmix64`): a bijection with full avalanche, so every input
