@@ -125,9 +125,9 @@ impl<V> Entry<V> {
     }
 }
 
-/// The quick_cache lifecycle: evictions are collected while quick_cache holds its shard
-/// lock and reported in `end_request`, after the lock is released, so a listener may call
-/// back into the cache.
+/// The quick_cache lifecycle: evictions are only collected while quick_cache holds its shard
+/// lock, and reported (by [`Hooks::report`]) after every lock is released, so a listener may
+/// call back into the cache.
 struct Hooks<K, V> {
     listener: Option<Listener<K, V>>,
     counters: Arc<Counters>,
