@@ -35,3 +35,171 @@ inventory::collect!(GroupTask);
 pub fn fail_ambient_group(error: &TaskError) {
     crate::group::fail_ambient(error);
 }
+
+// ---- #[fallible_task] -------------------------------------------------------------------
+
+pub use crate::retry::RetryPolicy;
+
+use crate::error::Classify;
+use crate::trace::TraceId;
+
+/// Runs the body of a `#[fallible_task]` fn: panics become `Panicked`, the ambient
+/// [`Context`] (if any) can stop it with `Cancelled` / `DeadlineExceeded`, and a failure is
+/// stamped with the task name and current trace id and reported to the ambient group.
+pub async fn task<T, F>(name: &'static str, fut: F) -> Result<T>
+where
+    F: Future<Output = Result<T>>,
+{
+    let out = match Context::current() {
+        None => catch_unwind(fut).await.and_then(core::convert::identity),
+        Some(ctx) => ctx.run(async move { catch_unwind(fut).await? }).await,
+    };
+    out.map_err(|e| failed(name, e))
+}
+
+/// [`task`] under a deadline `timeout` from now (or the ambient context's, if earlier).
+pub async fn task_with_timeout<T, F>(
+    name: &'static str,
+    timeout: core::time::Duration,
+    fut: F,
+) -> Result<T>
+where
+    F: Future<Output = Result<T>>,
+{
+    let ctx = Context::current().unwrap_or_default().with_timeout(timeout);
+    let out = ctx.run(async move { catch_unwind(fut).await? }).await;
+    out.map_err(|e| failed(name, e))
+}
+
+#[cold]
+fn failed(name: &'static str, error: TaskError) -> TaskError {
+    let error = error.with_task(name).or_trace_id(TraceContext::current_trace_id());
+    fail_ambient_group(&error);
+    error
+}
+
+/// Boxes a registered group task's future.
+pub fn boxed_group_task<F>(fut: F) -> BoxTaskFuture
+where
+    F: Future<Output = Result<()>> + Send + 'static,
+{
+    Box::pin(fut)
+}
+
+/// What `retry` needs of each argument: a fresh copy for every attempt.
+#[diagnostic::on_unimplemented(
+    message = "`retry` runs the function again, so each argument must be `Clone`; `{Self}` is not",
+    label = "this argument is not `Clone`",
+    note = "derive or implement `Clone`, pass a reference or an `Arc`, or remove `retry`"
+)]
+pub trait RetryArg {
+    /// The copy for the next attempt.
+    fn retry_clone(&self) -> Self;
+}
+
+impl<T: Clone> RetryArg for T {
+    fn retry_clone(&self) -> Self {
+        self.clone()
+    }
+}
+
+/// Clones an argument for one attempt.
+pub fn retry_arg<T: RetryArg>(value: &T) -> T {
+    value.retry_clone()
+}
+
+/// Converts an error that implements [`Classify`], keeping its code.
+pub struct ClassifiedConversion;
+/// Converts any other error with `Into<TaskError>`.
+pub struct IntoConversion;
+
+/// Picked first by `(&error).__rr_conversion()` when the error implements [`Classify`].
+pub trait ViaClassify {
+    /// The conversion to use.
+    fn __rr_conversion(&self) -> ClassifiedConversion {
+        ClassifiedConversion
+    }
+}
+impl<E: Classify + std::error::Error + Send + Sync + 'static> ViaClassify for E {}
+
+/// The fallback of [`ViaClassify`] (one more autoref away).
+pub trait ViaInto {
+    /// The conversion to use.
+    fn __rr_conversion(&self) -> IntoConversion {
+        IntoConversion
+    }
+}
+impl<E: Into<TaskError>> ViaInto for &E {}
+
+impl ClassifiedConversion {
+    /// [`TaskError::classified`].
+    pub fn convert<E: Classify + std::error::Error + Send + Sync + 'static>(
+        self,
+        error: E,
+    ) -> TaskError {
+        TaskError::classified(error)
+    }
+}
+
+impl IntoConversion {
+    /// `Into<TaskError>`.
+    pub fn convert<E: Into<TaskError>>(self, error: E) -> TaskError {
+        error.into()
+    }
+}
+
+// ---- #[traced] --------------------------------------------------------------------------
+
+/// Runs an async body in `trace`, inside `span` (entered on each poll, never held across an
+/// await).
+pub fn traced<F: Future>(
+    trace: TraceContext,
+    span: tracing::Span,
+    fut: F,
+) -> tokio::task::futures::TaskLocalFuture<TraceContext, tracing::instrument::Instrumented<F>> {
+    trace.scope(tracing::Instrument::instrument(fut, span))
+}
+
+/// Runs a sync body in `trace`, inside `span`.
+pub fn traced_sync<R>(trace: TraceContext, span: &tracing::Span, f: impl FnOnce() -> R) -> R {
+    trace.sync_scope(|| span.in_scope(f))
+}
+
+/// Stamps a `Result<T, TaskError>` with the trace id.
+pub struct Stamp;
+/// Leaves any other output alone.
+pub struct Keep;
+
+/// Picked first by `(&out).__rr_stamp()` for `Result<T, TaskError>`.
+pub trait ViaStamp {
+    /// What to do with the output.
+    fn __rr_stamp(&self) -> Stamp {
+        Stamp
+    }
+}
+impl<T> ViaStamp for Result<T> {}
+
+/// The fallback of [`ViaStamp`].
+pub trait ViaKeep {
+    /// What to do with the output.
+    fn __rr_stamp(&self) -> Keep {
+        Keep
+    }
+}
+impl<T> ViaKeep for &T {}
+
+impl Stamp {
+    /// Stamps the error (unless it carries a trace id already).
+    #[allow(clippy::unused_self)]
+    pub fn stamp<T>(self, out: Result<T>, trace_id: TraceId) -> Result<T> {
+        out.map_err(|e| e.or_trace_id(Some(trace_id)))
+    }
+}
+
+impl Keep {
+    /// Returns the output unchanged.
+    #[allow(clippy::unused_self)]
+    pub fn stamp<T>(self, out: T, _trace_id: TraceId) -> T {
+        out
+    }
+}
