@@ -93,9 +93,13 @@ impl Parse for FallibleArgs {
             } else if look.peek(kw::retry) {
                 let key: kw::retry = input.parse()?;
                 let lit: LitInt = eq_value(input)?;
-                let n = lit.base10_parse::<u32>().ok().filter(|n| *n < u32::MAX).ok_or_else(|| {
-                    syn::Error::new(lit.span(), "`retry` takes the number of retries, e.g. retry = 3")
-                })?;
+                let n =
+                    lit.base10_parse::<u32>().ok().filter(|n| *n < u32::MAX).ok_or_else(|| {
+                        syn::Error::new(
+                            lit.span(),
+                            "`retry` takes the number of retries, e.g. retry = 3",
+                        )
+                    })?;
                 set(&mut args.retry, (lit, n), key.span, "retry")?;
             } else if look.peek(kw::group) {
                 let key: kw::group = input.parse()?;
@@ -137,9 +141,9 @@ fn parse_duration(lit: &LitStr) -> syn::Result<u64> {
     };
     let value = digits.parse::<u64>().ok().filter(|v| *v > 0);
     match (value, factor) {
-        (Some(v), Some(f)) => v.checked_mul(f).ok_or_else(|| {
-            syn::Error::new(lit.span(), format!("timeout {text:?} is too long"))
-        }),
+        (Some(v), Some(f)) => v
+            .checked_mul(f)
+            .ok_or_else(|| syn::Error::new(lit.span(), format!("timeout {text:?} is too long"))),
         _ => Err(syn::Error::new(
             lit.span(),
             format!(
@@ -293,8 +297,9 @@ mod tests {
         assert!(err("group = startup").contains("must be a string literal"));
         assert!(err("crate = \"not a path\"").contains("must be a path"));
         assert!(err("retry = -1").contains("number of retries"));
-        let ok = fallible("name = \"x\", timeout = \"1s\", retry = 2, group = \"g\", crate = \"rr\",")
-            .unwrap();
+        let ok =
+            fallible("name = \"x\", timeout = \"1s\", retry = 2, group = \"g\", crate = \"rr\",")
+                .unwrap();
         assert_eq!(ok.retry.unwrap().1, 2);
     }
 

@@ -73,7 +73,7 @@ pub enum Shape {
     Async,
     /// What `#[async_trait]` made of an async fn: `fn ..() -> Pin<Box<dyn Future<Output = R>
     /// + ..>> { Box::pin(async move { .. }) }`. The body is the async block's.
-    AsyncTrait { pin: Box<Expr>, body: TokenStream, output: Type },
+    AsyncTrait { pin: Box<Expr>, body: TokenStream, output: Box<Type> },
     /// A plain fn.
     Sync,
 }
@@ -87,7 +87,7 @@ pub fn shape(item: &ItemFn) -> Shape {
 }
 
 fn async_trait_body(item: &ItemFn) -> Option<Shape> {
-    let output = future_output(&item.sig.output)?.clone();
+    let output = Box::new(future_output(&item.sig.output)?.clone());
     let stmts = syn::parse::Parser::parse2(syn::Block::parse_within, item.body.clone()).ok()?;
     let [Stmt::Expr(Expr::Call(call), None)] = stmts.as_slice() else { return None };
     let Expr::Path(func) = &*call.func else { return None };
@@ -123,9 +123,8 @@ fn future_output(ret: &ReturnType) -> Option<&Type> {
 /// Replaces `R` in `Pin<Box<dyn Future<Output = R> + ..>>`.
 pub fn replace_future_output(ret: &mut ReturnType, new: Type) {
     let ReturnType::Type(_, ty) = ret else { return };
-    let Some(Type::TraitObject(obj)) = single_type_arg_mut(ty, "Pin")
-        .and_then(|t| single_type_arg_mut(t, "Box"))
-        .map(|t| &mut *t)
+    let Some(Type::TraitObject(obj)) =
+        single_type_arg_mut(ty, "Pin").and_then(|t| single_type_arg_mut(t, "Box")).map(|t| &mut *t)
     else {
         return;
     };
@@ -172,7 +171,7 @@ fn single_type_arg_mut<'a>(ty: &'a mut Type, name: &str) -> Option<&'a mut Type>
 /// What the user's body evaluates to.
 pub fn user_output(item: &ItemFn, shape: &Shape) -> Type {
     match shape {
-        Shape::AsyncTrait { output, .. } => output.clone(),
+        Shape::AsyncTrait { output, .. } => (**output).clone(),
         Shape::Async | Shape::Sync => match &item.sig.output {
             ReturnType::Default => syn::parse_quote!(()),
             ReturnType::Type(_, ty) => (**ty).clone(),

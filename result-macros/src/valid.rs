@@ -31,8 +31,8 @@ pub fn fallible(args: &FallibleArgs, item: &ItemFn, shape: &Shape) -> syn::Resul
         for input in &item.sig.inputs {
             match input {
                 FnArg::Receiver(r) if r.reference.is_none() || r.mutability.is_some() => {
-                    return Err(syn::Error::new(
-                        r.span(),
+                    return Err(syn::Error::new_spanned(
+                        r,
                         "`retry` runs the body again, so it needs `&self`: a method taking \
                          `self` or `&mut self` cannot be retried",
                     ));
@@ -40,8 +40,8 @@ pub fn fallible(args: &FallibleArgs, item: &ItemFn, shape: &Shape) -> syn::Resul
                 FnArg::Typed(t) => {
                     let simple = matches!(&*t.pat, Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none());
                     if !simple {
-                        return Err(syn::Error::new(
-                            t.pat.span(),
+                        return Err(syn::Error::new_spanned(
+                            &t.pat,
                             "`retry` clones each argument for every attempt: give this \
                              argument a plain name instead of a pattern",
                         ));
@@ -53,8 +53,8 @@ pub fn fallible(args: &FallibleArgs, item: &ItemFn, shape: &Shape) -> syn::Resul
     }
     if let Some(group) = &args.group {
         if let Some(input) = item.sig.inputs.first() {
-            return Err(syn::Error::new(
-                input.span(),
+            return Err(syn::Error::new_spanned(
+                input,
                 format!(
                     "a task in group {:?} is started by the group, which passes no \
                      arguments: remove the arguments or the `group` option",
@@ -63,8 +63,8 @@ pub fn fallible(args: &FallibleArgs, item: &ItemFn, shape: &Shape) -> syn::Resul
             ));
         }
         if !item.sig.generics.params.is_empty() {
-            return Err(syn::Error::new(
-                item.sig.generics.params.span(),
+            return Err(syn::Error::new_spanned(
+                &item.sig.generics.params,
                 "a generic function cannot be registered in a group (there is no single \
                  function to register): make it non-generic or remove `group`",
             ));
@@ -77,7 +77,10 @@ pub fn fallible(args: &FallibleArgs, item: &ItemFn, shape: &Shape) -> syn::Resul
 pub fn traced(args: &TracedArgs, item: &ItemFn) -> syn::Result<()> {
     no_const(item, "traced")?;
     if let (Some(all), Some(_)) = (args.skip_all, &args.skip) {
-        return Err(syn::Error::new(all, "`skip_all` already skips every argument: remove `skip(..)`"));
+        return Err(syn::Error::new(
+            all,
+            "`skip_all` already skips every argument: remove `skip(..)`",
+        ));
     }
     for name in args.skip.iter().flatten() {
         let found = item.sig.inputs.iter().any(|input| match input {

@@ -176,7 +176,13 @@ mod tests {
                 let mut t = times.lock().unwrap();
                 t.push(start.elapsed());
                 let n = t.len();
-                async move { if n < 4 { Err(unavailable()) } else { Ok(n) } }
+                async move {
+                    if n < 4 {
+                        Err(unavailable())
+                    } else {
+                        Ok(n)
+                    }
+                }
             })
             .await
             .unwrap();

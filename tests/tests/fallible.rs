@@ -29,7 +29,11 @@ impl Classify for StockError {
 struct Plain;
 
 fn check(sku: u32) -> std::result::Result<u32, StockError> {
-    if sku == 0 { Err(StockError::SoldOut(sku)) } else { Ok(sku * 2) }
+    if sku == 0 {
+        Err(StockError::SoldOut(sku))
+    } else {
+        Ok(sku * 2)
+    }
 }
 
 #[fallible_task]
@@ -95,7 +99,11 @@ static FLAKY_CALLS: AtomicU32 = AtomicU32::new(0);
 #[fallible_task(retry = 3)]
 async fn flaky(succeed_on: u32, label: String) -> std::result::Result<String, StockError> {
     let n = FLAKY_CALLS.fetch_add(1, Ordering::SeqCst) + 1;
-    if n < succeed_on { Err(StockError::Unreachable) } else { Ok(format!("{label}#{n}")) }
+    if n < succeed_on {
+        Err(StockError::Unreachable)
+    } else {
+        Ok(format!("{label}#{n}"))
+    }
 }
 
 static REFUSED_CALLS: AtomicU32 = AtomicU32::new(0);

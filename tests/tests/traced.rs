@@ -70,7 +70,11 @@ fn sync_work(user: u32, password: &str) -> Result<(u32, Option<TraceContext>)> {
 
 #[traced(skip_all, err, ret)]
 async fn reports(fail: bool) -> Result<u8> {
-    if fail { Err(TaskError::new(Code::UNAVAILABLE, "down")) } else { Ok(7) }
+    if fail {
+        Err(TaskError::new(Code::UNAVAILABLE, "down"))
+    } else {
+        Ok(7)
+    }
 }
 
 #[fallible_task]

@@ -34,7 +34,11 @@ pub fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
 /// `#[traced]` above `#[fallible_task]`: re-emit the item with `#[fallible_task]` first, so
 /// the traced scope always encloses the task (its errors then carry the traced trace id,
 /// whichever order the attributes were written in).
-fn run_fallible_first(args: &TracedArgs, raw_args: &TokenStream, item: &ItemFn) -> Option<TokenStream> {
+fn run_fallible_first(
+    args: &TracedArgs,
+    raw_args: &TokenStream,
+    item: &ItemFn,
+) -> Option<TokenStream> {
     let is_fallible =
         |a: &Attribute| a.path().segments.last().is_some_and(|s| s.ident == "fallible_task");
     let fallible: Vec<&Attribute> = item.outer_attrs.iter().filter(|a| is_fallible(a)).collect();
