@@ -1,7 +1,6 @@
 //! Validation, after parsing and before expansion: every misuse is an error at the token to
 //! change, with a message that says what to do.
 
-use syn::spanned::Spanned;
 use syn::{FnArg, Pat};
 
 use crate::attr::{FallibleArgs, TracedArgs};

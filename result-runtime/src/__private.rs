@@ -12,6 +12,10 @@ pub use ::tracing;
 
 use std::future::Future;
 use std::pin::Pin;
+use std::task::{Context as TaskCx, Poll};
+
+use crate::context::Run;
+use crate::panic::CatchUnwind;
 
 /// The boxed future a registered group task returns.
 pub type BoxTaskFuture = Pin<Box<dyn Future<Output = Result<()>> + Send>>;
@@ -44,31 +48,114 @@ use crate::error::Classify;
 use crate::trace::TraceId;
 
 /// Runs the body of a `#[fallible_task]` fn: panics become `Panicked`, the ambient
-/// [`Context`] (if any) can stop it with `Cancelled` / `DeadlineExceeded`, and a failure is
-/// stamped with the task name and current trace id and reported to the ambient group.
-pub async fn task<T, F>(name: &'static str, fut: F) -> Result<T>
+/// [`Context`] (read here, when the fn's own future first runs) can stop it with `Cancelled` /
+/// `DeadlineExceeded`, and a failure is stamped with the task name and current trace id and
+/// reported to the ambient group.
+pub fn task<T, F>(name: &'static str, fut: F) -> Task<F>
 where
     F: Future<Output = Result<T>>,
 {
-    let out = match Context::current() {
-        None => catch_unwind(fut).await.and_then(core::convert::identity),
-        Some(ctx) => ctx.run(async move { catch_unwind(fut).await? }).await,
+    let state = match Context::current() {
+        None => TaskState::Bare { fut: catch_unwind(fut) },
+        Some(ctx) => TaskState::Scoped { run: ctx.run(Flatten { fut: catch_unwind(fut) }) },
     };
-    out.map_err(|e| failed(name, e))
+    Task { name, state }
 }
 
 /// [`task`] under a deadline `timeout` from now (or the ambient context's, if earlier).
-pub async fn task_with_timeout<T, F>(
-    name: &'static str,
-    timeout: core::time::Duration,
-    fut: F,
-) -> Result<T>
+pub fn task_with_timeout<T, F>(name: &'static str, timeout: core::time::Duration, fut: F) -> Task<F>
 where
     F: Future<Output = Result<T>>,
 {
     let ctx = Context::current().unwrap_or_default().with_timeout(timeout);
-    let out = ctx.run(async move { catch_unwind(fut).await? }).await;
-    out.map_err(|e| failed(name, e))
+    Task { name, state: TaskState::Scoped { run: ctx.run(Flatten { fut: catch_unwind(fut) }) } }
+}
+
+pin_project_lite::pin_project! {
+    /// The future [`task`] returns. A named future rather than an `async fn`: the body's
+    /// future is stored once, which keeps the state small and the Ok path cheap.
+    #[must_use = "futures do nothing unless polled"]
+    pub struct Task<F> {
+        name: &'static str,
+        #[pin]
+        state: TaskState<F>,
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[project = TaskStateProj]
+    enum TaskState<F> {
+        Bare { #[pin] fut: CatchUnwind<F> },
+        Scoped { #[pin] run: Run<Flatten<F>> },
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// `CatchUnwind` with the panic error and the body's error folded into one `Result`.
+    #[must_use = "futures do nothing unless polled"]
+    pub struct Flatten<F> {
+        #[pin]
+        fut: CatchUnwind<F>,
+    }
+}
+
+impl<T, F: Future<Output = Result<T>>> Future for Flatten<F> {
+    type Output = Result<T>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<Result<T>> {
+        self.project().fut.poll(cx).map(|r| r.and_then(core::convert::identity))
+    }
+}
+
+impl<T, F: Future<Output = Result<T>>> Future for Task<F> {
+    type Output = Result<T>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<Result<T>> {
+        let this = self.project();
+        let out = match this.state.project() {
+            TaskStateProj::Bare { fut } => {
+                core::task::ready!(fut.poll(cx)).and_then(core::convert::identity)
+            }
+            TaskStateProj::Scoped { run } => core::task::ready!(run.poll(cx)),
+        };
+        let name = *this.name;
+        Poll::Ready(out.map_err(|e| failed(name, e)))
+    }
+}
+
+/// The body's future with its output converted to `Result<T>` by `convert` (a closure
+/// written at the call site, where autoref specialisation sees the concrete error type).
+pub fn convert<F, C, T>(fut: F, convert: C) -> Convert<F, C>
+where
+    F: Future,
+    C: FnOnce(F::Output) -> Result<T>,
+{
+    Convert { fut, convert: Some(convert) }
+}
+
+pin_project_lite::pin_project! {
+    /// The future [`convert`] returns.
+    #[must_use = "futures do nothing unless polled"]
+    pub struct Convert<F, C> {
+        #[pin]
+        fut: F,
+        convert: Option<C>,
+    }
+}
+
+impl<F, C, T> Future for Convert<F, C>
+where
+    F: Future,
+    C: FnOnce(F::Output) -> Result<T>,
+{
+    type Output = Result<T>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<Result<T>> {
+        let this = self.project();
+        let out = core::task::ready!(this.fut.poll(cx));
+        let convert = this.convert.take().expect("`Convert` polled after completion");
+        Poll::Ready(convert(out))
+    }
 }
 
 #[cold]
@@ -150,14 +237,46 @@ impl IntoConversion {
 
 // ---- #[traced] --------------------------------------------------------------------------
 
-/// Runs an async body in `trace`, inside `span` (entered on each poll, never held across an
-/// await).
-pub fn traced<F: Future>(
-    trace: TraceContext,
-    span: tracing::Span,
-    fut: F,
-) -> tokio::task::futures::TaskLocalFuture<TraceContext, tracing::instrument::Instrumented<F>> {
-    trace.scope(tracing::Instrument::instrument(fut, span))
+/// Runs an async body in `trace`, inside `span` (entered for each poll, never held across
+/// an await), then passes the output and the trace id to `stamp`.
+pub fn traced<F, C>(trace: TraceContext, span: tracing::Span, fut: F, stamp: C) -> Traced<F, C>
+where
+    F: Future,
+    C: FnOnce(F::Output, TraceId) -> F::Output,
+{
+    Traced { trace, span, fut, stamp: Some(stamp) }
+}
+
+pin_project_lite::pin_project! {
+    /// The future [`traced`] returns.
+    #[must_use = "futures do nothing unless polled"]
+    pub struct Traced<F, C> {
+        trace: TraceContext,
+        span: tracing::Span,
+        #[pin]
+        fut: F,
+        stamp: Option<C>,
+    }
+}
+
+impl<F, C> Future for Traced<F, C>
+where
+    F: Future,
+    C: FnOnce(F::Output, TraceId) -> F::Output,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let span = &*this.span;
+        let fut = this.fut;
+        let out = core::task::ready!(this.trace.sync_scope(|| {
+            let _entered = span.enter();
+            fut.poll(cx)
+        }));
+        let stamp = this.stamp.take().expect("`Traced` polled after completion");
+        Poll::Ready(stamp(out, this.trace.trace_id))
+    }
 }
 
 /// Runs a sync body in `trace`, inside `span`.

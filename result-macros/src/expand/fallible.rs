@@ -48,13 +48,13 @@ fn expand_fn(args: &FallibleArgs, item: &ItemFn) -> syn::Result<TokenStream> {
     let convert = if ok_ty.is_some() {
         // Autoref specialisation on the concrete error type: `Classify` errors keep their code.
         quote! {
-            #out.map_err(|#err| {
+            |#out| #out.map_err(|#err| {
                 use #private::{ViaClassify as _, ViaInto as _};
                 (&#err).__rr_conversion().convert(#err)
             })
         }
     } else {
-        quote!(::core::result::Result::Ok(#out))
+        quote!(::core::result::Result::Ok)
     };
     let body = match &shape {
         Shape::AsyncTrait { body, .. } => body,
@@ -63,10 +63,7 @@ fn expand_fn(args: &FallibleArgs, item: &ItemFn) -> syn::Result<TokenStream> {
     let anchor = item::anchor(&user_ty);
     let block = item::user_block(item, body);
     let attempt = quote! {
-        async move {
-            let #out = async move { #anchor #block }.await;
-            #convert
-        }
+        #private::convert(async move { #anchor #block }, #convert)
     };
 
     let mut sig = item.sig.clone();

@@ -111,10 +111,11 @@ fn expand_fn(args: &TracedArgs, item: &ItemFn) -> TokenStream {
     };
     let block = item::user_block(item, body);
     let events = events(args, &tracing, &level, &out, &value);
+    let id = local("__rr_id");
     let stamp = quote! {
-        {
+        |#out, #id| {
             use #private::{ViaStamp as _, ViaKeep as _};
-            (&#out).__rr_stamp().stamp(#out, #trace.trace_id)
+            (&#out).__rr_stamp().stamp(#out, #id)
         }
     };
 
@@ -131,7 +132,11 @@ fn expand_fn(args: &TracedArgs, item: &ItemFn) -> TokenStream {
                 },
                 None => quote!(|| { #anchor #block }),
             };
-            quote!(let #out = #private::traced_sync(#trace, &#span, #call);)
+            quote! {
+                let #out = #private::traced_sync(#trace, &#span, #call);
+                use #private::{ViaStamp as _, ViaKeep as _};
+                (&#out).__rr_stamp().stamp(#out, #trace.trace_id)
+            }
         }
         Shape::Async | Shape::AsyncTrait { .. } => {
             let fut = match &events {
@@ -144,14 +149,13 @@ fn expand_fn(args: &TracedArgs, item: &ItemFn) -> TokenStream {
                 },
                 None => quote!(async move { #anchor #block }),
             };
-            quote!(let #out = #private::traced(#trace, #span, #fut).await;)
+            quote!(#private::traced(#trace, #span, #fut, #stamp).await)
         }
     };
     let wrapped = quote! {
         let #trace = #private::TraceContext::current_child_or_root();
         #make_span
         #run
-        #stamp
     };
     let new_body = match &shape {
         Shape::AsyncTrait { pin, .. } => quote!(#(#inner)* #pin(async move { #wrapped })),
