@@ -202,7 +202,7 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(calls.load(Ordering::SeqCst), 3);
-        assert_eq!(err.message(), "attempt 2: flaky");
+        assert_eq!(err.message(), "attempt 2");
     }
 
     #[tokio::test(start_paused = true)]

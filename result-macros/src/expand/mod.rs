@@ -55,43 +55,47 @@ mod snapshots {
                 }
             },
         );
-        check(out, &expect![[r#"
-            /// Loads a user.
-            pub async fn load(&self, id: u64) -> ::result_runtime::Result<User> {
-                #![allow(clippy::needless_return)]
-                ::result_runtime::__private::task_with_timeout(
-                        ::core::concat!(::core::module_path!(), "::", ::core::stringify!(load)),
-                        ::core::time::Duration::from_millis(2000u64),
-                        ::result_runtime::__private::RetryPolicy::new(3u32)
-                            .run(move || {
-                                let mut id = ::result_runtime::__private::retry_arg(&id);
-                                async move {
-                                    let __rr_out = async move {
-                                        if let ::core::option::Option::Some(__rr_ret) = ::core::option::Option::None::<
-                                            Result<User, DbError>,
-                                        > {
-                                            #[allow(unreachable_code)] return __rr_ret;
-                                        }
-                                        {
-                                            id += 1;
-                                            let row = self.db.get(id).await?;
-                                            return Ok(User::from(row));
-                                        }
-                                    }
-                                        .await;
-                                    __rr_out
-                                        .map_err(|__rr_err| {
-                                            use ::result_runtime::__private::{
-                                                ViaClassify as _, ViaInto as _,
-                                            };
-                                            (&__rr_err).__rr_conversion().convert(__rr_err)
-                                        })
-                                }
-                            }),
-                    )
-                    .await
-            }
-        "#]]);
+        check(
+            out,
+            &expect![[r#"
+                /// Loads a user.
+                pub async fn load(&self, id: u64) -> ::result_runtime::Result<User> {
+                    #![allow(clippy::needless_return)]
+                    ::result_runtime::__private::task_with_timeout(
+                            ::core::concat!(::core::module_path!(), "::", ::core::stringify!(load)),
+                            ::core::time::Duration::from_millis(2000u64),
+                            ::result_runtime::__private::RetryPolicy::new(3u32)
+                                .run(move || {
+                                    let mut id = ::result_runtime::__private::retry_arg(&id);
+                                    ::result_runtime::__private::convert(
+                                        async move {
+                                            if let ::core::option::Option::Some(__rr_ret) = ::core::option::Option::None::<
+                                                Result<User, DbError>,
+                                            > {
+                                                #[allow(unreachable_code)] return __rr_ret;
+                                            }
+                                            {
+                                                id += 1;
+                                                let row = self.db.get(id).await?;
+                                                return Ok(User::from(row));
+                                            }
+                                        },
+                                        |__rr_out| {
+                                            __rr_out
+                                                .map_err(|__rr_err| {
+                                                    use ::result_runtime::__private::{
+                                                        ViaClassify as _, ViaInto as _,
+                                                    };
+                                                    (&__rr_err).__rr_conversion().convert(__rr_err)
+                                                })
+                                        },
+                                    )
+                                }),
+                        )
+                        .await
+                }
+            "#]],
+        );
     }
 
     #[test]
@@ -104,53 +108,64 @@ mod snapshots {
                 }
             },
         );
-        check(out, &expect![[r#"
-            async fn call(user: u32, token: &str) -> Result<impl Display> {
-                let __rr_trace = ::result_runtime::__private::TraceContext::current_child_or_root();
-                let __rr_span = ::result_runtime::__private::tracing::span!(
-                    target : ::core::module_path!(),
-                    ::result_runtime::__private::tracing::Level::DEBUG, "call", trace_id = %
-                    __rr_trace.trace_id, span_id = % __rr_trace.span_id, user = ? user, region = "eu"
-                );
-                let __rr_out = ::result_runtime::__private::traced(
-                        __rr_trace,
-                        __rr_span,
-                        async move {
-                            let __rr_out = async move {
-                                if let ::core::option::Option::Some(__rr_ret) = ::core::option::Option::None::<
-                                    Result<_>,
-                                > {
-                                    #[allow(unreachable_code)] return __rr_ret;
+        check(
+            out,
+            &expect![[r#"
+                async fn call(user: u32, token: &str) -> Result<impl Display> {
+                    let __rr_trace = ::result_runtime::__private::TraceContext::current_child_or_root();
+                    let __rr_span = ::result_runtime::__private::tracing::span!(
+                        target : ::core::module_path!(),
+                        ::result_runtime::__private::tracing::Level::DEBUG, "call", trace_id = %
+                        __rr_trace.trace_id, span_id = % __rr_trace.span_id, user = ? user, region = "eu"
+                    );
+                    ::result_runtime::__private::traced(
+                            __rr_trace,
+                            __rr_span,
+                            async move {
+                                let __rr_out = async move {
+                                    if let ::core::option::Option::Some(__rr_ret) = ::core::option::Option::None::<
+                                        Result<_>,
+                                    > {
+                                        #[allow(unreachable_code)] return __rr_ret;
+                                    }
+                                    { Ok(user) }
                                 }
-                                { Ok(user) }
-                            }
-                                .await;
-                            if let ::core::result::Result::Err(__rr_value) = &__rr_out {
-                                ::result_runtime::__private::tracing::event!(
-                                    ::result_runtime::__private::tracing::Level::ERROR, error = %
-                                    __rr_value
-                                );
-                            }
-                            __rr_out
-                        },
-                    )
-                    .await;
-                {
-                    use ::result_runtime::__private::{ViaStamp as _, ViaKeep as _};
-                    (&__rr_out).__rr_stamp().stamp(__rr_out, __rr_trace.trace_id)
+                                    .await;
+                                if let ::core::result::Result::Err(__rr_value) = &__rr_out {
+                                    ::result_runtime::__private::tracing::event!(
+                                        ::result_runtime::__private::tracing::Level::ERROR, error = %
+                                        __rr_value
+                                    );
+                                }
+                                __rr_out
+                            },
+                            |__rr_out, __rr_id| {
+                                use ::result_runtime::__private::{ViaStamp as _, ViaKeep as _};
+                                (&__rr_out).__rr_stamp().stamp(__rr_out, __rr_id)
+                            },
+                        )
+                        .await
                 }
-            }
-        "#]]);
+            "#]],
+        );
     }
 
     #[test]
     fn errors_keep_the_original_item() {
-        let out = super::fallible::expand(quote!(retry = "x"), quote!(async fn f() {}));
-        check(out, &expect![[r#"
+        let out = super::fallible::expand(
+            quote!(retry = "x"),
+            quote!(
+                async fn f() {}
+            ),
+        );
+        check(
+            out,
+            &expect![[r#"
             async fn f() {}
             ::core::compile_error! {
                 "expected integer literal"
             }
-        "#]]);
+        "#]],
+        );
     }
 }
