@@ -12,6 +12,10 @@ pub use ::tracing;
 
 use std::future::Future;
 use std::pin::Pin;
+use std::task::{Context as TaskCx, Poll};
+
+use crate::context::Run;
+use crate::panic::CatchUnwind;
 
 /// The boxed future a registered group task returns.
 pub type BoxTaskFuture = Pin<Box<dyn Future<Output = Result<()>> + Send>>;
@@ -34,4 +38,287 @@ inventory::collect!(GroupTask);
 /// already) and cancels its other tasks. Outside a group it does nothing.
 pub fn fail_ambient_group(error: &TaskError) {
     crate::group::fail_ambient(error);
+}
+
+// ---- #[fallible_task] -------------------------------------------------------------------
+
+pub use crate::retry::RetryPolicy;
+
+use crate::error::Classify;
+use crate::trace::TraceId;
+
+/// Runs the body of a `#[fallible_task]` fn: panics become `Panicked`, the ambient
+/// [`Context`] (read here, when the fn's own future first runs) can stop it with `Cancelled` /
+/// `DeadlineExceeded`, and a failure is stamped with the task name and current trace id and
+/// reported to the ambient group.
+pub fn task<T, F>(name: &'static str, fut: F) -> Task<F>
+where
+    F: Future<Output = Result<T>>,
+{
+    let state = match Context::current() {
+        None => TaskState::Bare { fut: catch_unwind(fut) },
+        Some(ctx) => TaskState::Scoped { run: ctx.run(Flatten { fut: catch_unwind(fut) }) },
+    };
+    Task { name, state }
+}
+
+/// [`task`] under a deadline `timeout` from now (or the ambient context's, if earlier).
+pub fn task_with_timeout<T, F>(name: &'static str, timeout: core::time::Duration, fut: F) -> Task<F>
+where
+    F: Future<Output = Result<T>>,
+{
+    let ctx = Context::current().unwrap_or_default().with_timeout(timeout);
+    Task { name, state: TaskState::Scoped { run: ctx.run(Flatten { fut: catch_unwind(fut) }) } }
+}
+
+pin_project_lite::pin_project! {
+    /// The future [`task`] returns. A named future rather than an `async fn`: the body's
+    /// future is stored once, which keeps the state small and the Ok path cheap.
+    #[must_use = "futures do nothing unless polled"]
+    pub struct Task<F> {
+        name: &'static str,
+        #[pin]
+        state: TaskState<F>,
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[project = TaskStateProj]
+    enum TaskState<F> {
+        Bare { #[pin] fut: CatchUnwind<F> },
+        Scoped { #[pin] run: Run<Flatten<F>> },
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// `CatchUnwind` with the panic error and the body's error folded into one `Result`.
+    #[must_use = "futures do nothing unless polled"]
+    pub struct Flatten<F> {
+        #[pin]
+        fut: CatchUnwind<F>,
+    }
+}
+
+impl<T, F: Future<Output = Result<T>>> Future for Flatten<F> {
+    type Output = Result<T>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<Result<T>> {
+        self.project().fut.poll(cx).map(|r| r.and_then(core::convert::identity))
+    }
+}
+
+impl<T, F: Future<Output = Result<T>>> Future for Task<F> {
+    type Output = Result<T>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<Result<T>> {
+        let this = self.project();
+        let out = match this.state.project() {
+            TaskStateProj::Bare { fut } => {
+                core::task::ready!(fut.poll(cx)).and_then(core::convert::identity)
+            }
+            TaskStateProj::Scoped { run } => core::task::ready!(run.poll(cx)),
+        };
+        let name = *this.name;
+        Poll::Ready(out.map_err(|e| failed(name, e)))
+    }
+}
+
+/// The body's future with its output converted to `Result<T>` by `convert` (a closure
+/// written at the call site, where autoref specialisation sees the concrete error type).
+pub fn convert<F, C, T>(fut: F, convert: C) -> Convert<F, C>
+where
+    F: Future,
+    C: FnOnce(F::Output) -> Result<T>,
+{
+    Convert { fut, convert: Some(convert) }
+}
+
+pin_project_lite::pin_project! {
+    /// The future [`convert`] returns.
+    #[must_use = "futures do nothing unless polled"]
+    pub struct Convert<F, C> {
+        #[pin]
+        fut: F,
+        convert: Option<C>,
+    }
+}
+
+impl<F, C, T> Future for Convert<F, C>
+where
+    F: Future,
+    C: FnOnce(F::Output) -> Result<T>,
+{
+    type Output = Result<T>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<Result<T>> {
+        let this = self.project();
+        let out = core::task::ready!(this.fut.poll(cx));
+        let convert = this.convert.take().expect("`Convert` polled after completion");
+        Poll::Ready(convert(out))
+    }
+}
+
+#[cold]
+fn failed(name: &'static str, error: TaskError) -> TaskError {
+    let error = error.with_task(name).or_trace_id(TraceContext::current_trace_id());
+    fail_ambient_group(&error);
+    error
+}
+
+/// Boxes a registered group task's future.
+pub fn boxed_group_task<F>(fut: F) -> BoxTaskFuture
+where
+    F: Future<Output = Result<()>> + Send + 'static,
+{
+    Box::pin(fut)
+}
+
+/// What `retry` needs of each argument: a fresh copy for every attempt.
+#[diagnostic::on_unimplemented(
+    message = "`retry` runs the function again, so each argument must be `Clone`; `{Self}` is not",
+    label = "this argument is not `Clone`",
+    note = "derive or implement `Clone`, pass a reference or an `Arc`, or remove `retry`"
+)]
+pub trait RetryArg {
+    /// The copy for the next attempt.
+    fn retry_clone(&self) -> Self;
+}
+
+impl<T: Clone> RetryArg for T {
+    fn retry_clone(&self) -> Self {
+        self.clone()
+    }
+}
+
+/// Clones an argument for one attempt.
+pub fn retry_arg<T: RetryArg>(value: &T) -> T {
+    value.retry_clone()
+}
+
+/// Converts an error that implements [`Classify`], keeping its code.
+pub struct ClassifiedConversion;
+/// Converts any other error with `Into<TaskError>`.
+pub struct IntoConversion;
+
+/// Picked first by `(&error).__rr_conversion()` when the error implements [`Classify`].
+pub trait ViaClassify {
+    /// The conversion to use.
+    fn __rr_conversion(&self) -> ClassifiedConversion {
+        ClassifiedConversion
+    }
+}
+impl<E: Classify + std::error::Error + Send + Sync + 'static> ViaClassify for E {}
+
+/// The fallback of [`ViaClassify`] (one more autoref away).
+pub trait ViaInto {
+    /// The conversion to use.
+    fn __rr_conversion(&self) -> IntoConversion {
+        IntoConversion
+    }
+}
+impl<E: Into<TaskError>> ViaInto for &E {}
+
+impl ClassifiedConversion {
+    /// [`TaskError::classified`].
+    pub fn convert<E: Classify + std::error::Error + Send + Sync + 'static>(
+        self,
+        error: E,
+    ) -> TaskError {
+        TaskError::classified(error)
+    }
+}
+
+impl IntoConversion {
+    /// `Into<TaskError>`.
+    pub fn convert<E: Into<TaskError>>(self, error: E) -> TaskError {
+        error.into()
+    }
+}
+
+// ---- #[traced] --------------------------------------------------------------------------
+
+/// Runs an async body in `trace`, inside `span` (entered for each poll, never held across
+/// an await), then passes the output and the trace id to `stamp`.
+pub fn traced<F, C>(trace: TraceContext, span: tracing::Span, fut: F, stamp: C) -> Traced<F, C>
+where
+    F: Future,
+    C: FnOnce(F::Output, TraceId) -> F::Output,
+{
+    Traced { trace, span, fut, stamp: Some(stamp) }
+}
+
+pin_project_lite::pin_project! {
+    /// The future [`traced`] returns.
+    #[must_use = "futures do nothing unless polled"]
+    pub struct Traced<F, C> {
+        trace: TraceContext,
+        span: tracing::Span,
+        #[pin]
+        fut: F,
+        stamp: Option<C>,
+    }
+}
+
+impl<F, C> Future for Traced<F, C>
+where
+    F: Future,
+    C: FnOnce(F::Output, TraceId) -> F::Output,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let span = &*this.span;
+        let fut = this.fut;
+        let out = core::task::ready!(this.trace.sync_scope(|| {
+            let _entered = span.enter();
+            fut.poll(cx)
+        }));
+        let stamp = this.stamp.take().expect("`Traced` polled after completion");
+        Poll::Ready(stamp(out, this.trace.trace_id))
+    }
+}
+
+/// Runs a sync body in `trace`, inside `span`.
+pub fn traced_sync<R>(trace: TraceContext, span: &tracing::Span, f: impl FnOnce() -> R) -> R {
+    trace.sync_scope(|| span.in_scope(f))
+}
+
+/// Stamps a `Result<T, TaskError>` with the trace id.
+pub struct Stamp;
+/// Leaves any other output alone.
+pub struct Keep;
+
+/// Picked first by `(&out).__rr_stamp()` for `Result<T, TaskError>`.
+pub trait ViaStamp {
+    /// What to do with the output.
+    fn __rr_stamp(&self) -> Stamp {
+        Stamp
+    }
+}
+impl<T> ViaStamp for Result<T> {}
+
+/// The fallback of [`ViaStamp`].
+pub trait ViaKeep {
+    /// What to do with the output.
+    fn __rr_stamp(&self) -> Keep {
+        Keep
+    }
+}
+impl<T> ViaKeep for &T {}
+
+impl Stamp {
+    /// Stamps the error (unless it carries a trace id already).
+    #[allow(clippy::unused_self)]
+    pub fn stamp<T>(self, out: Result<T>, trace_id: TraceId) -> Result<T> {
+        out.map_err(|e| e.or_trace_id(Some(trace_id)))
+    }
+}
+
+impl Keep {
+    /// Returns the output unchanged.
+    #[allow(clippy::unused_self)]
+    pub fn stamp<T>(self, out: T, _trace_id: TraceId) -> T {
+        out
+    }
 }

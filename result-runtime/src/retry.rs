@@ -1,1 +1,285 @@
-//! (work in progress)
+//! [`RetryPolicy`]: retries driven by classification, with exponential backoff and jitter.
+//!
+//! Only errors whose [`TaskError::is_retryable`] is true are retried (a retryable [`Code`]
+//! and a plain failure or deadline: never a panic, never a cancellation), so the decision
+//! lives in one place, the code table, instead of in every call site.
+//!
+//! Every attempt runs in the caller's task, so it sees the same trace context and the same
+//! ambient [`Context`]. When that context is cancelled the policy stops: between attempts
+//! (the backoff sleep ends early) and before starting a new one, with `Cancelled` (carrying
+//! the cause) or `DeadlineExceeded`.
+//!
+//! The backoff sleeps with `tokio::time::sleep`, so tests can run it under a paused clock.
+//!
+//! ```
+//! use std::sync::atomic::{AtomicU32, Ordering};
+//! use std::time::Duration;
+//! use result_runtime::{retry::RetryPolicy, Code, Result, TaskError};
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<()> {
+//! let calls = AtomicU32::new(0);
+//! let policy = RetryPolicy::new(3).base_delay(Duration::from_millis(10));
+//! let v = policy
+//!     .run(|| async {
+//!         if calls.fetch_add(1, Ordering::SeqCst) < 2 {
+//!             Err(TaskError::new(Code::UNAVAILABLE, "flaky"))
+//!         } else {
+//!             Ok(7)
+//!         }
+//!     })
+//!     .await?;
+//! assert_eq!((v, calls.load(Ordering::SeqCst)), (7, 3));
+//! # Ok(()) }
+//! ```
+//!
+//! [`Code`]: crate::Code
+
+use std::future::Future;
+use std::time::Duration;
+
+use crate::context::Context;
+use crate::error::{Result, TaskError};
+use crate::trace::TraceContext;
+
+/// How many times to try, and how long to wait in between.
+///
+/// The wait before retry `n` (counting from 0) is `base_delay * 2^n`, capped at `max_delay`;
+/// with jitter (the default) it is drawn uniformly from the upper half of that, `[d/2, d]`
+/// ("equal jitter"), so that callers that failed together do not retry together, while the
+/// wait never collapses to zero.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetryPolicy {
+    attempts: u32,
+    base: Duration,
+    max: Duration,
+    jitter: bool,
+}
+
+impl RetryPolicy {
+    /// At most `attempts` attempts in all (the first call included; `0` counts as `1`), with a
+    /// 100 ms base delay, a 10 s cap and jitter.
+    #[must_use]
+    pub const fn new(attempts: u32) -> Self {
+        Self {
+            attempts: if attempts == 0 { 1 } else { attempts },
+            base: Duration::from_millis(100),
+            max: Duration::from_secs(10),
+            jitter: true,
+        }
+    }
+
+    /// The wait before the first retry; later waits double.
+    #[must_use]
+    pub const fn base_delay(mut self, delay: Duration) -> Self {
+        self.base = delay;
+        self
+    }
+
+    /// The longest wait between two attempts.
+    #[must_use]
+    pub const fn max_delay(mut self, delay: Duration) -> Self {
+        self.max = delay;
+        self
+    }
+
+    /// Whether to randomise each wait within `[d/2, d]` (on by default).
+    #[must_use]
+    pub const fn jitter(mut self, jitter: bool) -> Self {
+        self.jitter = jitter;
+        self
+    }
+
+    /// The most attempts this policy makes.
+    #[must_use]
+    pub const fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    /// The wait before retry number `retry` (0 for the wait after the first failure).
+    #[must_use]
+    pub fn delay(&self, retry: u32) -> Duration {
+        let factor = 1_u32.checked_shl(retry).unwrap_or(u32::MAX);
+        let d = self.base.checked_mul(factor).unwrap_or(self.max).min(self.max);
+        if self.jitter && !d.is_zero() {
+            let half = d / 2;
+            let span = u64::try_from((d - half).as_nanos()).unwrap_or(u64::MAX);
+            half + Duration::from_nanos(fastrand::u64(0..=span))
+        } else {
+            d
+        }
+    }
+
+    /// Calls `attempt` until it succeeds, fails with an error that is not retryable, or the
+    /// attempts run out; returns the last result. Errors leave stamped with the current trace
+    /// id (unless they carry one already).
+    ///
+    /// # Errors
+    /// The last attempt's error; `Cancelled` / `DeadlineExceeded` when the ambient
+    /// [`Context`] ends before or between attempts.
+    pub async fn run<F, Fut, T>(&self, mut attempt: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let ctx = Context::current();
+        let mut retry = 0;
+        loop {
+            let error = match attempt().await {
+                Ok(v) => return Ok(v),
+                Err(e) => e,
+            };
+            if retry + 1 >= self.attempts || !error.is_retryable() {
+                return Err(stamp(error));
+            }
+            let wait = tokio::time::sleep(self.delay(retry));
+            match &ctx {
+                Some(ctx) => {
+                    tokio::select! {
+                        () = wait => {}
+                        () = ctx.cancelled() => {}
+                    }
+                    if let Some(stop) = ctx.error() {
+                        return Err(stamp(stop));
+                    }
+                }
+                None => wait.await,
+            }
+            retry += 1;
+        }
+    }
+}
+
+fn stamp(error: TaskError) -> TaskError {
+    error.or_trace_id(TraceContext::current_trace_id())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Code, ErrorKind};
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::Mutex;
+    use tokio::time::Instant;
+
+    fn unavailable() -> TaskError {
+        TaskError::new(Code::UNAVAILABLE, "flaky")
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retries_retryable_errors_until_success_with_exponential_waits() {
+        let policy = RetryPolicy::new(5).base_delay(Duration::from_millis(100)).jitter(false);
+        let start = Instant::now();
+        let times = Mutex::new(Vec::new());
+        let v = policy
+            .run(|| {
+                let mut t = times.lock().unwrap();
+                t.push(start.elapsed());
+                let n = t.len();
+                async move {
+                    if n < 4 {
+                        Err(unavailable())
+                    } else {
+                        Ok(n)
+                    }
+                }
+            })
+            .await
+            .unwrap();
+        assert_eq!(v, 4);
+        let ms: Vec<u128> = times.lock().unwrap().iter().map(Duration::as_millis).collect();
+        assert_eq!(ms, [0, 100, 300, 700]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn gives_up_after_the_attempts_with_the_last_error() {
+        let calls = AtomicU32::new(0);
+        let err = RetryPolicy::new(3)
+            .run(|| {
+                let n = calls.fetch_add(1, Ordering::SeqCst);
+                async move { Err::<(), _>(unavailable().context(format!("attempt {n}"))) }
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+        assert_eq!(err.message(), "attempt 2");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn does_not_retry_non_retryable_errors_or_panics() {
+        let calls = AtomicU32::new(0);
+        let err = RetryPolicy::new(5)
+            .run(|| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                async { Err::<(), _>(TaskError::new(Code::INVALID_ARGUMENT, "bad")) }
+            })
+            .await
+            .unwrap_err();
+        assert_eq!((calls.load(Ordering::SeqCst), err.code()), (1, Code::INVALID_ARGUMENT));
+
+        let calls = AtomicU32::new(0);
+        let err = RetryPolicy::new(5)
+            .run(|| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                crate::panic::catch_unwind(async { panic!("boom") })
+            })
+            .await
+            .unwrap_err();
+        assert_eq!((calls.load(Ordering::SeqCst), err.kind()), (1, ErrorKind::Panicked));
+    }
+
+    #[test]
+    fn delays_double_up_to_the_cap_and_jitter_stays_in_the_upper_half() {
+        let p = RetryPolicy::new(10)
+            .base_delay(Duration::from_millis(10))
+            .max_delay(Duration::from_millis(50))
+            .jitter(false);
+        let d: Vec<u128> = (0..5).map(|r| p.delay(r).as_millis()).collect();
+        assert_eq!(d, [10, 20, 40, 50, 50]);
+        assert_eq!(p.delay(200), Duration::from_millis(50));
+        let j = p.jitter(true);
+        for r in 0..200 {
+            let full = p.delay(r % 6);
+            let got = j.delay(r % 6);
+            assert!(got >= full / 2 && got <= full, "{got:?} outside [{:?}, {full:?}]", full / 2);
+        }
+        assert_eq!(RetryPolicy::new(0).attempts(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn attempts_share_the_trace_and_errors_are_stamped() {
+        let root = TraceContext::new_root();
+        let seen = Mutex::new(Vec::new());
+        let err = root
+            .scope(RetryPolicy::new(3).run(|| {
+                seen.lock().unwrap().push(TraceContext::current());
+                async { Err::<(), _>(unavailable()) }
+            }))
+            .await
+            .unwrap_err();
+        assert_eq!(*seen.lock().unwrap(), vec![Some(root); 3]);
+        assert_eq!(err.trace_id(), Some(root.trace_id));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn stops_waiting_when_the_ambient_context_is_cancelled() {
+        let ctx = Context::new();
+        let calls = AtomicU32::new(0);
+        let cancel = ctx.clone();
+        let start = Instant::now();
+        let err = ctx
+            .scope(RetryPolicy::new(5).base_delay(Duration::from_secs(3600)).run(|| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                // The first failure also cancels the context: the hour-long wait must end.
+                cancel.cancel(TaskError::new(Code::INTERNAL, "shutdown"));
+                async { Err::<(), _>(unavailable()) }
+            }))
+            .await
+            .unwrap_err();
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        // Paused clock: the hour-long backoff was not slept through.
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        assert_eq!(err.kind(), ErrorKind::Cancelled);
+        assert_eq!(err.cause().unwrap().message(), "shutdown");
+    }
+}
