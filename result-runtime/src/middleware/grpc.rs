@@ -111,6 +111,9 @@ pub trait StatusExt {
     /// The same failure as a `TaskError`: the code from [`Code::from_grpc`], the trace id from
     /// `x-trace-id`.
     ///
+    /// tonic's own client-side timeout (CANCELLED "Timeout expired") becomes
+    /// `DEADLINE_EXCEEDED`.
+    ///
     /// A status sent by a remote server keeps its message as client-safe (the server chose
     /// it). A status tonic made locally (a transport error: it has a `source`) is kept as
     /// the source, and clients further up see only the code's safe message, not socket
@@ -133,7 +136,12 @@ impl StatusExt for Status {
         if let Some(e) = task_error_of(&self) {
             return e.clone();
         }
-        let code = Code::from_grpc(self.code() as i32);
+        let mut code = Code::from_grpc(self.code() as i32);
+        // tonic's client enforces `grpc-timeout` itself and reports its own expiry as
+        // CANCELLED "Timeout expired"; for the caller that is a passed deadline.
+        if local_timeout(&self) {
+            code = Code::DEADLINE_EXCEEDED;
+        }
         let trace_id = self
             .metadata()
             .get(X_TRACE_ID)
@@ -146,6 +154,17 @@ impl StatusExt for Status {
         };
         error.or_trace_id(trace_id)
     }
+}
+
+fn local_timeout(status: &Status) -> bool {
+    let mut source = status.source();
+    while let Some(e) = source {
+        if e.is::<tonic::TimeoutExpired>() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
 }
 
 /// Turns a tonic client call's result into a [`crate::Result`].
