@@ -520,7 +520,8 @@ pub async fn post_json<T: serde::de::DeserializeOwned>(
     traceparent: Option<&str>,
 ) -> Result<Answer<T>> {
     use tower::ServiceExt;
-    let mut request = http::Request::post(url).header(http::header::CONTENT_TYPE, "application/json");
+    let mut request =
+        http::Request::post(url).header(http::header::CONTENT_TYPE, "application/json");
     if let Some(tp) = traceparent {
         request = request.header(TRACEPARENT, tp);
     }

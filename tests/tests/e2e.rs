@@ -127,8 +127,7 @@ async fn every_code_crosses_grpc_through_the_table() {
         for code in Code::ALL {
             let sku = format!("code-{}", code.name());
             let trace = TraceContext::new_root();
-            let status =
-                trace.scope(inventory.reserve(reserve(&sku, 1, None))).await.unwrap_err();
+            let status = trace.scope(inventory.reserve(reserve(&sku, 1, None))).await.unwrap_err();
             assert_eq!(status.code(), grpc_code(code), "{code}");
             assert_eq!(status.message(), client_message(code), "{code}");
             let id = status.metadata().get(X_TRACE_ID).expect("x-trace-id on failure");

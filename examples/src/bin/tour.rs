@@ -22,7 +22,12 @@ async fn main() {
     if let Err(e) = io {
         println!("error           {e}");
         println!("  details       {e:#}");
-        println!("  to a client   {} / http {} / grpc {:?}", e.client_message(), e.code().http_status(), e.code().grpc());
+        println!(
+            "  to a client   {} / http {} / grpc {:?}",
+            e.client_message(),
+            e.code().http_status(),
+            e.code().grpc()
+        );
     }
 
     let ctx = Context::new().with_timeout(Duration::from_millis(50));
@@ -41,7 +46,8 @@ async fn main() {
         println!("cancellation    {e:#}");
     }
 
-    let panicked = result_runtime::panic::catch_unwind(async { panic!("secret token abc123") }).await;
+    let panicked =
+        result_runtime::panic::catch_unwind(async { panic!("secret token abc123") }).await;
     if let Err(e) = panicked {
         println!("captured panic  {e} (client sees: {:?})", e.client_message());
     }

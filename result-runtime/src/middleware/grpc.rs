@@ -40,7 +40,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context as TaskCx, Poll};
-use std::time::Instant;
+use tokio::time::Instant;
 
 use http::{Request, Response};
 use pin_project_lite::pin_project;
@@ -53,7 +53,7 @@ use tracing::instrument::Instrumented;
 use tracing::Instrument;
 
 use super::server::{trace_from_headers, Call};
-use super::{parse_grpc_timeout, wire_code, GRPC_DURATION, GRPC_REQUESTS, GRPC_TIMEOUT, X_TRACE_ID};
+use super::{parse_grpc_timeout, GRPC_DURATION, GRPC_REQUESTS, GRPC_TIMEOUT, X_TRACE_ID};
 use crate::context::{Context, Run};
 use crate::panic::CatchUnwind;
 use crate::trace::{TraceContext, TraceId};
@@ -308,7 +308,7 @@ where
         };
         call.stamp(response.headers_mut());
         call.log(code, error.as_ref());
-        record(method, code.map_or("OK", |c| wire_code(c).name()), &call);
+        record(method, code.map_or("OK", |c| c.name()), &call);
         Poll::Ready(Ok(response))
     }
 }
@@ -334,4 +334,200 @@ fn record(method: String, code: &'static str, call: &Call) {
     let elapsed = call.start.elapsed();
     metrics::histogram!(GRPC_DURATION, "method" => method.clone()).record(elapsed.as_secs_f64());
     metrics::counter!(GRPC_REQUESTS, "method" => method, "code" => code).increment(1);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::middleware::{TRACEPARENT, X_TRACE_ID};
+    use crate::ErrorKind;
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+    use std::convert::Infallible;
+    use std::time::Duration;
+    use tower::{service_fn, ServiceExt};
+
+    const PARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+
+    fn request(timeout: Option<&str>) -> Request<()> {
+        let mut r = Request::post("/inventory.Inventory/Reserve").body(()).unwrap();
+        r.headers_mut().insert(TRACEPARENT, PARENT.parse().unwrap());
+        if let Some(t) = timeout {
+            r.headers_mut().insert(GRPC_TIMEOUT, t.parse().unwrap());
+        }
+        r
+    }
+
+    /// Runs one call through the layer around a handler that answers like tonic does.
+    async fn call<F, Fut>(req: Request<()>, handler: F) -> Response<String>
+    where
+        F: FnOnce() -> Fut + Clone + Send + 'static,
+        Fut: Future<Output = std::result::Result<Response<String>, Status>> + Send,
+    {
+        let svc = ResultLayer::new().layer(service_fn(move |_req: Request<()>| {
+            let handler = handler.clone();
+            async move { Ok::<_, Infallible>(handler().await.unwrap_or_else(Status::into_http)) }
+        }));
+        svc.oneshot(req).await.unwrap()
+    }
+
+    fn header<'a, B>(r: &'a Response<B>, name: &str) -> &'a str {
+        r.headers().get(name).unwrap_or_else(|| panic!("no {name}")).to_str().unwrap()
+    }
+
+    #[tokio::test]
+    async fn success_runs_in_a_child_span_and_is_stamped() {
+        let r = call(request(None), || async {
+            let tc = TraceContext::current().expect("a current trace");
+            assert_eq!(tc.trace_id.to_string(), TRACE);
+            assert_ne!(tc.span_id.to_string(), "00f067aa0ba902b7");
+            let ctx = Context::current().expect("an ambient context");
+            assert_eq!(ctx.deadline(), None);
+            Ok(Response::new(tc.to_string()))
+        })
+        .await;
+        assert!(r.headers().get("grpc-status").is_none());
+        assert_eq!(header(&r, X_TRACE_ID), TRACE);
+        assert_eq!(header(&r, TRACEPARENT), r.body(), "the server's span is returned");
+    }
+
+    #[tokio::test]
+    async fn a_panic_answers_internal_with_a_safe_message_and_keeps_the_details() {
+        let r = call(request(None), || async { panic!("password=hunter2") }).await;
+        assert_eq!(header(&r, "grpc-status"), "13");
+        assert_eq!(header(&r, "grpc-message"), "internal%20error");
+        assert_eq!(header(&r, X_TRACE_ID), TRACE);
+        assert!(!format!("{:?}", r.headers()).contains("hunter2"));
+        let status = r.extensions().get::<Status>().unwrap();
+        let error = task_error_of(status).expect("the error stays attached for the log");
+        assert_eq!(error.kind(), ErrorKind::Panicked);
+        assert_eq!(error.panic().unwrap().message(), "password=hunter2");
+        assert_eq!(error.trace_id().unwrap().to_string(), TRACE);
+    }
+
+    #[tokio::test]
+    async fn a_task_error_goes_through_the_code_table() {
+        let r = call(request(None), || async {
+            Err(TaskError::new(Code::RATE_LIMITED, "slow down").into())
+        })
+        .await;
+        assert_eq!(header(&r, "grpc-status"), "8");
+        assert_eq!(header(&r, "grpc-message"), "slow%20down");
+        assert_eq!(header(&r, X_TRACE_ID), TRACE);
+        assert_eq!(r.headers().get_all(X_TRACE_ID).iter().count(), 1);
+
+        let r = call(request(None), || async {
+            let io = std::io::Error::other("disk /dev/sda1 on fire");
+            Err(TaskError::from_error(io).with_code(Code::STORAGE).into())
+        })
+        .await;
+        assert_eq!(header(&r, "grpc-status"), "14");
+        assert_eq!(header(&r, "grpc-message"), "storage%20unavailable");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn grpc_timeout_is_the_handlers_deadline() {
+        let sent_at = tokio::time::Instant::now();
+        let r = call(request(Some("250m")), move || async move {
+            let deadline = Context::current().unwrap().deadline().unwrap();
+            assert_eq!(deadline, sent_at + Duration::from_millis(250));
+            Ok(Response::new(String::new()))
+        })
+        .await;
+        assert!(r.headers().get("grpc-status").is_none());
+
+        let r = call(request(Some("250m")), || async {
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            Ok(Response::new(String::new()))
+        })
+        .await;
+        assert_eq!(header(&r, "grpc-status"), "4");
+        assert_eq!(header(&r, X_TRACE_ID), TRACE);
+
+        // A malformed grpc-timeout means no deadline (the gRPC spec).
+        let r = call(request(Some("1.5S")), || async {
+            assert_eq!(Context::current().unwrap().deadline(), None);
+            Ok(Response::new(String::new()))
+        })
+        .await;
+        assert!(r.headers().get("grpc-status").is_none());
+    }
+
+    #[test]
+    fn metrics_count_by_method_and_code() {
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        metrics::with_local_recorder(&recorder, || {
+            rt.block_on(async {
+                call(request(None), || async { Ok(Response::new(String::new())) }).await;
+                call(request(None), || async { panic!("boom") }).await;
+                call(request(None), || async { Err(TaskError::new(Code::NOT_FOUND, "no").into()) })
+                    .await;
+            });
+        });
+        let mut counts = std::collections::BTreeMap::new();
+        let mut latencies = 0;
+        for (key, _, _, value) in snapshotter.snapshot().into_vec() {
+            let key = key.key();
+            let label =
+                |name: &str| key.labels().find(|l| l.key() == name).map(|l| l.value().to_owned());
+            assert_eq!(label("method").as_deref(), Some("/inventory.Inventory/Reserve"));
+            match value {
+                DebugValue::Counter(n) => {
+                    assert_eq!(key.name(), GRPC_REQUESTS);
+                    counts.insert(label("code").unwrap(), n);
+                }
+                DebugValue::Histogram(v) => {
+                    assert_eq!(key.name(), GRPC_DURATION);
+                    latencies += v.len();
+                }
+                DebugValue::Gauge(_) => panic!("no gauges"),
+            }
+        }
+        let want = [("NOT_FOUND".to_owned(), 1), ("OK".to_owned(), 1), ("PANICKED".to_owned(), 1)];
+        assert_eq!(counts, want.into_iter().collect());
+        assert_eq!(latencies, 3);
+    }
+
+    #[test]
+    fn status_from_task_error_hides_internal_messages() {
+        let id = TraceId::from_u128(7).unwrap();
+        let s = Status::from(TaskError::new(Code::NOT_FOUND, "no sku 9").with_trace_id(id));
+        assert_eq!((s.code(), s.message()), (tonic::Code::NotFound, "no sku 9"));
+        assert_eq!(s.metadata().get(X_TRACE_ID).unwrap(), "00000000000000000000000000000007");
+
+        let s = Status::from(TaskError::new(Code::INTERNAL, "pool exhausted at 10.0.0.7"));
+        assert_eq!((s.code(), s.message()), (tonic::Code::Internal, "internal error"));
+        assert!(s.metadata().get(X_TRACE_ID).is_none(), "no trace: no header");
+        assert_eq!(task_error_of(&s).unwrap().message(), "pool exhausted at 10.0.0.7");
+    }
+
+    #[test]
+    fn received_statuses_become_task_errors_with_the_same_meaning() {
+        let mut remote = Status::new(tonic::Code::Unavailable, "draining");
+        remote.metadata_mut().insert(X_TRACE_ID, TRACE.parse().unwrap());
+        let e = remote.into_task_error();
+        assert_eq!(e.code(), Code::UNAVAILABLE);
+        assert!(e.is_retryable());
+        assert_eq!(e.client_message(), "draining");
+        assert_eq!(e.trace_id().unwrap().to_string(), TRACE);
+
+        // A status tonic made locally keeps its details out of client messages.
+        let local = Status::from_error(Box::new(std::io::Error::other("connect 10.0.0.7:50051")));
+        let e = local.into_task_error();
+        assert_eq!(e.code(), Code::INTERNAL);
+        assert_eq!(e.client_message(), "internal error");
+        assert!(format!("{e:#}").contains("10.0.0.7"), "the log keeps them: {e:#}");
+
+        let timeout = Status::from_error(Box::new(tonic::TimeoutExpired(())));
+        assert_eq!(timeout.code(), tonic::Code::Cancelled);
+        assert_eq!(timeout.into_task_error().code(), Code::DEADLINE_EXCEEDED);
+
+        let ok: std::result::Result<tonic::Response<u8>, Status> = Ok(tonic::Response::new(3));
+        assert_eq!(ok.into_result().unwrap(), 3);
+        let err: std::result::Result<tonic::Response<u8>, Status> =
+            Err(Status::invalid_argument("qty"));
+        assert_eq!(err.into_result().unwrap_err().code(), Code::INVALID_ARGUMENT);
+    }
 }

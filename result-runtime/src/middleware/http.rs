@@ -34,7 +34,9 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context as TaskCx, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use ::http::{Request, StatusCode};
 use axum::extract::MatchedPath;
@@ -50,11 +52,11 @@ use tracing::instrument::Instrumented;
 use tracing::Instrument;
 
 use super::server::{trace_from_headers, Call};
-use super::{wire_code, HTTP_DURATION, HTTP_REQUESTS};
+use super::{HTTP_DURATION, HTTP_REQUESTS};
 use crate::context::{Context, Run};
 use crate::panic::CatchUnwind;
 use crate::trace::{TraceContext, TraceId};
-use crate::{Code, Result, TaskError};
+use crate::{Category, Code, Result, TaskError};
 
 tokio::task_local! {
     /// When the current request started, for the envelope's `duration_ms`.
@@ -104,9 +106,8 @@ impl<T: DeserializeOwned> Envelope<T> {
             return match self.data {
                 Some(data) => Ok(data),
                 // `()` and other unit-like data serialise as `null`.
-                None => serde_json::from_value(serde_json::Value::Null).map_err(|e| {
-                    TaskError::from_error(e).context("OK envelope without data")
-                }),
+                None => serde_json::from_value(serde_json::Value::Null)
+                    .map_err(|e| TaskError::from_error(e).context("OK envelope without data")),
             };
         }
         let code = Code::ALL
@@ -184,10 +185,12 @@ impl<T: Serialize> IntoResponse for Reply<T> {
                     duration_ms: elapsed_ms(),
                 };
                 match serde_json::to_vec(&envelope) {
-                    Ok(body) => json_response(StatusCode::OK, body, Outcome { code: None, error: None }),
-                    Err(e) => error_response(
-                        TaskError::from_error(e).context("serialising the response"),
-                    ),
+                    Ok(body) => {
+                        json_response(StatusCode::OK, body, Outcome { code: None, error: None })
+                    }
+                    Err(e) => {
+                        error_response(TaskError::from_error(e).context("serialising the response"))
+                    }
                 }
             }
             Err(error) => error_response(error),
@@ -200,6 +203,16 @@ impl<T: Serialize> IntoResponse for Reply<T> {
 impl IntoResponse for TaskError {
     fn into_response(self) -> Response {
         error_response(self)
+    }
+}
+
+/// The code name a remote client sees: a panic is an internal error to it, whatever the
+/// server knows; every other code keeps its stable name.
+fn wire_code(code: Code) -> Code {
+    if code.category() == Category::Panic {
+        Code::INTERNAL
+    } else {
+        code
     }
 }
 
@@ -364,8 +377,9 @@ where
         };
         call.stamp(response.headers_mut());
         call.log(code, error.as_ref());
-        let wire = code.map_or("OK", |c| wire_code(c).name());
-        record(method, route, response.status().as_u16(), wire, &call);
+        // Metrics are the operator's: they keep PANICKED apart from INTERNAL.
+        let name = code.map_or("OK", |c| c.name());
+        record(method, route, response.status().as_u16(), name, &call);
         Poll::Ready(Ok(response))
     }
 }
@@ -382,4 +396,165 @@ fn record(method: String, route: String, status: u16, code: &'static str, call: 
         "code" => code,
     )
     .increment(1);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::middleware::{TRACEPARENT, X_TRACE_ID};
+    use axum::body::Body;
+    use axum::routing::get;
+    use axum::Router;
+    use tower::ServiceExt;
+
+    const PARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+
+    fn app(layer: ResultLayer) -> Router {
+        Router::new()
+            .route("/ok", get(|| async { Reply::from(Ok::<_, TaskError>(vec![1, 2])) }))
+            .route(
+                "/trace",
+                get(|| async {
+                    let tc = TraceContext::current().unwrap();
+                    assert!(Context::current().is_some(), "an ambient context");
+                    Reply(Ok::<_, TaskError>(tc.to_string()))
+                }),
+            )
+            .route("/unit", get(|| async { Reply::from(Ok::<_, TaskError>(())) }))
+            .route(
+                "/missing",
+                get(|| async { Reply::<u8>(Err(TaskError::new(Code::NOT_FOUND, "no sku 9"))) }),
+            )
+            .route(
+                "/storage",
+                get(|| async {
+                    let io = std::io::Error::other("disk /dev/sda1 on fire");
+                    Reply::<u8>(Err(TaskError::from_error(io).with_code(Code::STORAGE)))
+                }),
+            )
+            .route(
+                "/panic",
+                get(|| async {
+                    if true {
+                        panic!("password=hunter2");
+                    }
+                    Reply(Ok::<_, TaskError>(0))
+                }),
+            )
+            .route(
+                "/slow",
+                get(|| async {
+                    tokio::time::sleep(Duration::from_secs(10)).await;
+                    Reply(Ok::<_, TaskError>(0))
+                }),
+            )
+            .layer(layer)
+    }
+
+    async fn get_path<T: DeserializeOwned>(
+        layer: ResultLayer,
+        path: &str,
+    ) -> (u16, ::http::HeaderMap, Envelope<T>) {
+        let req = Request::get(path).header(TRACEPARENT, PARENT).body(Body::empty()).unwrap();
+        let response = app(layer).oneshot(req).await.unwrap();
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let envelope = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|e| panic!("{path}: {e}: {}", String::from_utf8_lossy(&bytes)));
+        (status, headers, envelope)
+    }
+
+    #[tokio::test]
+    async fn success_answers_the_envelope_with_trace_headers() {
+        let (status, headers, env) = get_path::<Vec<u8>>(ResultLayer::new(), "/ok").await;
+        assert_eq!(status, 200);
+        assert_eq!((env.code.as_str(), env.message.as_str()), ("OK", "ok"));
+        assert_eq!(env.data, Some(vec![1, 2]));
+        assert_eq!(env.trace_id.as_deref(), Some(TRACE));
+        assert!(env.duration_ms >= 0.0);
+        assert_eq!(headers[X_TRACE_ID], TRACE);
+        let back: TraceContext = headers[TRACEPARENT].to_str().unwrap().parse().unwrap();
+        assert_eq!(back.trace_id.to_string(), TRACE);
+
+        let (_, headers, env) = get_path::<String>(ResultLayer::new(), "/trace").await;
+        assert_eq!(env.data.as_deref(), headers[TRACEPARENT].to_str().ok(), "handler's span");
+
+        let (status, _, env) = get_path::<()>(ResultLayer::new(), "/unit").await;
+        assert_eq!(status, 200);
+        env.into_result(status).expect("a null `data` is `()`");
+    }
+
+    #[tokio::test]
+    async fn failures_take_status_and_message_from_the_table() {
+        let (status, headers, env) = get_path::<u8>(ResultLayer::new(), "/missing").await;
+        assert_eq!(status, 404);
+        assert_eq!((env.code.as_str(), env.message.as_str()), ("NOT_FOUND", "no sku 9"));
+        assert_eq!(env.data, None);
+        assert_eq!(env.trace_id.as_deref(), Some(TRACE));
+        assert_eq!(headers[X_TRACE_ID], TRACE);
+        let e = env.into_result(status).unwrap_err();
+        assert_eq!(e.code(), Code::NOT_FOUND);
+        assert_eq!(e.trace_id().unwrap().to_string(), TRACE);
+
+        let (status, _, env) = get_path::<u8>(ResultLayer::new(), "/storage").await;
+        assert_eq!(status, 503);
+        assert_eq!((env.code.as_str(), env.message.as_str()), ("STORAGE", "storage unavailable"));
+    }
+
+    #[tokio::test]
+    async fn a_panic_answers_internal_without_the_payload() {
+        let req = Request::get("/panic").header(TRACEPARENT, PARENT).body(Body::empty()).unwrap();
+        let response = app(ResultLayer::new()).oneshot(req).await.unwrap();
+        assert_eq!(response.status(), 500);
+        assert_eq!(response.headers()[X_TRACE_ID], TRACE);
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let text = String::from_utf8(bytes.to_vec()).unwrap();
+        assert!(!text.contains("hunter2"), "{text}");
+        let env: Envelope<u8> = serde_json::from_str(&text).unwrap();
+        assert_eq!((env.code.as_str(), env.message.as_str()), ("INTERNAL", "internal error"));
+        assert_eq!(env.trace_id.as_deref(), Some(TRACE));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_layer_deadline_ends_the_handler() {
+        let layer = ResultLayer::new().timeout(Duration::from_millis(100));
+        let (status, headers, env) = get_path::<u8>(layer, "/slow").await;
+        assert_eq!(status, 504);
+        assert_eq!(env.code, "DEADLINE_EXCEEDED");
+        assert_eq!(headers[X_TRACE_ID], TRACE);
+        assert!(env.duration_ms >= 100.0, "measured from the request's arrival");
+    }
+
+    #[tokio::test]
+    async fn responses_that_are_not_replies_are_still_stamped() {
+        let req = Request::get("/nowhere").header(TRACEPARENT, PARENT).body(Body::empty()).unwrap();
+        let response = app(ResultLayer::new()).oneshot(req).await.unwrap();
+        assert_eq!(response.status(), 404);
+        assert_eq!(response.headers()[X_TRACE_ID], TRACE);
+    }
+
+    #[tokio::test]
+    async fn read_reply_turns_any_response_back_into_a_result() {
+        let ok = Reply::from(Ok::<_, TaskError>(5_u32)).into_response();
+        assert_eq!(read_reply::<u32, _>(ok).await.unwrap(), 5);
+        let err = Reply::<u32>(Err(TaskError::new(Code::RATE_LIMITED, "later"))).into_response();
+        let e = read_reply::<u32, _>(err).await.unwrap_err();
+        assert_eq!((e.code(), e.client_message()), (Code::RATE_LIMITED, "later"));
+        let plain = (StatusCode::BAD_GATEWAY, "upstream died").into_response();
+        let e = read_reply::<u32, _>(plain).await.unwrap_err();
+        assert_eq!(e.code(), Code::UNAVAILABLE);
+        assert_eq!(e.client_message(), "service unavailable", "the body is not shown");
+        let unknown: Envelope<u8> = Envelope {
+            code: "TEAPOT".into(),
+            message: "short and stout".into(),
+            data: None,
+            trace_id: Some("not-a-trace".into()),
+            duration_ms: 0.0,
+        };
+        let e = unknown.into_result(429).unwrap_err();
+        assert_eq!(e.code(), Code::RATE_LIMITED, "unknown names fall back to the status");
+        assert_eq!(e.trace_id(), None);
+    }
 }

@@ -1,7 +1,10 @@
 //! What the gRPC and HTTP server layers share: reading the caller's trace context, the
 //! response headers, and the end-of-call log event.
+#![cfg_attr(not(any(feature = "grpc", feature = "http")), allow(dead_code))] // the client layer alone uses little of it
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 use tracing::Level;
@@ -96,7 +99,6 @@ impl Call {
         elapsed
     }
 }
-
 
 /// Sets `traceparent` and `x-trace-id` for this trace context, replacing earlier values.
 pub(crate) fn stamp(trace: &TraceContext, headers: &mut HeaderMap) {
