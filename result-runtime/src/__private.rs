@@ -7,8 +7,8 @@ pub use crate::error::{Result, TaskError};
 pub use crate::panic::catch_unwind;
 pub use crate::trace::TraceContext;
 pub use ::core;
-pub use ::tracing;
 pub use ::inventory;
+pub use ::tracing;
 
 use std::future::Future;
 use std::pin::Pin;

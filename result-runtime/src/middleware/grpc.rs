@@ -295,7 +295,7 @@ where
             Ok(Err(e)) => {
                 // A transport-level error from the inner service: tonic turns it into a
                 // status; pass it on untouched.
-                call.log(Some(Code::INTERNAL), None);
+                call.log(&method, Some(Code::INTERNAL), None);
                 record(method, "INTERNAL", &call);
                 return Poll::Ready(Err(e));
             }
@@ -307,7 +307,7 @@ where
             }
         };
         call.stamp(response.headers_mut());
-        call.log(code, error.as_ref());
+        call.log(&method, code, error.as_ref());
         record(method, code.map_or("OK", |c| c.name()), &call);
         Poll::Ready(Ok(response))
     }

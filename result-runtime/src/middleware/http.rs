@@ -357,7 +357,7 @@ where
         let mut response = match out {
             Ok(Ok(response)) => response.into_response(),
             Ok(Err(e)) => {
-                call.log(Some(Code::INTERNAL), None);
+                call.log(&route, Some(Code::INTERNAL), None);
                 record(method, route, 500, "INTERNAL", &call);
                 return Poll::Ready(Err(e));
             }
@@ -376,7 +376,7 @@ where
             None => (Some(Code::from_http(response.status().as_u16())), None),
         };
         call.stamp(response.headers_mut());
-        call.log(code, error.as_ref());
+        call.log(&route, code, error.as_ref());
         // Metrics are the operator's: they keep PANICKED apart from INTERNAL.
         let name = code.map_or("OK", |c| c.name());
         record(method, route, response.status().as_u16(), name, &call);

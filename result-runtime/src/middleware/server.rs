@@ -2,8 +2,6 @@
 //! response headers, and the end-of-call log event.
 #![cfg_attr(not(any(feature = "grpc", feature = "http")), allow(dead_code))] // the client layer alone uses little of it
 
-use std::time::Duration;
-
 use tokio::time::Instant;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
@@ -83,20 +81,22 @@ impl Call {
 
     /// Records the outcome on the span and emits the one end-of-call event, at the level of
     /// the code's severity (`DEBUG` for success).
-    pub(crate) fn log(&self, code: Option<Code>, error: Option<&TaskError>) -> Duration {
-        let elapsed = self.start.elapsed();
+    ///
+    /// The event repeats `call` (the gRPC method or HTTP route) and `trace_id`, so it stays
+    /// useful where a filter drops the `INFO` span.
+    pub(crate) fn log(&self, call: &str, code: Option<Code>, error: Option<&TaskError>) {
         let name = code.map_or("OK", |c| c.name());
         self.span.record("code", name);
         let level = code.map_or(Level::DEBUG, |c| c.severity().level());
-        let ms = elapsed.as_secs_f64() * 1e3;
+        let ms = format_args!("{:.3}", self.start.elapsed().as_secs_f64() * 1e3);
+        let trace_id = self.trace.trace_id;
         self.span.in_scope(|| match error {
             // `{:#}` has the internal detail (sources, panic message and location): for the
             // log only, never for the client.
-            Some(e) => at_level!(level, code = name, duration_ms = ms, error = %format_args!("{e:#}"), "call failed"),
-            None if code.is_some() => at_level!(level, code = name, duration_ms = ms, "call failed"),
-            None => at_level!(level, code = name, duration_ms = ms, "call done"),
+            Some(e) => at_level!(level, call, code = name, duration_ms = %ms, %trace_id, error = %format_args!("{e:#}"), "call failed"),
+            None if code.is_some() => at_level!(level, call, code = name, duration_ms = %ms, %trace_id, "call failed"),
+            None => at_level!(level, call, code = name, duration_ms = %ms, %trace_id, "call done"),
         });
-        elapsed
     }
 }
 
