@@ -1,1 +1,79 @@
-fn main() {}
+//! `service`: one loopback unary gRPC call to inventory, served with the runtime's
+//! `ResultLayer` against the same service without it (goal: <= 1.05x).
+//!
+//! Each batch interleaves calls to the two servers, so the machine's noise hits both alike;
+//! both routines record both timings, and the RATIO line compares them in this run.
+
+#[path = "../../result-runtime/benches/support/mod.rs"]
+mod support;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use criterion::Criterion;
+use result_runtime_examples::pb::inventory::inventory_client::InventoryClient;
+use result_runtime_examples::pb::inventory::ReserveRequest;
+use result_runtime_examples::{spawn_inventory, spawn_inventory_without_layer};
+use tonic::transport::{Channel, Endpoint};
+
+const WITH: &str = "unary/with_layer";
+const WITHOUT: &str = "unary/without_layer";
+
+async fn call(client: &mut InventoryClient<Channel>) -> Duration {
+    let start = Instant::now();
+    let reply = client.reserve(ReserveRequest { sku: "tea".into(), qty: 1 }).await;
+    let elapsed = start.elapsed();
+    assert_eq!(reply.expect("the call succeeds").into_inner().reserved, 1);
+    elapsed
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let any: SocketAddr = ([127, 0, 0, 1], 0).into();
+    let (with_server, without_server, with, without) = rt.block_on(async {
+        let a = spawn_inventory(any).await.expect("bind");
+        let b = spawn_inventory_without_layer(any).await.expect("bind");
+        let connect = |url: String| async move {
+            let channel = Endpoint::from_shared(url).unwrap().connect().await.expect("connect");
+            InventoryClient::new(channel)
+        };
+        let with = connect(a.url()).await;
+        let without = connect(b.url()).await;
+        (a, b, with, without)
+    });
+
+    let mut criterion = Criterion::default().configure_from_args();
+    for (id, ours) in [(WITH, true), (WITHOUT, false)] {
+        let (with, without) = (with.clone(), without.clone());
+        criterion.bench_function(id, |b| {
+            b.to_async(&rt).iter_custom(|iters| {
+                let (mut with, mut without) = (with.clone(), without.clone());
+                async move {
+                    let (mut a, mut b) = (Duration::ZERO, Duration::ZERO);
+                    for _ in 0..iters {
+                        a += call(&mut with).await;
+                        b += call(&mut without).await;
+                    }
+                    support::record_elapsed(WITH, iters, a);
+                    support::record_elapsed(WITHOUT, iters, b);
+                    if ours {
+                        a
+                    } else {
+                        b
+                    }
+                }
+            });
+        });
+    }
+    criterion.final_summary();
+    support::ratio("grpc server layer, loopback unary call", WITH, WITHOUT, "<= 1.05x");
+    drop((with, without));
+    rt.block_on(async {
+        with_server.shutdown().await;
+        without_server.shutdown().await;
+    });
+}

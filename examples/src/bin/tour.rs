@@ -1,13 +1,33 @@
 //! `cargo run`: a tour of what result-runtime does, with readable output.
+//!
+//! The first part shows the core (errors, trace context, deadlines, cancellation, panics);
+//! the second starts inventory, checkout and the gateway in this process on loopback
+//! ephemeral ports and drives requests through real clients. Server logs at ERROR go to
+//! stderr (`RUST_LOG` to see more): that is where a panic's message ends up.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use result_runtime::context::Context;
 use result_runtime::trace::TraceContext;
 use result_runtime::{Code, ResultExt, TaskError};
+use result_runtime_examples::{
+    http_client, post_json, spawn_gateway, Answer, Basket, BasketItem, HttpClient, Receipt, Stack,
+    SECRET,
+};
 
 #[tokio::main]
 async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "error".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .compact()
+        .without_time()
+        .init();
+
     println!("result-runtime tour\n");
 
     let trace = TraceContext::new_root();
@@ -51,5 +71,141 @@ async fn main() {
     if let Err(e) = panicked {
         println!("captured panic  {e} (client sees: {:?})", e.client_message());
     }
-    println!("\ndone");
+
+    println!("\nservices (in this process, on loopback)\n");
+    let ok = services().await;
+    println!("\n{}", if ok { "done" } else { "done, with unexpected answers (see above)" });
+    if !ok {
+        std::process::exit(1);
+    }
+}
+
+fn basket(items: &[(&str, u32)]) -> Basket {
+    Basket {
+        items: items.iter().map(|&(sku, qty)| BasketItem { sku: sku.to_owned(), qty }).collect(),
+    }
+}
+
+async fn post(client: &HttpClient, gateway: &str, items: &[(&str, u32)]) -> Answer<Receipt> {
+    post_json(client, &format!("{gateway}/checkout"), &basket(items), None)
+        .await
+        .expect("the gateway answers")
+}
+
+fn short(id: &str) -> &str {
+    id.get(..8).unwrap_or(id)
+}
+
+/// One failure line: status, code, message, trace id, and whether it is what we expected.
+fn failure(label: &str, a: &Answer<Receipt>, status: u16, code: &str, elapsed: Duration) -> bool {
+    let e = &a.envelope;
+    let trace = e.trace_id.as_deref().unwrap_or("-");
+    println!(
+        "{label:<15} -> {} {} {:?} trace {}.. in {} ms",
+        a.status,
+        e.code,
+        e.message,
+        short(trace),
+        elapsed.as_millis()
+    );
+    let expected = a.status == status && e.code == code;
+    if !expected {
+        println!("  unexpected: wanted {status} {code}");
+    }
+    expected
+}
+
+async fn services() -> bool {
+    let stack = Stack::start(Duration::from_secs(5)).await.expect("the services start");
+    let gateway = stack.gateway.url();
+    println!(
+        "started         inventory {}  checkout {}  gateway {}",
+        stack.inventory.addr, stack.checkout.addr, stack.gateway.addr
+    );
+    let client = http_client();
+    let mut ok = true;
+
+    // Success, with one trace across every hop.
+    let sent = TraceContext::new_root();
+    let answer = post_json::<Receipt>(
+        &client,
+        &format!("{gateway}/checkout"),
+        &basket(&[("tea", 2), ("cups", 3)]),
+        Some(&sent.to_string()),
+    )
+    .await
+    .expect("the gateway answers");
+    let header = |name: &str| {
+        answer.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("-").to_owned()
+    };
+    match &answer.envelope.data {
+        Some(receipt) => {
+            println!(
+                "success         [tea x2, cups x3] -> {} {} total {} cents in {:.1} ms",
+                answer.status,
+                answer.envelope.code,
+                receipt.total_cents,
+                answer.envelope.duration_ms
+            );
+            let sent_id = sent.trace_id.to_string();
+            let mut hops = vec![
+                ("sent", sent_id.clone()),
+                ("gateway", header("x-trace-id")),
+                ("checkout", receipt.checkout_trace_id.clone()),
+            ];
+            for line in &receipt.lines {
+                hops.push(("inventory", line.inventory_trace_id.clone()));
+            }
+            for (hop, id) in &hops {
+                println!("  trace id      {hop:<10} {id}");
+            }
+            let same = hops.iter().all(|(_, id)| *id == sent_id);
+            println!("  same trace id on every hop: {}", if same { "yes" } else { "NO" });
+            println!("  traceparent   gateway answered {}", header("traceparent"));
+            ok &= same;
+        }
+        None => {
+            println!("success         unexpected answer {:?}", answer.envelope);
+            ok = false;
+        }
+    }
+
+    // A business failure: a code, a safe message, the status from the table.
+    let t = Instant::now();
+    let a = post(&client, &gateway, &[("oos-kettle", 1)]).await;
+    ok &= failure("failure", &a, 422, "FAILED_PRECONDITION", t.elapsed());
+
+    // Fail-fast: pricing fails at once; the 30 s inventory call of the other line is dropped.
+    let t = Instant::now();
+    let a = post(&client, &gateway, &[("slow", 1), ("unpriced-x", 1)]).await;
+    ok &= failure("fail-fast", &a, 404, "NOT_FOUND", t.elapsed());
+    println!("  the other line's 30 s inventory call was cancelled, not waited for");
+
+    // A panic three hops down: INTERNAL with a safe message; the secret stays in the log.
+    let t = Instant::now();
+    let a = post(&client, &gateway, &[("panic", 1)]).await;
+    ok &= failure("captured panic", &a, 500, "INTERNAL", t.elapsed());
+    let leaked = format!("{:?} {:?}", a.headers, a.envelope).contains(SECRET);
+    println!("  secret in the answer: {}", if leaked { "YES" } else { "no" });
+    ok &= !leaked;
+
+    // A deadline set at the edge ends every hop (it travels as grpc-timeout).
+    let edge = Duration::from_millis(300);
+    let short_gateway = spawn_gateway(([127, 0, 0, 1], 0).into(), &stack.checkout.url(), edge)
+        .await
+        .expect("the gateway starts");
+    let t = Instant::now();
+    let a = post(&client, &short_gateway.url(), &[("slow", 1)]).await;
+    ok &= failure("deadline", &a, 504, "DEADLINE_EXCEEDED", t.elapsed());
+    println!(
+        "  gateway deadline {} ms -> checkout -> inventory, each ended on time",
+        edge.as_millis()
+    );
+
+    // integrates: ResultCache (cache hit, negative-cache hit) and RetryPolicy (a retried
+    // retryable error) sections, once those land.
+
+    short_gateway.shutdown().await;
+    stack.shutdown().await;
+    ok
 }

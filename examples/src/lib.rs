@@ -1,0 +1,555 @@
+//! Example services built on result-runtime: what a user writes, end to end.
+//!
+//! - **inventory** (tonic): reserves stock. Handlers are plain `async fn`s returning
+//!   [`result_runtime::Result`]; `?` turns their [`TaskError`] into a `tonic::Status`.
+//! - **checkout** (tonic): per request, fans out to inventory and pricing for every line,
+//!   fail-fast: the first failure drops every sibling call (their gRPC streams are reset,
+//!   so inventory stops working on them too).
+//! - **gateway** (axum): `POST /checkout` with a JSON basket, calls checkout over gRPC and
+//!   answers with the result envelope `{code, message, data, trace_id, duration_ms}`.
+//!
+//! Every server runs behind the runtime's `ResultLayer` and every client behind its
+//! `ClientLayer`, so one trace id and one deadline cross all three hops.
+//!
+//! Special SKUs drive the failure modes the tour and the end-to-end tests show:
+//!
+//! | sku | where | what happens |
+//! | --- | --- | --- |
+//! | `panic` | inventory | the handler panics with [`SECRET`] in its message |
+//! | `slow` | inventory | the handler takes 30 s: the deadline ends it |
+//! | `oos-*` | inventory | `FAILED_PRECONDITION` (out of stock) |
+//! | `code-<NAME>` | inventory | fails with the built-in code of that name |
+//! | `unpriced-*` | pricing | `NOT_FOUND`, at once |
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::State;
+use axum::routing::post;
+use axum::{Json, Router};
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use result_runtime::context::Context;
+use result_runtime::middleware::grpc::{GrpcResultExt, ResultLayer as GrpcLayer};
+use result_runtime::middleware::http::{read_reply, Envelope, Reply, ResultLayer as HttpLayer};
+use result_runtime::middleware::{ClientLayer, ClientService, TRACEPARENT};
+use result_runtime::trace::TraceContext;
+use result_runtime::{Code, Result, ResultExt, TaskError};
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::transport::server::TcpIncoming;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Request, Response, Status};
+
+/// Generated from `proto/*.proto` by `build.rs` (protox, no system `protoc`).
+pub mod pb {
+    /// The inventory service.
+    #[allow(missing_docs, clippy::pedantic)]
+    pub mod inventory {
+        tonic::include_proto!("inventory");
+    }
+    /// The checkout service.
+    #[allow(missing_docs, clippy::pedantic)]
+    pub mod checkout {
+        tonic::include_proto!("checkout");
+    }
+}
+
+use pb::checkout::checkout_client::CheckoutClient;
+use pb::checkout::checkout_server::{Checkout as CheckoutApi, CheckoutServer};
+use pb::checkout::{CheckoutReply, CheckoutRequest, Item, Line};
+use pb::inventory::inventory_client::InventoryClient;
+use pb::inventory::inventory_server::{Inventory as InventoryApi, InventoryServer};
+use pb::inventory::{ReserveReply, ReserveRequest};
+
+/// The secret the `panic` SKU puts in its panic message. It must reach the server's log and
+/// never a client.
+pub const SECRET: &str = "db-password=hunter2";
+
+/// A tonic channel whose calls carry the current trace and deadline.
+pub type TracedChannel = ClientService<Channel>;
+
+/// A lazily connected channel to `url`, behind the runtime's [`ClientLayer`].
+///
+/// # Errors
+/// `INVALID_ARGUMENT` when `url` is not a valid URI.
+pub fn channel(url: &str) -> Result<TracedChannel> {
+    let endpoint = Endpoint::from_shared(url.to_owned()).code(Code::INVALID_ARGUMENT)?;
+    Ok(tower::ServiceBuilder::new().layer(ClientLayer::new()).service(endpoint.connect_lazy()))
+}
+
+// ---------------------------------------------------------------- inventory
+
+/// The inventory service.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Inventory;
+
+#[tonic::async_trait]
+impl InventoryApi for Inventory {
+    async fn reserve(
+        &self,
+        request: Request<ReserveRequest>,
+    ) -> std::result::Result<Response<ReserveReply>, Status> {
+        Ok(Response::new(reserve(request.into_inner()).await?))
+    }
+}
+
+/// Reserves stock for one line; the special SKUs of the crate docs fail on purpose.
+///
+/// # Errors
+/// `INVALID_ARGUMENT` for a zero quantity, `FAILED_PRECONDITION` when out of stock, the
+/// forced code of a `code-<NAME>` SKU.
+// integrates: #[fallible_task(name = "inventory.reserve")] and #[traced]
+pub async fn reserve(request: ReserveRequest) -> Result<ReserveReply> {
+    let ReserveRequest { sku, qty } = request;
+    if qty == 0 {
+        return Err(TaskError::new(Code::INVALID_ARGUMENT, "qty must be at least 1"));
+    }
+    match sku.as_str() {
+        "panic" => panic!("inventory invariant broken ({SECRET})"),
+        // The server layer drops this future when the request's deadline passes.
+        "slow" => tokio::time::sleep(Duration::from_secs(30)).await,
+        _ => {}
+    }
+    if let Some(name) = sku.strip_prefix("code-") {
+        let code = Code::ALL.into_iter().find(|c| c.name() == name).unwrap_or(Code::INTERNAL);
+        return Err(TaskError::new(code, format!("forced {name}")));
+    }
+    if sku.starts_with("oos-") {
+        return Err(TaskError::new(Code::FAILED_PRECONDITION, format!("out of stock: {sku}")));
+    }
+    let deadline_ms = Context::current()
+        .and_then(|c| c.remaining())
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    Ok(ReserveReply {
+        sku,
+        reserved: qty,
+        trace_id: TraceContext::current_trace_id().map(|t| t.to_string()).unwrap_or_default(),
+        deadline_ms,
+    })
+}
+
+// ---------------------------------------------------------------- pricing
+
+/// The unit price of a SKU in cents: a stable made-up number, or `NOT_FOUND` for
+/// `unpriced-*`.
+///
+/// # Errors
+/// `NOT_FOUND` for SKUs without a price.
+// integrates: ResultCache (cache.get_or_load(sku, || price_cents(sku)), negative-caching NOT_FOUND)
+// integrates: #[fallible_task(name = "pricing")]
+pub async fn price_cents(sku: &str) -> Result<u64> {
+    if sku.starts_with("unpriced-") {
+        return Err(TaskError::new(Code::NOT_FOUND, format!("no price for {sku}")));
+    }
+    // FNV-1a: the same price for the same SKU, on every run.
+    let hash = sku
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    Ok(100 + hash % 9_900)
+}
+
+// ---------------------------------------------------------------- checkout
+
+/// The checkout service: fans out to inventory and pricing per line, fail-fast.
+#[derive(Clone, Debug)]
+pub struct Checkout {
+    inventory: InventoryClient<TracedChannel>,
+}
+
+impl Checkout {
+    /// A checkout that reserves stock through this channel to inventory.
+    #[must_use]
+    pub fn new(inventory: TracedChannel) -> Self {
+        Self { inventory: InventoryClient::new(inventory) }
+    }
+
+    /// Checks out a basket.
+    ///
+    /// # Errors
+    /// `INVALID_ARGUMENT` for an empty basket; otherwise the first failure of any line.
+    // integrates: #[fallible_task(name = "checkout")] and #[traced]
+    pub async fn checkout(&self, request: CheckoutRequest) -> Result<CheckoutReply> {
+        if request.items.is_empty() {
+            return Err(TaskError::new(Code::INVALID_ARGUMENT, "the basket is empty"));
+        }
+        // Every line's calls run under a child of the request's context: when one fails,
+        // try_join_all drops the others (their gRPC streams are reset).
+        // integrates: Group (Group::new(); g.spawn(self.line(item)) per item; g.join().await?)
+        let ctx = Context::current().unwrap_or_default().child();
+        let lines = ctx
+            .run(futures::future::try_join_all(
+                request.items.into_iter().map(|item| self.line(item)),
+            ))
+            .await?;
+        // integrates: ResultChannel (lines streamed to the collector as they complete)
+        let total_cents = lines.iter().map(|l| l.subtotal_cents).sum();
+        Ok(CheckoutReply {
+            lines,
+            total_cents,
+            trace_id: TraceContext::current_trace_id().map(|t| t.to_string()).unwrap_or_default(),
+        })
+    }
+
+    /// One line: inventory and pricing at the same time, fail-fast.
+    // integrates: #[fallible_task(name = "checkout.line")]
+    async fn line(&self, item: Item) -> Result<Line> {
+        let mut inventory = self.inventory.clone();
+        let request = ReserveRequest { sku: item.sku.clone(), qty: item.qty };
+        let (reserved, unit_cents) = tokio::try_join!(
+            async { inventory.reserve(request).await.into_result() },
+            price_cents(&item.sku),
+        )?;
+        Ok(Line {
+            sku: item.sku,
+            qty: reserved.reserved,
+            unit_cents,
+            subtotal_cents: unit_cents * u64::from(reserved.reserved),
+            inventory_trace_id: reserved.trace_id,
+        })
+    }
+}
+
+#[tonic::async_trait]
+impl CheckoutApi for Checkout {
+    async fn checkout(
+        &self,
+        request: Request<CheckoutRequest>,
+    ) -> std::result::Result<Response<CheckoutReply>, Status> {
+        Ok(Response::new(Self::checkout(self, request.into_inner()).await?))
+    }
+}
+
+// ---------------------------------------------------------------- gateway
+
+/// One line of a basket sent to the gateway.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BasketItem {
+    /// The SKU.
+    pub sku: String,
+    /// How many.
+    pub qty: u32,
+}
+
+/// The body of `POST /checkout`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Basket {
+    /// The lines.
+    pub items: Vec<BasketItem>,
+}
+
+/// A priced line of a [`Receipt`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceiptLine {
+    /// The SKU.
+    pub sku: String,
+    /// How many were reserved.
+    pub qty: u32,
+    /// The unit price in cents.
+    pub unit_cents: u64,
+    /// The trace id inventory saw for this line.
+    pub inventory_trace_id: String,
+}
+
+/// The `data` of a successful `POST /checkout`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipt {
+    /// The lines, in basket order.
+    pub lines: Vec<ReceiptLine>,
+    /// The total in cents.
+    pub total_cents: u64,
+    /// The trace id checkout saw.
+    pub checkout_trace_id: String,
+}
+
+/// The gateway's routes, calling checkout through `checkout`, behind the HTTP
+/// `ResultLayer` with the given per-request deadline.
+pub fn gateway_router(checkout: TracedChannel, timeout: Duration) -> Router {
+    Router::new()
+        .route("/checkout", post(checkout_handler))
+        .with_state(CheckoutClient::new(checkout))
+        .layer(HttpLayer::new().timeout(timeout))
+}
+
+async fn checkout_handler(
+    State(client): State<CheckoutClient<TracedChannel>>,
+    basket: std::result::Result<Json<Basket>, JsonRejection>,
+) -> Reply<Receipt> {
+    Reply(gateway_checkout(client, basket).await)
+}
+
+// integrates: #[fallible_task(name = "gateway.checkout")]
+async fn gateway_checkout(
+    mut client: CheckoutClient<TracedChannel>,
+    basket: std::result::Result<Json<Basket>, JsonRejection>,
+) -> Result<Receipt> {
+    let Json(basket) = basket.map_err(|e| TaskError::new(Code::INVALID_ARGUMENT, e.body_text()))?;
+    let items =
+        basket.items.into_iter().map(|i| Item { sku: i.sku, qty: i.qty }).collect::<Vec<_>>();
+    let reply = client.checkout(CheckoutRequest { items }).await.into_result()?;
+    Ok(Receipt {
+        lines: reply
+            .lines
+            .into_iter()
+            .map(|l| ReceiptLine {
+                sku: l.sku,
+                qty: l.qty,
+                unit_cents: l.unit_cents,
+                inventory_trace_id: l.inventory_trace_id,
+            })
+            .collect(),
+        total_cents: reply.total_cents,
+        checkout_trace_id: reply.trace_id,
+    })
+}
+
+// ---------------------------------------------------------------- serving
+
+/// A server running in this process; dropping it shuts it down.
+#[derive(Debug)]
+pub struct Running {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Running {
+    /// `http://addr`.
+    #[must_use]
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting, lets calls in flight finish, and waits for the server to end.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+async fn bind(addr: SocketAddr) -> std::io::Result<(TcpListener, SocketAddr)> {
+    let listener = TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
+    Ok((listener, addr))
+}
+
+fn running(
+    addr: SocketAddr,
+    serve: impl FnOnce(oneshot::Receiver<()>) -> JoinHandle<()>,
+) -> Running {
+    let (tx, rx) = oneshot::channel();
+    Running { addr, shutdown: Some(tx), task: Some(serve(rx)) }
+}
+
+fn log_exit<E: std::fmt::Display>(what: &str, result: std::result::Result<(), E>) {
+    if let Err(e) = result {
+        tracing::error!(error = %e, "{what} server failed");
+    }
+}
+
+/// Starts inventory on `addr` (port 0: any free port), behind the gRPC `ResultLayer`.
+///
+/// # Errors
+/// When the address cannot be bound.
+pub async fn spawn_inventory(addr: SocketAddr) -> std::io::Result<Running> {
+    let (listener, addr) = bind(addr).await?;
+    Ok(running(addr, |stop| {
+        tokio::spawn(async move {
+            let r = tonic::transport::Server::builder()
+                .layer(GrpcLayer::new())
+                .add_service(InventoryServer::new(Inventory))
+                .serve_with_incoming_shutdown(TcpIncoming::from(listener), async {
+                    let _ = stop.await;
+                })
+                .await;
+            log_exit("inventory", r);
+        })
+    }))
+}
+
+/// Starts inventory without the runtime's layer: the baseline of the `service` bench.
+///
+/// # Errors
+/// When the address cannot be bound.
+pub async fn spawn_inventory_without_layer(addr: SocketAddr) -> std::io::Result<Running> {
+    let (listener, addr) = bind(addr).await?;
+    Ok(running(addr, |stop| {
+        tokio::spawn(async move {
+            let r = tonic::transport::Server::builder()
+                .add_service(InventoryServer::new(Inventory))
+                .serve_with_incoming_shutdown(TcpIncoming::from(listener), async {
+                    let _ = stop.await;
+                })
+                .await;
+            log_exit("inventory", r);
+        })
+    }))
+}
+
+/// Starts checkout on `addr`, calling inventory at `inventory_url`.
+///
+/// # Errors
+/// When the address cannot be bound or the URL is invalid.
+pub async fn spawn_checkout(addr: SocketAddr, inventory_url: &str) -> Result<Running> {
+    let checkout = Checkout::new(channel(inventory_url)?);
+    let (listener, addr) = bind(addr).await.code(Code::UNAVAILABLE)?;
+    Ok(running(addr, |stop| {
+        tokio::spawn(async move {
+            let r = tonic::transport::Server::builder()
+                .layer(GrpcLayer::new())
+                .add_service(CheckoutServer::new(checkout))
+                .serve_with_incoming_shutdown(TcpIncoming::from(listener), async {
+                    let _ = stop.await;
+                })
+                .await;
+            log_exit("checkout", r);
+        })
+    }))
+}
+
+/// Starts the gateway on `addr` (HTTP/1.1 and HTTP/2), calling checkout at `checkout_url`,
+/// with a per-request deadline of `timeout`.
+///
+/// # Errors
+/// When the address cannot be bound or the URL is invalid.
+pub async fn spawn_gateway(
+    addr: SocketAddr,
+    checkout_url: &str,
+    timeout: Duration,
+) -> Result<Running> {
+    let app = gateway_router(channel(checkout_url)?, timeout);
+    let (listener, addr) = bind(addr).await.code(Code::UNAVAILABLE)?;
+    Ok(running(addr, |stop| {
+        tokio::spawn(async move {
+            let r = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stop.await;
+                })
+                .await;
+            log_exit("gateway", r);
+        })
+    }))
+}
+
+/// The three services on loopback ephemeral ports.
+#[derive(Debug)]
+pub struct Stack {
+    /// The inventory server.
+    pub inventory: Running,
+    /// The checkout server.
+    pub checkout: Running,
+    /// The gateway server.
+    pub gateway: Running,
+}
+
+impl Stack {
+    /// Starts inventory, checkout and the gateway (with `gateway_timeout` per request) on
+    /// `127.0.0.1`, each on a free port.
+    ///
+    /// # Errors
+    /// When a port cannot be bound.
+    pub async fn start(gateway_timeout: Duration) -> Result<Self> {
+        let any: SocketAddr = ([127, 0, 0, 1], 0).into();
+        let inventory = spawn_inventory(any).await.code(Code::UNAVAILABLE)?;
+        let checkout = spawn_checkout(any, &inventory.url()).await?;
+        let gateway = spawn_gateway(any, &checkout.url(), gateway_timeout).await?;
+        Ok(Self { inventory, checkout, gateway })
+    }
+
+    /// Shuts the three down, gateway first.
+    pub async fn shutdown(self) {
+        self.gateway.shutdown().await;
+        self.checkout.shutdown().await;
+        self.inventory.shutdown().await;
+    }
+}
+
+// ---------------------------------------------------------------- HTTP client
+
+/// An HTTP client (hyper-util's legacy `Client`, HTTP/2 over cleartext so that many
+/// requests share one connection) behind the runtime's [`ClientLayer`].
+pub type HttpClient = ClientService<hyper_util::client::legacy::Client<HttpConnector, Full<Bytes>>>;
+
+/// A new [`HttpClient`].
+#[must_use]
+pub fn http_client() -> HttpClient {
+    let client = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+        .http2_only(true)
+        .build_http();
+    tower::Layer::layer(&ClientLayer::new(), client)
+}
+
+/// What the gateway answered.
+#[derive(Debug)]
+pub struct Answer<T> {
+    /// The HTTP status.
+    pub status: u16,
+    /// The response headers (`traceparent`, `x-trace-id`, ...).
+    pub headers: http::HeaderMap,
+    /// The body, parsed.
+    pub envelope: Envelope<T>,
+}
+
+/// `POST`s `body` as JSON to `url` through `client`, with an explicit `traceparent` when
+/// given (else the client layer's: a child of the current trace, or a new root).
+///
+/// # Errors
+/// `UNAVAILABLE` when the request fails, `INTERNAL` when the answer is not an envelope.
+pub async fn post_json<T: serde::de::DeserializeOwned>(
+    client: &HttpClient,
+    url: &str,
+    body: &impl Serialize,
+    traceparent: Option<&str>,
+) -> Result<Answer<T>> {
+    use tower::ServiceExt;
+    let mut request =
+        http::Request::post(url).header(http::header::CONTENT_TYPE, "application/json");
+    if let Some(tp) = traceparent {
+        request = request.header(TRACEPARENT, tp);
+    }
+    let request = request
+        .body(Full::new(Bytes::from(serde_json::to_vec(body)?)))
+        .code(Code::INVALID_ARGUMENT)?;
+    let response = client.clone().oneshot(request).await.code(Code::UNAVAILABLE)?;
+    let status = response.status().as_u16();
+    let (parts, body) = response.into_parts();
+    let bytes = http_body_util::BodyExt::collect(body).await.code(Code::UNAVAILABLE)?.to_bytes();
+    let envelope = serde_json::from_slice(&bytes).context("the gateway's answer")?;
+    Ok(Answer { status, headers: parts.headers, envelope })
+}
+
+/// `POST /checkout` on the gateway at `gateway_url`, as a result.
+///
+/// # Errors
+/// The failure the gateway answered with.
+pub async fn checkout_via_gateway(
+    client: &HttpClient,
+    gateway_url: &str,
+    basket: &Basket,
+) -> Result<Receipt> {
+    use tower::ServiceExt;
+    let request = http::Request::post(format!("{gateway_url}/checkout"))
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::from(serde_json::to_vec(basket)?)))
+        .code(Code::INVALID_ARGUMENT)?;
+    let response = client.clone().oneshot(request).await.code(Code::UNAVAILABLE)?;
+    read_reply(response).await
+}

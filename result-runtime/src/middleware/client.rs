@@ -1,0 +1,274 @@
+//! The client layer: every outgoing request carries the current trace (and, for gRPC, the
+//! current deadline).
+
+use std::task::{Context as TaskCx, Poll};
+use std::time::Duration;
+
+use http::header::CONTENT_TYPE;
+use http::{HeaderName, Request};
+use tower_layer::Layer;
+use tower_service::Service;
+
+use super::server::header_value;
+use super::TRACEPARENT;
+use crate::context::Context;
+use crate::trace::TraceContext;
+
+/// The gRPC request header that carries the caller's deadline.
+pub const GRPC_TIMEOUT: &str = "grpc-timeout";
+
+/// A tower layer for HTTP clients (a tonic `Channel`, hyper-util's legacy `Client`, any
+/// `Service<http::Request<B>>`) that makes every call a hop of the current trace.
+///
+/// Per request:
+/// - `traceparent`, unless the caller set one: a child span of [`TraceContext::current`] (a new root when there is
+///   none), so the server's spans hang under the caller's;
+/// - `grpc-timeout` (gRPC requests only, by `content-type`): the time left on the ambient
+///   [`Context`]'s deadline, unless the caller set a shorter one, so a deadline set at the edge
+///   holds on every hop.
+///
+/// ```
+/// use result_runtime::middleware::ClientLayer;
+/// use tower::{service_fn, Layer, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let echo = service_fn(|req: http::Request<()>| async move {
+///     Ok::<_, std::convert::Infallible>(req.headers()["traceparent"].to_str().unwrap().to_owned())
+/// });
+/// let client = ClientLayer::new().layer(echo);
+///
+/// let root = result_runtime::trace::TraceContext::new_root();
+/// let sent = root.scope(client.oneshot(http::Request::new(()))).await.unwrap();
+/// let sent: result_runtime::trace::TraceContext = sent.parse().unwrap();
+/// assert_eq!(sent.trace_id, root.trace_id);
+/// assert_ne!(sent.span_id, root.span_id);
+/// # }
+/// ```
+///
+/// With tonic: `InventoryClient::new(ServiceBuilder::new().layer(ClientLayer::new()).service(channel))`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ClientLayer {
+    _private: (),
+}
+
+impl ClientLayer {
+    /// The layer.
+    #[must_use]
+    pub const fn new() -> Self {
+        Self { _private: () }
+    }
+}
+
+impl<S> Layer<S> for ClientLayer {
+    type Service = ClientService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        ClientService { inner }
+    }
+}
+
+/// The service made by [`ClientLayer`].
+#[derive(Clone, Debug)]
+pub struct ClientService<S> {
+    inner: S,
+}
+
+impl<S, B> Service<Request<B>> for ClientService<S>
+where
+    S: Service<Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut TaskCx<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        // `call` runs in the caller's task (tonic's generated clients and hyper's client call
+        // it from the caller's future), so the task-local trace is the caller's.
+        let headers = req.headers_mut();
+        if !headers.contains_key(TRACEPARENT) {
+            let span = TraceContext::current_child_or_root();
+            headers.insert(HeaderName::from_static(TRACEPARENT), header_value(span.to_string()));
+        }
+        let is_grpc = headers
+            .get(CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
+        if is_grpc {
+            if let Some(left) = Context::current().and_then(|c| c.remaining()) {
+                // The caller's own timeout stands only when it is the shorter one.
+                let own = headers
+                    .get(GRPC_TIMEOUT)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(parse_grpc_timeout);
+                if own.is_none_or(|own| own > left) {
+                    headers.insert(
+                        HeaderName::from_static(GRPC_TIMEOUT),
+                        header_value(format_grpc_timeout(left)),
+                    );
+                }
+            }
+        }
+        self.inner.call(req)
+    }
+}
+
+/// Parses a `grpc-timeout` value: at most 8 ASCII digits and a unit (`H`, `M`, `S`, `m`,
+/// `u`, `n`). Anything else is `None` (the gRPC spec: treat as no deadline).
+///
+/// ```
+/// use std::time::Duration;
+/// use result_runtime::middleware::{format_grpc_timeout, parse_grpc_timeout};
+/// assert_eq!(parse_grpc_timeout("250m"), Some(Duration::from_millis(250)));
+/// assert_eq!(parse_grpc_timeout("123456789S"), None); // 9 digits
+/// assert_eq!(parse_grpc_timeout(&format_grpc_timeout(Duration::from_secs(3))), Some(Duration::from_secs(3)));
+/// ```
+#[must_use]
+pub fn parse_grpc_timeout(value: &str) -> Option<Duration> {
+    let (digits, unit) = value.split_at_checked(value.len().checked_sub(1)?)?;
+    if digits.is_empty() || digits.len() > 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n * 3600),
+        "M" => Duration::from_secs(n * 60),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
+/// Formats a duration as a `grpc-timeout` value in the finest unit that fits in 8 digits,
+/// truncated to that unit (a callee is never promised more time than the caller has).
+#[must_use]
+pub fn format_grpc_timeout(timeout: Duration) -> String {
+    const MAX: u128 = 99_999_999;
+    let nanos = timeout.as_nanos();
+    let units: [(u128, &str); 6] = [
+        (1, "n"),
+        (1_000, "u"),
+        (1_000_000, "m"),
+        (1_000_000_000, "S"),
+        (60_000_000_000, "M"),
+        (3_600_000_000_000, "H"),
+    ];
+    for (per, unit) in units {
+        // Truncate: a callee must not be promised more time than the caller has.
+        let n = nanos / per;
+        if n <= MAX {
+            return format!("{n}{unit}");
+        }
+    }
+    format!("{MAX}H")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::convert::Infallible;
+    use tower::{service_fn, ServiceExt};
+
+    #[test]
+    fn grpc_timeout_parses_every_unit_and_rejects_bad_values() {
+        let ok = [
+            ("1H", Duration::from_secs(3600)),
+            ("2M", Duration::from_secs(120)),
+            ("3S", Duration::from_secs(3)),
+            ("4m", Duration::from_millis(4)),
+            ("5u", Duration::from_micros(5)),
+            ("6n", Duration::from_nanos(6)),
+            ("99999999n", Duration::from_nanos(99_999_999)),
+            ("0m", Duration::ZERO),
+        ];
+        for (text, d) in ok {
+            assert_eq!(parse_grpc_timeout(text), Some(d), "{text}");
+        }
+        for bad in ["", "m", "123456789m", "10", "10x", "-1m", "1.5S", " 1S", "1s", "١m"] {
+            assert_eq!(parse_grpc_timeout(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn grpc_timeout_formats_in_at_most_8_digits_without_rounding_up() {
+        let cases = [
+            (Duration::from_nanos(1), "1n"),
+            (Duration::from_millis(50), "50000000n"),
+            (Duration::from_millis(250), "250000u"),
+            (Duration::from_secs(2), "2000000u"),
+            (Duration::from_secs(200), "200000m"),
+            (Duration::from_secs(86_400 * 365), "31536000S"),
+            (Duration::from_secs(u64::MAX), "99999999H"),
+        ];
+        for (d, text) in cases {
+            let s = format_grpc_timeout(d);
+            assert_eq!(s, text);
+            assert!(parse_grpc_timeout(&s).unwrap() <= d);
+        }
+    }
+
+    async fn sent_headers(req: Request<()>) -> http::HeaderMap {
+        let svc = ClientLayer::new().layer(service_fn(|r: Request<()>| async move {
+            Ok::<_, Infallible>(r.headers().clone())
+        }));
+        svc.oneshot(req).await.unwrap()
+    }
+
+    fn grpc_request() -> Request<()> {
+        let mut r = Request::new(());
+        r.headers_mut().insert(CONTENT_TYPE, "application/grpc".parse().unwrap());
+        r
+    }
+
+    #[tokio::test]
+    async fn injects_a_child_of_the_current_trace_or_a_root() {
+        let root = TraceContext::new_root();
+        let h = root.scope(sent_headers(Request::new(()))).await;
+        let sent: TraceContext = h[TRACEPARENT].to_str().unwrap().parse().unwrap();
+        assert_eq!(sent.trace_id, root.trace_id);
+        assert_ne!(sent.span_id, root.span_id);
+
+        let h = sent_headers(Request::new(())).await;
+        let sent: TraceContext = h[TRACEPARENT].to_str().unwrap().parse().unwrap();
+        assert_ne!(sent.trace_id, root.trace_id);
+    }
+
+    #[tokio::test]
+    async fn keeps_a_traceparent_the_caller_set() {
+        let mut r = Request::new(());
+        let mine = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        r.headers_mut().insert(TRACEPARENT, mine.parse().unwrap());
+        let h = TraceContext::new_root().scope(sent_headers(r)).await;
+        assert_eq!(h[TRACEPARENT], mine);
+        assert_eq!(h.get_all(TRACEPARENT).iter().count(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn propagates_the_ambient_deadline_to_grpc_requests_only() {
+        let ctx = Context::new().with_timeout(Duration::from_millis(300));
+        let h = ctx.scope(sent_headers(grpc_request())).await;
+        let sent = parse_grpc_timeout(h[GRPC_TIMEOUT].to_str().unwrap()).unwrap();
+        assert_eq!(sent, Duration::from_millis(300)); // the clock is paused
+
+        let h = ctx.scope(sent_headers(Request::new(()))).await;
+        assert!(!h.contains_key(GRPC_TIMEOUT), "not a gRPC request");
+
+        let h = Context::new().scope(sent_headers(grpc_request())).await;
+        assert!(!h.contains_key(GRPC_TIMEOUT), "no deadline");
+
+        let mut r = grpc_request();
+        r.headers_mut().insert(GRPC_TIMEOUT, "1S".parse().unwrap());
+        let h = ctx.scope(sent_headers(r)).await;
+        assert_eq!(h[GRPC_TIMEOUT], "300000u", "the ambient deadline is shorter");
+
+        let mut r = grpc_request();
+        r.headers_mut().insert(GRPC_TIMEOUT, "100m".parse().unwrap());
+        let h = ctx.scope(sent_headers(r)).await;
+        assert_eq!(h[GRPC_TIMEOUT], "100m", "the caller's own timeout is shorter");
+    }
+}

@@ -1,0 +1,533 @@
+//! tonic: the server [`ResultLayer`], [`TaskError`] to [`tonic::Status`] and back.
+//!
+//! Handlers keep tonic's signature and write their logic against [`crate::Result`]; `?`
+//! turns a [`TaskError`] into a `Status` through the code table, with the client-safe
+//! message ([`TaskError::client_message`]) and the trace id in `x-trace-id`:
+//!
+//! ```
+//! use result_runtime::{Code, Result, TaskError};
+//! use tonic::{Request, Response, Status};
+//!
+//! async fn find(sku: &str) -> Result<u32> {
+//!     Err(TaskError::new(Code::NOT_FOUND, format!("no sku {sku}")))
+//! }
+//!
+//! // The body of a tonic handler:
+//! async fn get_stock(req: Request<String>) -> std::result::Result<Response<u32>, Status> {
+//!     let stock = find(req.get_ref()).await?; // TaskError -> Status
+//!     Ok(Response::new(stock))
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let status = get_stock(Request::new("x".into())).await.unwrap_err();
+//! assert_eq!(status.code(), tonic::Code::NotFound);
+//! assert_eq!(status.message(), "no sku x");
+//! # }
+//! ```
+//!
+//! Serve with `Server::builder().layer(ResultLayer::new())`: every service of the server
+//! then gets trace context, the deadline, panic recovery, response headers, metrics and logs
+//! (see [the module above](super)).
+//!
+//! On the client side, [`StatusExt::into_task_error`] and [`GrpcResultExt::into_result`]
+//! turn a received `Status` back into a `TaskError` with the same code
+//! ([`Code::from_grpc`]), so retryability survives the hop.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context as TaskCx, Poll};
+use tokio::time::Instant;
+
+use http::{Request, Response};
+use pin_project_lite::pin_project;
+use tokio::task::futures::TaskLocalFuture;
+use tonic::metadata::{MetadataMap, MetadataValue};
+use tonic::Status;
+use tower_layer::Layer;
+use tower_service::Service;
+use tracing::instrument::Instrumented;
+use tracing::Instrument;
+
+use super::server::{trace_from_headers, Call};
+use super::{parse_grpc_timeout, GRPC_DURATION, GRPC_REQUESTS, GRPC_TIMEOUT, X_TRACE_ID};
+use crate::context::{Context, Run};
+use crate::panic::CatchUnwind;
+use crate::trace::{TraceContext, TraceId};
+use crate::{Code, Result, TaskError};
+
+/// The `tonic::Code` for a runtime code, through the code table.
+#[must_use]
+pub fn grpc_code(code: Code) -> tonic::Code {
+    tonic::Code::from_i32(code.grpc().as_i32())
+}
+
+/// Carries the full [`TaskError`] inside a `Status` (as its `source`) from the handler to the
+/// server layer, which logs it. tonic never puts a source on the wire.
+struct Carried(TaskError);
+
+impl fmt::Debug for Carried {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl fmt::Display for Carried {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl StdError for Carried {}
+
+/// The status a client sees: code from the table, the client-safe message, `x-trace-id`
+/// (the error's trace, else the current one). The whole error stays attached as the
+/// status's source for the server's log; tonic never sends it.
+impl From<TaskError> for Status {
+    fn from(error: TaskError) -> Self {
+        let mut metadata = MetadataMap::new();
+        if let Some(id) = error.trace_id().or_else(TraceContext::current_trace_id) {
+            let value = MetadataValue::try_from(id.to_string()).expect("hex is ASCII");
+            metadata.insert(X_TRACE_ID, value);
+        }
+        let mut status =
+            Self::with_metadata(grpc_code(error.code()), error.client_message(), metadata);
+        status.set_source(Arc::new(Carried(error)));
+        status
+    }
+}
+
+/// The [`TaskError`] a handler returned, when this status was made from one in this process.
+#[must_use]
+pub fn task_error_of(status: &Status) -> Option<&TaskError> {
+    status.source()?.downcast_ref::<Carried>().map(|c| &c.0)
+}
+
+/// Turns a received [`Status`] into a [`TaskError`].
+pub trait StatusExt {
+    /// The same failure as a `TaskError`: the code from [`Code::from_grpc`], the trace id from
+    /// `x-trace-id`.
+    ///
+    /// tonic's own client-side timeout (CANCELLED "Timeout expired") becomes
+    /// `DEADLINE_EXCEEDED`.
+    ///
+    /// A status sent by a remote server keeps its message as client-safe (the server chose
+    /// it). A status tonic made locally (a transport error: it has a `source`) is kept as
+    /// the source, and clients further up see only the code's safe message, not socket
+    /// addresses.
+    ///
+    /// ```
+    /// use result_runtime::middleware::grpc::StatusExt;
+    /// use result_runtime::Code;
+    ///
+    /// let e = tonic::Status::unavailable("inventory draining").into_task_error();
+    /// assert_eq!(e.code(), Code::UNAVAILABLE);
+    /// assert!(e.is_retryable());
+    /// assert_eq!(e.client_message(), "inventory draining");
+    /// ```
+    fn into_task_error(self) -> TaskError;
+}
+
+impl StatusExt for Status {
+    fn into_task_error(self) -> TaskError {
+        if let Some(e) = task_error_of(&self) {
+            return e.clone();
+        }
+        let mut code = Code::from_grpc(self.code() as i32);
+        // tonic's client enforces `grpc-timeout` itself and reports its own expiry as
+        // CANCELLED "Timeout expired"; for the caller that is a passed deadline.
+        if local_timeout(&self) {
+            code = Code::DEADLINE_EXCEEDED;
+        }
+        let trace_id = self
+            .metadata()
+            .get(X_TRACE_ID)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|s| s.parse::<TraceId>().ok());
+        let error = if self.source().is_some() {
+            TaskError::from_error(self).with_code(code)
+        } else {
+            TaskError::new(code, self.message().to_owned())
+        };
+        error.or_trace_id(trace_id)
+    }
+}
+
+fn local_timeout(status: &Status) -> bool {
+    let mut source = status.source();
+    while let Some(e) = source {
+        if e.is::<tonic::TimeoutExpired>() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}
+
+/// Turns a tonic client call's result into a [`crate::Result`].
+pub trait GrpcResultExt<T> {
+    /// The response's message, or the status as a `TaskError` ([`StatusExt::into_task_error`]).
+    ///
+    /// # Errors
+    /// The call's status, converted.
+    fn into_result(self) -> Result<T>;
+}
+
+impl<T> GrpcResultExt<T> for std::result::Result<tonic::Response<T>, Status> {
+    fn into_result(self) -> Result<T> {
+        self.map(tonic::Response::into_inner).map_err(StatusExt::into_task_error)
+    }
+}
+
+/// The tonic server layer. See [the module docs](super) for what it does per call.
+///
+/// ```no_run
+/// # async fn serve<S>(svc: S) -> Result<(), Box<dyn std::error::Error>>
+/// # where S: tower_service::Service<http::Request<tonic::body::Body>, Response = http::Response<tonic::body::Body>, Error = std::convert::Infallible>
+/// #     + tonic::server::NamedService + Clone + Send + Sync + 'static, S::Future: Send + 'static {
+/// use result_runtime::middleware::grpc::ResultLayer;
+/// tonic::transport::Server::builder()
+///     .layer(ResultLayer::new())
+///     .add_service(svc)
+///     .serve("127.0.0.1:50051".parse()?)
+///     .await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ResultLayer {
+    _private: (),
+}
+
+impl ResultLayer {
+    /// The layer.
+    #[must_use]
+    pub const fn new() -> Self {
+        Self { _private: () }
+    }
+}
+
+impl<S> Layer<S> for ResultLayer {
+    type Service = ResultService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        ResultService { inner }
+    }
+}
+
+/// The service made by [`ResultLayer`].
+#[derive(Clone, Debug)]
+pub struct ResultService<S> {
+    inner: S,
+}
+
+type Guarded<F> = Instrumented<TaskLocalFuture<TraceContext, Run<CatchUnwind<F>>>>;
+
+impl<S, B, ResBody> Service<Request<B>> for ResultService<S>
+where
+    S: Service<Request<B>, Response = Response<ResBody>>,
+    ResBody: Default,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = ResultFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut TaskCx<'_>) -> Poll<std::result::Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let start = Instant::now();
+        let trace = trace_from_headers(req.headers());
+        let ctx = match req
+            .headers()
+            .get(GRPC_TIMEOUT)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_grpc_timeout)
+        {
+            Some(timeout) => Context::new().with_timeout(timeout),
+            None => Context::new(),
+        };
+        let method = req.uri().path().to_owned();
+        let span = tracing::info_span!(
+            "grpc",
+            method = %method,
+            trace_id = %trace.trace_id,
+            span_id = %trace.span_id,
+            code = tracing::field::Empty,
+        );
+        // tonic's generated services only build the handler's future in `call`; it runs,
+        // and may panic, when polled below, inside every guard.
+        let inner = span.in_scope(|| trace.sync_scope(|| self.inner.call(req)));
+        let fut = trace.scope(ctx.run(crate::panic::catch_unwind(inner))).instrument(span.clone());
+        ResultFuture { fut, call: Some((Call { trace, start, span }, method)) }
+    }
+}
+
+pin_project! {
+    /// The future of [`ResultService`].
+    #[must_use = "futures do nothing unless polled"]
+    pub struct ResultFuture<F> {
+        #[pin]
+        fut: Guarded<F>,
+        call: Option<(Call, String)>,
+    }
+}
+
+impl<F, ResBody, E> Future for ResultFuture<F>
+where
+    F: Future<Output = std::result::Result<Response<ResBody>, E>>,
+    ResBody: Default,
+{
+    type Output = std::result::Result<Response<ResBody>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let out = std::task::ready!(this.fut.poll(cx));
+        let (call, method) = this.call.take().expect("polled after completion");
+        let (mut response, code, error) = match out {
+            Ok(Ok(response)) => {
+                let (code, error) = outcome(&response);
+                (response, code, error)
+            }
+            Ok(Err(e)) => {
+                // A transport-level error from the inner service: tonic turns it into a
+                // status; pass it on untouched.
+                call.log(&method, Some(Code::INTERNAL), None);
+                record(method, "INTERNAL", &call);
+                return Poll::Ready(Err(e));
+            }
+            // A panic, the deadline or a cancellation: the handler never answered.
+            Err(error) => {
+                let error = error.or_trace_id(Some(call.trace.trace_id));
+                let response = Status::from(error.clone()).into_http();
+                (response, Some(error.code()), Some(error))
+            }
+        };
+        call.stamp(response.headers_mut());
+        call.log(&method, code, error.as_ref());
+        record(method, code.map_or("OK", |c| c.name()), &call);
+        Poll::Ready(Ok(response))
+    }
+}
+
+/// The code of a response and the error behind it: trailers-only error responses carry
+/// `grpc-status` in the headers and the `Status` in the extensions; a response without it
+/// is a success (its status comes in the trailers).
+fn outcome<B>(response: &Response<B>) -> (Option<Code>, Option<TaskError>) {
+    if let Some(status) = response.extensions().get::<Status>() {
+        if let Some(e) = task_error_of(status) {
+            return (Some(e.code()), Some(e.clone()));
+        }
+    }
+    let Some(status) = response.headers().get("grpc-status") else { return (None, None) };
+    match status.to_str().ok().and_then(|s| s.parse::<i32>().ok()) {
+        Some(0) => (None, None),
+        Some(n) => (Some(Code::from_grpc(n)), None),
+        None => (Some(Code::INTERNAL), None),
+    }
+}
+
+fn record(method: String, code: &'static str, call: &Call) {
+    let elapsed = call.start.elapsed();
+    metrics::histogram!(GRPC_DURATION, "method" => method.clone()).record(elapsed.as_secs_f64());
+    metrics::counter!(GRPC_REQUESTS, "method" => method, "code" => code).increment(1);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::middleware::{TRACEPARENT, X_TRACE_ID};
+    use crate::ErrorKind;
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+    use std::convert::Infallible;
+    use std::time::Duration;
+    use tower::{service_fn, ServiceExt};
+
+    const PARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+
+    fn request(timeout: Option<&str>) -> Request<()> {
+        let mut r = Request::post("/inventory.Inventory/Reserve").body(()).unwrap();
+        r.headers_mut().insert(TRACEPARENT, PARENT.parse().unwrap());
+        if let Some(t) = timeout {
+            r.headers_mut().insert(GRPC_TIMEOUT, t.parse().unwrap());
+        }
+        r
+    }
+
+    /// Runs one call through the layer around a handler that answers like tonic does.
+    async fn call<F, Fut>(req: Request<()>, handler: F) -> Response<String>
+    where
+        F: FnOnce() -> Fut + Clone + Send + 'static,
+        Fut: Future<Output = std::result::Result<Response<String>, Status>> + Send,
+    {
+        let svc = ResultLayer::new().layer(service_fn(move |_req: Request<()>| {
+            let handler = handler.clone();
+            async move { Ok::<_, Infallible>(handler().await.unwrap_or_else(Status::into_http)) }
+        }));
+        svc.oneshot(req).await.unwrap()
+    }
+
+    fn header<'a, B>(r: &'a Response<B>, name: &str) -> &'a str {
+        r.headers().get(name).unwrap_or_else(|| panic!("no {name}")).to_str().unwrap()
+    }
+
+    #[tokio::test]
+    async fn success_runs_in_a_child_span_and_is_stamped() {
+        let r = call(request(None), || async {
+            let tc = TraceContext::current().expect("a current trace");
+            assert_eq!(tc.trace_id.to_string(), TRACE);
+            assert_ne!(tc.span_id.to_string(), "00f067aa0ba902b7");
+            let ctx = Context::current().expect("an ambient context");
+            assert_eq!(ctx.deadline(), None);
+            Ok(Response::new(tc.to_string()))
+        })
+        .await;
+        assert!(r.headers().get("grpc-status").is_none());
+        assert_eq!(header(&r, X_TRACE_ID), TRACE);
+        assert_eq!(header(&r, TRACEPARENT), r.body(), "the server's span is returned");
+    }
+
+    #[tokio::test]
+    async fn a_panic_answers_internal_with_a_safe_message_and_keeps_the_details() {
+        let r = call(request(None), || async { panic!("password=hunter2") }).await;
+        assert_eq!(header(&r, "grpc-status"), "13");
+        assert_eq!(header(&r, "grpc-message"), "internal%20error");
+        assert_eq!(header(&r, X_TRACE_ID), TRACE);
+        assert!(!format!("{:?}", r.headers()).contains("hunter2"));
+        let status = r.extensions().get::<Status>().unwrap();
+        let error = task_error_of(status).expect("the error stays attached for the log");
+        assert_eq!(error.kind(), ErrorKind::Panicked);
+        assert_eq!(error.panic().unwrap().message(), "password=hunter2");
+        assert_eq!(error.trace_id().unwrap().to_string(), TRACE);
+    }
+
+    #[tokio::test]
+    async fn a_task_error_goes_through_the_code_table() {
+        let r = call(request(None), || async {
+            Err(TaskError::new(Code::RATE_LIMITED, "slow down").into())
+        })
+        .await;
+        assert_eq!(header(&r, "grpc-status"), "8");
+        assert_eq!(header(&r, "grpc-message"), "slow%20down");
+        assert_eq!(header(&r, X_TRACE_ID), TRACE);
+        assert_eq!(r.headers().get_all(X_TRACE_ID).iter().count(), 1);
+
+        let r = call(request(None), || async {
+            let io = std::io::Error::other("disk /dev/sda1 on fire");
+            Err(TaskError::from_error(io).with_code(Code::STORAGE).into())
+        })
+        .await;
+        assert_eq!(header(&r, "grpc-status"), "14");
+        assert_eq!(header(&r, "grpc-message"), "storage%20unavailable");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn grpc_timeout_is_the_handlers_deadline() {
+        let sent_at = tokio::time::Instant::now();
+        let r = call(request(Some("250m")), move || async move {
+            let deadline = Context::current().unwrap().deadline().unwrap();
+            assert_eq!(deadline, sent_at + Duration::from_millis(250));
+            Ok(Response::new(String::new()))
+        })
+        .await;
+        assert!(r.headers().get("grpc-status").is_none());
+
+        let r = call(request(Some("250m")), || async {
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            Ok(Response::new(String::new()))
+        })
+        .await;
+        assert_eq!(header(&r, "grpc-status"), "4");
+        assert_eq!(header(&r, X_TRACE_ID), TRACE);
+
+        // A malformed grpc-timeout means no deadline (the gRPC spec).
+        let r = call(request(Some("1.5S")), || async {
+            assert_eq!(Context::current().unwrap().deadline(), None);
+            Ok(Response::new(String::new()))
+        })
+        .await;
+        assert!(r.headers().get("grpc-status").is_none());
+    }
+
+    #[test]
+    fn metrics_count_by_method_and_code() {
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        metrics::with_local_recorder(&recorder, || {
+            rt.block_on(async {
+                call(request(None), || async { Ok(Response::new(String::new())) }).await;
+                call(request(None), || async { panic!("boom") }).await;
+                call(request(None), || async { Err(TaskError::new(Code::NOT_FOUND, "no").into()) })
+                    .await;
+            });
+        });
+        let mut counts = std::collections::BTreeMap::new();
+        let mut latencies = 0;
+        for (key, _, _, value) in snapshotter.snapshot().into_vec() {
+            let key = key.key();
+            let label =
+                |name: &str| key.labels().find(|l| l.key() == name).map(|l| l.value().to_owned());
+            assert_eq!(label("method").as_deref(), Some("/inventory.Inventory/Reserve"));
+            match value {
+                DebugValue::Counter(n) => {
+                    assert_eq!(key.name(), GRPC_REQUESTS);
+                    counts.insert(label("code").unwrap(), n);
+                }
+                DebugValue::Histogram(v) => {
+                    assert_eq!(key.name(), GRPC_DURATION);
+                    latencies += v.len();
+                }
+                DebugValue::Gauge(_) => panic!("no gauges"),
+            }
+        }
+        let want = [("NOT_FOUND".to_owned(), 1), ("OK".to_owned(), 1), ("PANICKED".to_owned(), 1)];
+        assert_eq!(counts, want.into_iter().collect());
+        assert_eq!(latencies, 3);
+    }
+
+    #[test]
+    fn status_from_task_error_hides_internal_messages() {
+        let id = TraceId::from_u128(7).unwrap();
+        let s = Status::from(TaskError::new(Code::NOT_FOUND, "no sku 9").with_trace_id(id));
+        assert_eq!((s.code(), s.message()), (tonic::Code::NotFound, "no sku 9"));
+        assert_eq!(s.metadata().get(X_TRACE_ID).unwrap(), "00000000000000000000000000000007");
+
+        let s = Status::from(TaskError::new(Code::INTERNAL, "pool exhausted at 10.0.0.7"));
+        assert_eq!((s.code(), s.message()), (tonic::Code::Internal, "internal error"));
+        assert!(s.metadata().get(X_TRACE_ID).is_none(), "no trace: no header");
+        assert_eq!(task_error_of(&s).unwrap().message(), "pool exhausted at 10.0.0.7");
+    }
+
+    #[test]
+    fn received_statuses_become_task_errors_with_the_same_meaning() {
+        let mut remote = Status::new(tonic::Code::Unavailable, "draining");
+        remote.metadata_mut().insert(X_TRACE_ID, TRACE.parse().unwrap());
+        let e = remote.into_task_error();
+        assert_eq!(e.code(), Code::UNAVAILABLE);
+        assert!(e.is_retryable());
+        assert_eq!(e.client_message(), "draining");
+        assert_eq!(e.trace_id().unwrap().to_string(), TRACE);
+
+        // A status tonic made locally keeps its details out of client messages.
+        let local = Status::from_error(Box::new(std::io::Error::other("connect 10.0.0.7:50051")));
+        let e = local.into_task_error();
+        assert_eq!(e.code(), Code::INTERNAL);
+        assert_eq!(e.client_message(), "internal error");
+        assert!(format!("{e:#}").contains("10.0.0.7"), "the log keeps them: {e:#}");
+
+        let timeout = Status::from_error(Box::new(tonic::TimeoutExpired(())));
+        assert_eq!(timeout.code(), tonic::Code::Cancelled);
+        assert_eq!(timeout.into_task_error().code(), Code::DEADLINE_EXCEEDED);
+
+        let ok: std::result::Result<tonic::Response<u8>, Status> = Ok(tonic::Response::new(3));
+        assert_eq!(ok.into_result().unwrap(), 3);
+        let err: std::result::Result<tonic::Response<u8>, Status> =
+            Err(Status::invalid_argument("qty"));
+        assert_eq!(err.into_result().unwrap_err().code(), Code::INVALID_ARGUMENT);
+    }
+}

@@ -1,0 +1,560 @@
+//! axum: the server [`ResultLayer`], the [`Reply`] response and the JSON [`Envelope`].
+//!
+//! A handler's logic returns [`crate::Result<T>`]; wrapping it in [`Reply`] answers with
+//! one shape for success and failure:
+//!
+//! ```json
+//! {"code":"OK","message":"ok","data":{"total":42},"trace_id":"4bf9…","duration_ms":1.7}
+//! {"code":"NOT_FOUND","message":"no sku x","data":null,"trace_id":"4bf9…","duration_ms":0.4}
+//! ```
+//!
+//! The HTTP status comes from the code table ([`Code::http_status`]); the message is
+//! [`TaskError::client_message`], never an internal message or a panic payload.
+//!
+//! ```
+//! use axum::{routing::get, Router};
+//! use result_runtime::middleware::http::{Reply, ResultLayer};
+//! use result_runtime::{Code, Result, TaskError};
+//!
+//! async fn stock(sku: &str) -> Result<u32> {
+//!     if sku == "x" { Err(TaskError::new(Code::NOT_FOUND, "no sku x")) } else { Ok(7) }
+//! }
+//!
+//! let app: Router = Router::new()
+//!     .route("/stock/{sku}", get(|axum::extract::Path(sku): axum::extract::Path<String>| async move {
+//!         Reply::from(stock(&sku).await)
+//!     }))
+//!     .layer(ResultLayer::new());
+//! ```
+//!
+//! [`ResultLayer`] adds trace context from `traceparent`, panic recovery (a panicking handler
+//! answers `500` with code `INTERNAL` and the trace id), an optional deadline, the
+//! `traceparent`/`x-trace-id` response headers, metrics and one span per request.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context as TaskCx, Poll};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use ::http::{Request, StatusCode};
+use axum::extract::MatchedPath;
+use axum::response::{IntoResponse, Response};
+use http_body_util::BodyExt;
+use pin_project_lite::pin_project;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use tokio::task::futures::TaskLocalFuture;
+use tower_layer::Layer;
+use tower_service::Service;
+use tracing::instrument::Instrumented;
+use tracing::Instrument;
+
+use super::server::{trace_from_headers, Call};
+use super::{HTTP_DURATION, HTTP_REQUESTS};
+use crate::context::{Context, Run};
+use crate::panic::CatchUnwind;
+use crate::trace::{TraceContext, TraceId};
+use crate::{Category, Code, Result, TaskError};
+
+tokio::task_local! {
+    /// When the current request started, for the envelope's `duration_ms`.
+    static STARTED: Instant;
+}
+
+/// The response body of every [`Reply`]: `{code, message, data, trace_id, duration_ms}`.
+///
+/// `code` is `"OK"` or a [`Code`] name (a panic shows as `INTERNAL`); `data` is `null` on
+/// failure; `trace_id` is the request's trace; `duration_ms` is the time since the
+/// [`ResultLayer`] received the request (`0` without the layer).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Envelope<T> {
+    /// `"OK"` or the stable name of the failure's code.
+    pub code: String,
+    /// `"ok"` or the client-safe message.
+    pub message: String,
+    /// The result on success, `null` on failure.
+    pub data: Option<T>,
+    /// The trace id of the request, when it ran in one.
+    pub trace_id: Option<String>,
+    /// Milliseconds from the request's arrival to the answer.
+    pub duration_ms: f64,
+}
+
+impl<T: DeserializeOwned> Envelope<T> {
+    /// The result this envelope carries, for clients: a failure becomes a [`TaskError`] with
+    /// the built-in code of that name (else the code of `http_status`), the message and the
+    /// trace id.
+    ///
+    /// # Errors
+    /// The failure the envelope describes, or `INTERNAL` for an `OK` envelope without data.
+    ///
+    /// ```
+    /// use result_runtime::middleware::http::Envelope;
+    /// use result_runtime::Code;
+    /// let env: Envelope<u32> = serde_json::from_str(
+    ///     r#"{"code":"RATE_LIMITED","message":"slow down","data":null,"trace_id":null,"duration_ms":0.1}"#,
+    /// ).unwrap();
+    /// let err = env.into_result(429).unwrap_err();
+    /// assert_eq!(err.code(), Code::RATE_LIMITED);
+    /// assert!(err.is_retryable());
+    /// ```
+    pub fn into_result(self, http_status: u16) -> Result<T> {
+        let trace_id = self.trace_id.as_deref().and_then(|t| t.parse::<TraceId>().ok());
+        if self.code == "OK" {
+            return match self.data {
+                Some(data) => Ok(data),
+                // `()` and other unit-like data serialise as `null`.
+                None => serde_json::from_value(serde_json::Value::Null)
+                    .map_err(|e| TaskError::from_error(e).context("OK envelope without data")),
+            };
+        }
+        let code = Code::ALL
+            .into_iter()
+            .find(|c| c.name() == self.code)
+            .unwrap_or_else(|| Code::from_http(http_status));
+        Err(TaskError::new(code, self.message).or_trace_id(trace_id))
+    }
+}
+
+/// Reads a response written by a [`Reply`] (from any HTTP client) back into a result.
+///
+/// # Errors
+/// The envelope's failure; `UNAVAILABLE` when the body cannot be read; for a body that is
+/// not an envelope, the code of the HTTP status (`INTERNAL` for a 2xx).
+pub async fn read_reply<T, B>(response: ::http::Response<B>) -> Result<T>
+where
+    T: DeserializeOwned,
+    B: http_body::Body,
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
+    let status = response.status().as_u16();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| TaskError::from_error(e).with_code(Code::UNAVAILABLE))?
+        .to_bytes();
+    match serde_json::from_slice::<Envelope<T>>(&bytes) {
+        Ok(envelope) => envelope.into_result(status),
+        Err(e) => Err(TaskError::from_error(e)
+            .with_code(if status < 300 { Code::INTERNAL } else { Code::from_http(status) })
+            .context(format!("HTTP {status}: not a result envelope"))),
+    }
+}
+
+/// A handler's answer: a [`crate::Result`] rendered as an [`Envelope`] with the status of its
+/// code.
+///
+/// ```
+/// use axum::response::IntoResponse;
+/// use result_runtime::middleware::http::Reply;
+/// use result_runtime::{Code, TaskError};
+///
+/// let ok = Reply::from(Ok::<_, TaskError>(5)).into_response();
+/// assert_eq!(ok.status(), 200);
+/// let err = Reply::<u32>::from(Err(TaskError::new(Code::INVALID_ARGUMENT, "qty must be > 0")));
+/// assert_eq!(err.into_response().status(), 400);
+/// ```
+#[derive(Debug)]
+pub struct Reply<T>(pub Result<T>);
+
+impl<T> From<Result<T>> for Reply<T> {
+    fn from(result: Result<T>) -> Self {
+        Self(result)
+    }
+}
+
+/// What a [`Reply`] leaves in the response's extensions for the layer to log.
+#[derive(Clone)]
+struct Outcome {
+    code: Option<Code>,
+    error: Option<TaskError>,
+}
+
+impl<T: Serialize> IntoResponse for Reply<T> {
+    fn into_response(self) -> Response {
+        match self.0 {
+            Ok(data) => {
+                let envelope = Envelope {
+                    code: "OK".to_owned(),
+                    message: "ok".to_owned(),
+                    data: Some(data),
+                    trace_id: TraceContext::current_trace_id().map(|t| t.to_string()),
+                    duration_ms: elapsed_ms(),
+                };
+                match serde_json::to_vec(&envelope) {
+                    Ok(body) => {
+                        json_response(StatusCode::OK, body, Outcome { code: None, error: None })
+                    }
+                    Err(e) => {
+                        error_response(TaskError::from_error(e).context("serialising the response"))
+                    }
+                }
+            }
+            Err(error) => error_response(error),
+        }
+    }
+}
+
+/// A `TaskError` answers with its failure envelope, so handlers may also return
+/// `Result<Reply<T>, TaskError>` or use `?` on it.
+impl IntoResponse for TaskError {
+    fn into_response(self) -> Response {
+        error_response(self)
+    }
+}
+
+/// The code name a remote client sees: a panic is an internal error to it, whatever the
+/// server knows; every other code keeps its stable name.
+fn wire_code(code: Code) -> Code {
+    if code.category() == Category::Panic {
+        Code::INTERNAL
+    } else {
+        code
+    }
+}
+
+fn elapsed_ms() -> f64 {
+    STARTED.try_with(|s| s.elapsed().as_secs_f64() * 1e3).unwrap_or(0.0)
+}
+
+fn error_response(error: TaskError) -> Response {
+    let error = error.or_trace_id(TraceContext::current_trace_id());
+    let code = wire_code(error.code());
+    let envelope = Envelope::<()> {
+        code: code.name().to_owned(),
+        message: error.client_message().to_owned(),
+        data: None,
+        trace_id: error.trace_id().map(|t| t.to_string()),
+        duration_ms: elapsed_ms(),
+    };
+    let body = serde_json::to_vec(&envelope).expect("an error envelope always serialises");
+    let status =
+        StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    json_response(status, body, Outcome { code: Some(error.code()), error: Some(error) })
+}
+
+fn json_response(status: StatusCode, body: Vec<u8>, outcome: Outcome) -> Response {
+    let mut response = (
+        status,
+        [(::http::header::CONTENT_TYPE, ::http::HeaderValue::from_static("application/json"))],
+        body,
+    )
+        .into_response();
+    response.extensions_mut().insert(outcome);
+    response
+}
+
+/// The axum server layer. See [the module docs](super) for what it does per request.
+///
+/// Apply it with `Router::layer` (every request, `route` label = the path) or
+/// `Router::route_layer` (matched routes only, `route` label = the route pattern, which
+/// keeps the metrics' cardinality low).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ResultLayer {
+    timeout: Option<Duration>,
+}
+
+impl ResultLayer {
+    /// The layer, with no deadline.
+    #[must_use]
+    pub const fn new() -> Self {
+        Self { timeout: None }
+    }
+
+    /// Gives every request a deadline: the ambient [`Context`] ends after `timeout`, the
+    /// handler is dropped and the client gets `504 DEADLINE_EXCEEDED`. The deadline travels
+    /// on as `grpc-timeout` through [`ClientLayer`](super::ClientLayer).
+    #[must_use]
+    pub const fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+}
+
+impl<S> Layer<S> for ResultLayer {
+    type Service = ResultService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        ResultService { inner, timeout: self.timeout }
+    }
+}
+
+/// The service made by [`ResultLayer`].
+#[derive(Clone, Debug)]
+pub struct ResultService<S> {
+    inner: S,
+    timeout: Option<Duration>,
+}
+
+type Guarded<F> =
+    Instrumented<TaskLocalFuture<TraceContext, Run<CatchUnwind<TaskLocalFuture<Instant, F>>>>>;
+
+impl<S, B> Service<Request<B>> for ResultService<S>
+where
+    S: Service<Request<B>>,
+    S::Response: IntoResponse,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = ResultFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut TaskCx<'_>) -> Poll<std::result::Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let start = Instant::now();
+        let trace = trace_from_headers(req.headers());
+        let ctx = match self.timeout {
+            Some(timeout) => Context::new().with_timeout(timeout),
+            None => Context::new(),
+        };
+        let method = req.method().as_str().to_owned();
+        let route = req
+            .extensions()
+            .get::<MatchedPath>()
+            .map_or_else(|| req.uri().path().to_owned(), |p| p.as_str().to_owned());
+        let span = tracing::info_span!(
+            "http",
+            method = %method,
+            route = %route,
+            trace_id = %trace.trace_id,
+            span_id = %trace.span_id,
+            code = tracing::field::Empty,
+        );
+        let inner = span.in_scope(|| trace.sync_scope(|| self.inner.call(req)));
+        let fut = trace
+            .scope(ctx.run(crate::panic::catch_unwind(STARTED.scope(start, inner))))
+            .instrument(span.clone());
+        ResultFuture { fut, call: Some((Call { trace, start, span }, method, route)) }
+    }
+}
+
+pin_project! {
+    /// The future of [`ResultService`].
+    #[must_use = "futures do nothing unless polled"]
+    pub struct ResultFuture<F> {
+        #[pin]
+        fut: Guarded<F>,
+        call: Option<(Call, String, String)>,
+    }
+}
+
+impl<F, R, E> Future for ResultFuture<F>
+where
+    F: Future<Output = std::result::Result<R, E>>,
+    R: IntoResponse,
+{
+    type Output = std::result::Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let out = std::task::ready!(this.fut.poll(cx));
+        let (call, method, route) = this.call.take().expect("polled after completion");
+        let mut response = match out {
+            Ok(Ok(response)) => response.into_response(),
+            Ok(Err(e)) => {
+                call.log(&route, Some(Code::INTERNAL), None);
+                record(method, route, 500, "INTERNAL", &call);
+                return Poll::Ready(Err(e));
+            }
+            // A panic or the deadline: the handler never answered. Answer for it, in its
+            // trace and with its start time.
+            Err(error) => {
+                let error = error.or_trace_id(Some(call.trace.trace_id));
+                STARTED.sync_scope(call.start, || error_response(error))
+            }
+        };
+        let (code, error) = match response.extensions_mut().remove::<Outcome>() {
+            Some(o) => (o.code, o.error),
+            None if response.status().is_success() || response.status().is_redirection() => {
+                (None, None)
+            }
+            None => (Some(Code::from_http(response.status().as_u16())), None),
+        };
+        call.stamp(response.headers_mut());
+        call.log(&route, code, error.as_ref());
+        // Metrics are the operator's: they keep PANICKED apart from INTERNAL.
+        let name = code.map_or("OK", |c| c.name());
+        record(method, route, response.status().as_u16(), name, &call);
+        Poll::Ready(Ok(response))
+    }
+}
+
+fn record(method: String, route: String, status: u16, code: &'static str, call: &Call) {
+    let elapsed = call.start.elapsed().as_secs_f64();
+    metrics::histogram!(HTTP_DURATION, "method" => method.clone(), "route" => route.clone())
+        .record(elapsed);
+    metrics::counter!(
+        HTTP_REQUESTS,
+        "method" => method,
+        "route" => route,
+        "status" => status.to_string(),
+        "code" => code,
+    )
+    .increment(1);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::middleware::{TRACEPARENT, X_TRACE_ID};
+    use axum::body::Body;
+    use axum::routing::get;
+    use axum::Router;
+    use tower::ServiceExt;
+
+    const PARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+
+    fn app(layer: ResultLayer) -> Router {
+        Router::new()
+            .route("/ok", get(|| async { Reply::from(Ok::<_, TaskError>(vec![1, 2])) }))
+            .route(
+                "/trace",
+                get(|| async {
+                    let tc = TraceContext::current().unwrap();
+                    assert!(Context::current().is_some(), "an ambient context");
+                    Reply(Ok::<_, TaskError>(tc.to_string()))
+                }),
+            )
+            .route("/unit", get(|| async { Reply::from(Ok::<_, TaskError>(())) }))
+            .route(
+                "/missing",
+                get(|| async { Reply::<u8>(Err(TaskError::new(Code::NOT_FOUND, "no sku 9"))) }),
+            )
+            .route(
+                "/storage",
+                get(|| async {
+                    let io = std::io::Error::other("disk /dev/sda1 on fire");
+                    Reply::<u8>(Err(TaskError::from_error(io).with_code(Code::STORAGE)))
+                }),
+            )
+            .route(
+                "/panic",
+                get(|| async {
+                    if true {
+                        panic!("password=hunter2");
+                    }
+                    Reply(Ok::<_, TaskError>(0))
+                }),
+            )
+            .route(
+                "/slow",
+                get(|| async {
+                    tokio::time::sleep(Duration::from_secs(10)).await;
+                    Reply(Ok::<_, TaskError>(0))
+                }),
+            )
+            .layer(layer)
+    }
+
+    async fn get_path<T: DeserializeOwned>(
+        layer: ResultLayer,
+        path: &str,
+    ) -> (u16, ::http::HeaderMap, Envelope<T>) {
+        let req = Request::get(path).header(TRACEPARENT, PARENT).body(Body::empty()).unwrap();
+        let response = app(layer).oneshot(req).await.unwrap();
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let envelope = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|e| panic!("{path}: {e}: {}", String::from_utf8_lossy(&bytes)));
+        (status, headers, envelope)
+    }
+
+    #[tokio::test]
+    async fn success_answers_the_envelope_with_trace_headers() {
+        let (status, headers, env) = get_path::<Vec<u8>>(ResultLayer::new(), "/ok").await;
+        assert_eq!(status, 200);
+        assert_eq!((env.code.as_str(), env.message.as_str()), ("OK", "ok"));
+        assert_eq!(env.data, Some(vec![1, 2]));
+        assert_eq!(env.trace_id.as_deref(), Some(TRACE));
+        assert!(env.duration_ms >= 0.0);
+        assert_eq!(headers[X_TRACE_ID], TRACE);
+        let back: TraceContext = headers[TRACEPARENT].to_str().unwrap().parse().unwrap();
+        assert_eq!(back.trace_id.to_string(), TRACE);
+
+        let (_, headers, env) = get_path::<String>(ResultLayer::new(), "/trace").await;
+        assert_eq!(env.data.as_deref(), headers[TRACEPARENT].to_str().ok(), "handler's span");
+
+        let (status, _, env) = get_path::<()>(ResultLayer::new(), "/unit").await;
+        assert_eq!(status, 200);
+        env.into_result(status).expect("a null `data` is `()`");
+    }
+
+    #[tokio::test]
+    async fn failures_take_status_and_message_from_the_table() {
+        let (status, headers, env) = get_path::<u8>(ResultLayer::new(), "/missing").await;
+        assert_eq!(status, 404);
+        assert_eq!((env.code.as_str(), env.message.as_str()), ("NOT_FOUND", "no sku 9"));
+        assert_eq!(env.data, None);
+        assert_eq!(env.trace_id.as_deref(), Some(TRACE));
+        assert_eq!(headers[X_TRACE_ID], TRACE);
+        let e = env.into_result(status).unwrap_err();
+        assert_eq!(e.code(), Code::NOT_FOUND);
+        assert_eq!(e.trace_id().unwrap().to_string(), TRACE);
+
+        let (status, _, env) = get_path::<u8>(ResultLayer::new(), "/storage").await;
+        assert_eq!(status, 503);
+        assert_eq!((env.code.as_str(), env.message.as_str()), ("STORAGE", "storage unavailable"));
+    }
+
+    #[tokio::test]
+    async fn a_panic_answers_internal_without_the_payload() {
+        let req = Request::get("/panic").header(TRACEPARENT, PARENT).body(Body::empty()).unwrap();
+        let response = app(ResultLayer::new()).oneshot(req).await.unwrap();
+        assert_eq!(response.status(), 500);
+        assert_eq!(response.headers()[X_TRACE_ID], TRACE);
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let text = String::from_utf8(bytes.to_vec()).unwrap();
+        assert!(!text.contains("hunter2"), "{text}");
+        let env: Envelope<u8> = serde_json::from_str(&text).unwrap();
+        assert_eq!((env.code.as_str(), env.message.as_str()), ("INTERNAL", "internal error"));
+        assert_eq!(env.trace_id.as_deref(), Some(TRACE));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_layer_deadline_ends_the_handler() {
+        let layer = ResultLayer::new().timeout(Duration::from_millis(100));
+        let (status, headers, env) = get_path::<u8>(layer, "/slow").await;
+        assert_eq!(status, 504);
+        assert_eq!(env.code, "DEADLINE_EXCEEDED");
+        assert_eq!(headers[X_TRACE_ID], TRACE);
+        assert!(env.duration_ms >= 100.0, "measured from the request's arrival");
+    }
+
+    #[tokio::test]
+    async fn responses_that_are_not_replies_are_still_stamped() {
+        let req = Request::get("/nowhere").header(TRACEPARENT, PARENT).body(Body::empty()).unwrap();
+        let response = app(ResultLayer::new()).oneshot(req).await.unwrap();
+        assert_eq!(response.status(), 404);
+        assert_eq!(response.headers()[X_TRACE_ID], TRACE);
+    }
+
+    #[tokio::test]
+    async fn read_reply_turns_any_response_back_into_a_result() {
+        let ok = Reply::from(Ok::<_, TaskError>(5_u32)).into_response();
+        assert_eq!(read_reply::<u32, _>(ok).await.unwrap(), 5);
+        let err = Reply::<u32>(Err(TaskError::new(Code::RATE_LIMITED, "later"))).into_response();
+        let e = read_reply::<u32, _>(err).await.unwrap_err();
+        assert_eq!((e.code(), e.client_message()), (Code::RATE_LIMITED, "later"));
+        let plain = (StatusCode::BAD_GATEWAY, "upstream died").into_response();
+        let e = read_reply::<u32, _>(plain).await.unwrap_err();
+        assert_eq!(e.code(), Code::UNAVAILABLE);
+        assert_eq!(e.client_message(), "service unavailable", "the body is not shown");
+        let unknown: Envelope<u8> = Envelope {
+            code: "TEAPOT".into(),
+            message: "short and stout".into(),
+            data: None,
+            trace_id: Some("not-a-trace".into()),
+            duration_ms: 0.0,
+        };
+        let e = unknown.into_result(429).unwrap_err();
+        assert_eq!(e.code(), Code::RATE_LIMITED, "unknown names fall back to the status");
+        assert_eq!(e.trace_id(), None);
+    }
+}

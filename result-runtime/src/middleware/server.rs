@@ -1,0 +1,167 @@
+//! What the gRPC and HTTP server layers share: reading the caller's trace context, the
+//! response headers, and the end-of-call log event.
+#![cfg_attr(not(any(feature = "grpc", feature = "http")), allow(dead_code))] // the client layer alone uses little of it
+
+use tokio::time::Instant;
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+use tracing::Level;
+
+use super::{TRACEPARENT, X_TRACE_ID};
+use crate::trace::TraceContext;
+use crate::{Code, TaskError};
+
+/// `tracing` macros need a constant level; this picks one at run time.
+macro_rules! at_level {
+    ($level:expr, $($args:tt)*) => {
+        match $level {
+            Level::ERROR => tracing::error!($($args)*),
+            Level::WARN => tracing::warn!($($args)*),
+            Level::INFO => tracing::info!($($args)*),
+            Level::DEBUG => tracing::debug!($($args)*),
+            _ => tracing::trace!($($args)*),
+        }
+    };
+}
+
+/// The server's trace context for a request with these headers: a child span of the caller's
+/// `traceparent`, or a new root when the header is absent, repeated or invalid.
+///
+/// Parsing is strict ([`TraceContext::from_header_or_root`]); a rejected value is logged at
+/// `debug` (it is caller input, not a server problem) and never trusted, not even its trace
+/// id: W3C says a malformed header restarts the trace.
+///
+/// ```
+/// use http::HeaderMap;
+/// use result_runtime::middleware::trace_from_headers;
+///
+/// let mut headers = HeaderMap::new();
+/// headers.insert("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".parse().unwrap());
+/// let tc = trace_from_headers(&headers);
+/// assert_eq!(tc.trace_id.to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
+/// assert_ne!(tc.span_id.to_string(), "00f067aa0ba902b7"); // our own span
+///
+/// headers.insert("traceparent", "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01".parse().unwrap());
+/// assert_ne!(trace_from_headers(&headers).trace_id.to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
+/// ```
+#[must_use]
+pub fn trace_from_headers(headers: &HeaderMap) -> TraceContext {
+    let mut values = headers.get_all(TRACEPARENT).iter();
+    let (Some(first), None) = (values.next(), values.next()) else {
+        if headers.contains_key(TRACEPARENT) {
+            tracing::debug!("more than one traceparent header: starting a new trace");
+        }
+        return TraceContext::new_root();
+    };
+    let Ok(text) = first.to_str() else {
+        tracing::debug!(traceparent = ?first, "traceparent is not ASCII: starting a new trace");
+        return TraceContext::new_root();
+    };
+    match TraceContext::from_header_or_root(Some(text)) {
+        (parent, None) => parent.child(),
+        (root, Some(error)) => {
+            tracing::debug!(traceparent = text, %error, "rejected traceparent: starting a new trace");
+            root
+        }
+    }
+}
+
+/// One server call in progress: its trace context, start time and span.
+pub(crate) struct Call {
+    pub(crate) trace: TraceContext,
+    pub(crate) start: Instant,
+    pub(crate) span: tracing::Span,
+}
+
+impl Call {
+    /// Sets `traceparent` (this server's span) and `x-trace-id` on a response.
+    pub(crate) fn stamp(&self, headers: &mut HeaderMap) {
+        stamp(&self.trace, headers);
+    }
+
+    /// Records the outcome on the span and emits the one end-of-call event, at the level of
+    /// the code's severity (`DEBUG` for success).
+    ///
+    /// The event repeats `call` (the gRPC method or HTTP route) and `trace_id`, so it stays
+    /// useful where a filter drops the `INFO` span.
+    pub(crate) fn log(&self, call: &str, code: Option<Code>, error: Option<&TaskError>) {
+        let name = code.map_or("OK", |c| c.name());
+        self.span.record("code", name);
+        let level = code.map_or(Level::DEBUG, |c| c.severity().level());
+        let ms = format_args!("{:.3}", self.start.elapsed().as_secs_f64() * 1e3);
+        let trace_id = self.trace.trace_id;
+        self.span.in_scope(|| match error {
+            // `{:#}` has the internal detail (sources, panic message and location): for the
+            // log only, never for the client.
+            Some(e) => at_level!(level, call, code = name, duration_ms = %ms, %trace_id, error = %format_args!("{e:#}"), "call failed"),
+            None if code.is_some() => at_level!(level, call, code = name, duration_ms = %ms, %trace_id, "call failed"),
+            None => at_level!(level, call, code = name, duration_ms = %ms, %trace_id, "call done"),
+        });
+    }
+}
+
+/// Sets `traceparent` and `x-trace-id` for this trace context, replacing earlier values.
+pub(crate) fn stamp(trace: &TraceContext, headers: &mut HeaderMap) {
+    headers.insert(HeaderName::from_static(TRACEPARENT), header_value(trace.to_string()));
+    headers.insert(HeaderName::from_static(X_TRACE_ID), header_value(trace.trace_id.to_string()));
+}
+
+/// Hex digits and dashes are always a valid header value.
+pub(crate) fn header_value(text: String) -> HeaderValue {
+    HeaderValue::try_from(text).expect("hex and '-' are valid header characters")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const VALID: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    fn headers(values: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append(TRACEPARENT, HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn a_valid_parent_is_continued_in_a_child_span() {
+        let tc = trace_from_headers(&headers(&[VALID]));
+        let parent: TraceContext = VALID.parse().unwrap();
+        assert_eq!(tc.trace_id, parent.trace_id);
+        assert_ne!(tc.span_id, parent.span_id);
+        assert_eq!(tc.flags, parent.flags);
+    }
+
+    #[test]
+    fn absent_invalid_or_repeated_headers_start_a_new_trace() {
+        let parent: TraceContext = VALID.parse().unwrap();
+        let upper = VALID.to_uppercase();
+        let cases: Vec<HeaderMap> = vec![
+            HeaderMap::new(),
+            headers(&[&upper]),
+            headers(&["garbage"]),
+            headers(&[&format!("{VALID}-extra")]),
+            headers(&[VALID, VALID]),
+        ];
+        for h in cases {
+            let tc = trace_from_headers(&h);
+            assert_ne!(tc.trace_id, parent.trace_id, "{h:?}");
+            assert!(tc.flags.random_trace_id(), "a new root: {h:?}");
+        }
+        let mut h = HeaderMap::new();
+        h.insert(TRACEPARENT, HeaderValue::from_bytes(b"00-\xff").unwrap());
+        assert_ne!(trace_from_headers(&h).trace_id, parent.trace_id);
+    }
+
+    #[test]
+    fn stamp_replaces_both_headers() {
+        let tc: TraceContext = VALID.parse().unwrap();
+        let mut h = headers(&["00-11111111111111111111111111111111-1111111111111111-01"]);
+        stamp(&tc, &mut h);
+        assert_eq!(h.get_all(TRACEPARENT).iter().count(), 1);
+        assert_eq!(h[TRACEPARENT], VALID);
+        assert_eq!(h[X_TRACE_ID], "4bf92f3577b34da6a3ce929d0e0e4736");
+    }
+}
