@@ -82,7 +82,7 @@ pub enum ErrorKind {
 ///
 /// `?` into a `TaskError` cannot see this trait (Rust has no specialisation), so a plain `?`
 /// gives `INTERNAL`. Keep the code by converting with [`TaskError::classified`] or
-/// [`ResultExt::classified`], or let `#[fallible_task]` do it: a function annotated with it
+/// [`ClassifiedExt::classified`], or let `#[fallible_task]` do it: a function annotated with it
 /// that returns `Result<T, YourError>` keeps the classification.
 pub trait Classify {
     /// The code of this error.

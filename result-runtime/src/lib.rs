@@ -9,7 +9,7 @@
 //! - [`trace`]: W3C trace context, strict `traceparent` parsing, a task-local current context
 //!   and [`spawn`], which carries it across `tokio::spawn`.
 //! - [`context`]: cancellation with a cause, deadlines, [`context::Context::run`].
-//! - [`panic`]: panics become `Panicked` errors with message and location.
+//! - [`mod@panic`]: panics become `Panicked` errors with message and location.
 //!
 //! ## Quick start
 //!
