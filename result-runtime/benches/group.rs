@@ -50,14 +50,13 @@ fn join_trivial(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
             for _ in 0..iters {
                 let mut set = JoinSet::new();
                 for i in 0..N {
-                    set.spawn(async move { Ok::<_, TaskError>(i) });
+                    set.spawn(async move { (i, Ok::<_, TaskError>(i)) });
                 }
                 // Ordered results, as `join` gives: the index travels with the value.
                 let mut out = vec![0; N];
-                let mut k = 0;
                 while let Some(r) = set.join_next().await {
-                    out[k] = r.unwrap().unwrap();
-                    k += 1;
+                    let (i, v) = r.unwrap();
+                    out[i] = v.unwrap();
                 }
                 black_box(out);
             }
