@@ -741,12 +741,12 @@ async fn tasks_run_under_the_groups_context() {
 fn a_spawn_outside_a_runtime_panics_and_leaves_no_hole() {
     let g = Group::<u8>::new();
     let spawned = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let _ = g.spawn(async { Ok(1) });
+        drop(g.spawn(async { Ok(1) }));
     }));
     assert!(spawned.is_err());
     assert!(g.is_empty());
     let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-    let h = rt.block_on(async { g.spawn(async { Ok(2) }) });
-    assert_eq!(h.index(), 0);
+    let index = rt.block_on(async { g.spawn(async { Ok(2) }).index() });
+    assert_eq!(index, 0);
     assert_eq!(rt.block_on(g.join()).unwrap(), [2]);
 }
