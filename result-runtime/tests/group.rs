@@ -713,3 +713,40 @@ async fn a_panic_while_a_cancelled_future_is_dropped_does_not_vanish() {
     assert_eq!(err.kind(), ErrorKind::Panicked);
     assert_eq!(err.panic().unwrap().message(), "dropped badly");
 }
+
+#[tokio::test]
+async fn fail_ambient_in_collect_all_mode_cancels_nothing() {
+    let g = Group::new().collect_all();
+    g.spawn(async {
+        result_runtime::__private::fail_ambient_group(&unavailable("reported"));
+        Ok(deep_helper(false).await)
+    });
+    g.spawn(async { Ok(8) });
+    assert!(g.failure().is_none());
+    assert_eq!(g.join().await.unwrap(), [7, 8]);
+}
+
+#[tokio::test]
+async fn tasks_run_under_the_groups_context() {
+    let g = Group::new();
+    g.spawn(async { Ok(Context::current().unwrap()) });
+    let ctx = g.context().clone();
+    let seen = g.join().await.unwrap().pop().unwrap();
+    assert!(!seen.is_cancelled());
+    ctx.cancel(unavailable("x"));
+    assert!(seen.is_cancelled(), "the task's context is the group's");
+}
+
+#[test]
+fn a_spawn_outside_a_runtime_panics_and_leaves_no_hole() {
+    let g = Group::<u8>::new();
+    let spawned = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        drop(g.spawn(async { Ok(1) }));
+    }));
+    assert!(spawned.is_err());
+    assert!(g.is_empty());
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let index = rt.block_on(async { g.spawn(async { Ok(2) }).index() });
+    assert_eq!(index, 0);
+    assert_eq!(rt.block_on(g.join()).unwrap(), [2]);
+}

@@ -310,10 +310,7 @@ impl<T: Send + 'static> Group<T> {
     where
         F: Future<Output = Result<T>> + Send + 'static,
     {
-        let mut tasks = self.lock();
-        let index = tasks.next;
-        tasks.next += 1;
-        spawn_task(&mut tasks.set, &self.shared, index, None, None, fut)
+        self.spawn_inner(None, None, fut)
     }
 
     /// [`spawn`](Self::spawn) with a task name for errors (instead of `group[index]`).
@@ -321,10 +318,24 @@ impl<T: Send + 'static> Group<T> {
     where
         F: Future<Output = Result<T>> + Send + 'static,
     {
+        self.spawn_inner(Some(name.into()), None, fut)
+    }
+
+    fn spawn_inner<F>(
+        &self,
+        name: Option<Cow<'static, str>>,
+        permit: Option<tokio::sync::OwnedSemaphorePermit>,
+        fut: F,
+    ) -> TaskHandle
+    where
+        F: Future<Output = Result<T>> + Send + 'static,
+    {
         let mut tasks = self.lock();
         let index = tasks.next;
+        let handle = spawn_task(&mut tasks.set, &self.shared, index, name, permit, fut);
+        // Counted once spawned: a spawn outside a runtime panics and must leave no hole.
         tasks.next += 1;
-        spawn_task(&mut tasks.set, &self.shared, index, Some(name.into()), None, fut)
+        handle
     }
 
     /// Spawns `fut` only if a slot of the limit is free now (always, without a limit).
@@ -357,10 +368,7 @@ impl<T: Send + 'static> Group<T> {
             },
             None => None,
         };
-        let mut tasks = self.lock();
-        let index = tasks.next;
-        tasks.next += 1;
-        Ok(spawn_task(&mut tasks.set, &self.shared, index, None, permit, fut))
+        Ok(self.spawn_inner(None, permit, fut))
     }
 
     /// Waits for every task and returns their values in spawn order, or the group's error
@@ -470,7 +478,6 @@ impl<T: Send + 'static> Group<T> {
                     match inputs.next() {
                         Some(input) => {
                             let index = tasks.next;
-                            tasks.next += 1;
                             spawn_task(
                                 &mut tasks.set,
                                 &shared,
@@ -479,6 +486,7 @@ impl<T: Send + 'static> Group<T> {
                                 Some(permit),
                                 f(input),
                             );
+                            tasks.next += 1;
                         }
                         None => more = false,
                     }
