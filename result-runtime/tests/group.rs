@@ -150,7 +150,7 @@ async fn results_keep_spawn_order_under_random_completion_order() {
 #[tokio::test(start_paused = true)]
 async fn the_limit_is_never_exceeded_and_is_used() {
     let inside = HighWater::default();
-    let g = Group::new().limit(4).unwrap();
+    let g = Group::new().limit(4);
     let mut rng = fastrand::Rng::with_seed(3);
     for i in 0..100_usize {
         let inside = inside.clone();
@@ -325,7 +325,7 @@ async fn dropping_the_join_future_aborts_its_tasks() {
 
 #[tokio::test]
 async fn try_spawn_refuses_at_the_limit_and_gives_the_future_back() {
-    let g = Group::new().limit(2).unwrap();
+    let g = Group::new().limit(2);
     let (a_tx, a_rx) = oneshot::channel::<()>();
     let (b_tx, b_rx) = oneshot::channel::<()>();
     let a = g.try_spawn(async { a_rx.await.map(|()| 1).map_err(TaskError::from) }).unwrap();
@@ -352,7 +352,7 @@ async fn spawn_never_blocks_and_a_failure_frees_the_work_queued_behind_the_limit
     let polled = Arc::new(AtomicUsize::new(0));
     let drops = Drops::default();
     let (go_tx, go_rx) = oneshot::channel::<()>();
-    let g = Group::new().limit(1).unwrap();
+    let g = Group::new().limit(1);
     g.spawn(async {
         go_rx.await.unwrap();
         Ok(())
@@ -378,7 +378,7 @@ async fn spawn_never_blocks_and_a_failure_frees_the_work_queued_behind_the_limit
 
 #[tokio::test(start_paused = true)]
 async fn a_deadline_frees_the_work_queued_behind_the_limit() {
-    let g = Group::<()>::new().limit(2).unwrap().timeout(Duration::from_secs(5));
+    let g = Group::<()>::new().limit(2).timeout(Duration::from_secs(5));
     for _ in 0..50 {
         g.spawn(std::future::pending());
     }
@@ -387,13 +387,30 @@ async fn a_deadline_frees_the_work_queued_behind_the_limit() {
 
 #[test]
 fn limit_zero_is_rejected_with_a_clear_error() {
-    let err = Group::<()>::new().limit(0).unwrap_err();
+    let (_, err) = Group::<()>::new().try_limit(0).unwrap_err();
     assert_eq!(err, ZeroLimit);
     assert_eq!(
         err.to_string(),
         "a group limit must be at least 1: `limit(0)` could never run a task"
     );
     assert_eq!(TaskError::classified(err).code(), Code::INVALID_ARGUMENT);
+}
+
+#[tokio::test]
+async fn limit_zero_fails_the_group_instead_of_hanging() {
+    let g = Group::new().limit(0);
+    let polled = Arc::new(AtomicUsize::new(0));
+    for _ in 0..3 {
+        let polled = polled.clone();
+        g.spawn(async move {
+            polled.fetch_add(1, SeqCst);
+            Ok(())
+        });
+    }
+    let err = g.join().await.unwrap_err();
+    assert_eq!(err.code(), Code::INVALID_ARGUMENT);
+    assert!(err.to_string().contains("`limit(0)` could never run a task"), "{err}");
+    assert_eq!(polled.load(SeqCst), 0);
 }
 
 #[tokio::test]
@@ -537,7 +554,6 @@ async fn map_pulls_its_input_lazily_and_keeps_input_order() {
     let (d, p) = (done.clone(), pulled.clone());
     let out = Group::new()
         .limit(3)
-        .unwrap()
         .map(inputs, |x| {
             // Only as many inputs out as the limit allows beyond what has finished.
             assert!(p.load(SeqCst) <= d.load(SeqCst) + 3);
@@ -562,7 +578,6 @@ async fn map_stops_pulling_after_a_failure() {
     let p = pulled.clone();
     let err = Group::new()
         .limit(2)
-        .unwrap()
         .map(
             (0..1_000_000_u64).inspect(move |_| {
                 p.fetch_add(1, SeqCst);

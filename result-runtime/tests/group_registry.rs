@@ -75,7 +75,7 @@ async fn a_registered_failure_is_fail_fast_and_names_the_function() {
 
 #[tokio::test]
 async fn a_configured_group_can_take_registered_tasks() {
-    let g = Group::new().limit(1).unwrap();
+    let g = Group::new().limit(1);
     assert_eq!(g.spawn_registered("startup"), 2);
     g.spawn(async { Ok(()) });
     assert_eq!(g.join().await.unwrap().len(), 3);

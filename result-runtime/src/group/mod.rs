@@ -62,7 +62,7 @@
 //!
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)]
 //! # async fn main() -> Result<()> {
-//! let g = Group::new().limit(8)?.timeout(Duration::from_secs(2));
+//! let g = Group::new().limit(8).timeout(Duration::from_secs(2));
 //! for id in [1, 2, 3] {
 //!     g.spawn(fetch_user(id));
 //! }
@@ -215,14 +215,34 @@ impl<T: Send + 'static> Group<T> {
 
     /// At most `n` tasks run at once; the others wait for a slot, in spawn order.
     ///
-    /// # Errors
-    /// [`ZeroLimit`] when `n` is 0 (such a group could never run anything).
+    /// `limit(0)` could never run a task (Go's `errgroup.SetLimit(0)` blocks forever). It
+    /// does not panic: the group starts failed with the [`ZeroLimit`] error
+    /// (`INVALID_ARGUMENT`), so every spawn ends at once and [`join`](Self::join) returns
+    /// that error. Use [`try_limit`](Self::try_limit) to reject it where the limit is set.
     ///
     /// # Panics
     /// When called after the first spawn (as every option).
-    pub fn limit(mut self, n: usize) -> Result<Self, ZeroLimit> {
+    #[must_use]
+    pub fn limit(self, n: usize) -> Self {
+        match self.try_limit(n) {
+            Ok(g) => g,
+            Err((mut g, zero)) => {
+                g.configure("limit").fail(&TaskError::classified(zero));
+                g
+            }
+        }
+    }
+
+    /// [`limit`](Self::limit), refusing `0` with the group handed back unchanged.
+    ///
+    /// # Errors
+    /// The group and [`ZeroLimit`] when `n` is 0.
+    ///
+    /// # Panics
+    /// When called after the first spawn (as every option).
+    pub fn try_limit(mut self, n: usize) -> std::result::Result<Self, (Self, ZeroLimit)> {
         if n == 0 {
-            return Err(ZeroLimit);
+            return Err((self, ZeroLimit));
         }
         self.configure("limit").limit = Some(Arc::new(Semaphore::new(n)));
         Ok(self)
@@ -348,7 +368,7 @@ impl<T: Send + 'static> Group<T> {
     ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> result_runtime::Result<()> {
-    /// let g = Group::new().limit(1)?;
+    /// let g = Group::new().limit(1);
     /// let (release, wait) = tokio::sync::oneshot::channel::<()>();
     /// g.try_spawn(async { wait.await.ok(); Ok(1) }).unwrap();
     /// let refused = g.try_spawn(async { Ok(2) }).unwrap_err();
@@ -438,7 +458,7 @@ impl<T: Send + 'static> Group<T> {
     ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> result_runtime::Result<()> {
-    /// let squares = Group::new().limit(4)?.map(1..=1000_u64, |x| async move { Ok(x * x) }).await?;
+    /// let squares = Group::new().limit(4).map(1..=1000_u64, |x| async move { Ok(x * x) }).await?;
     /// assert_eq!(squares.len(), 1000);
     /// assert_eq!(squares[9], 100);
     /// # Ok(()) }
