@@ -165,12 +165,13 @@ fn failed(name: &'static str, error: TaskError) -> TaskError {
     error
 }
 
-/// Boxes a registered group task's future.
-pub fn boxed_group_task<F>(fut: F) -> BoxTaskFuture
+/// Boxes a registered group task's future. A registered fn may return a value; the group
+/// only needs to know whether it failed.
+pub fn boxed_group_task<T, F>(fut: F) -> BoxTaskFuture
 where
-    F: Future<Output = Result<()>> + Send + 'static,
+    F: Future<Output = Result<T>> + Send + 'static,
 {
-    Box::pin(fut)
+    Box::pin(async move { fut.await.map(drop) })
 }
 
 /// What `retry` needs of each argument: a fresh copy for every attempt.
