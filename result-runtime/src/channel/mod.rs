@@ -122,9 +122,15 @@ pub use receiver::ResultReceiver;
 pub use sender::{ForwardItem, ResultSender, SendFuture};
 
 /// What travels through the queue: the item and the context it was sent from.
+///
+/// The context is boxed, and only when there is one: an untraced `Result<u64>` envelope is
+/// 24 bytes (a 32-byte queue slot, two per cache line) instead of 48 (a 64-byte slot). Each
+/// item crosses cores through its slot's cache line, and the larger slot measured ~2x
+/// slower per item in the 1P1C bench on a 2-worker runtime; a traced item pays one small
+/// allocation instead.
 struct Envelope<T> {
     result: Result<T>,
-    trace: Option<TraceContext>,
+    trace: Option<Box<TraceContext>>,
 }
 
 /// The first error of a fail-fast channel, delivered after the queue drains.
@@ -351,7 +357,7 @@ impl<T: fmt::Debug> fmt::Debug for Traced<T> {
 
 impl<T> From<Envelope<T>> for Traced<T> {
     fn from(env: Envelope<T>) -> Self {
-        Self { result: env.result, trace: env.trace }
+        Self { result: env.result, trace: env.trace.map(|t| *t) }
     }
 }
 
@@ -366,10 +372,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn per_item_overhead_is_the_trace_context_only() {
-        // The envelope adds the 32-byte context (its niche holds `None`), nothing boxed.
-        assert_eq!(std::mem::size_of::<Option<TraceContext>>(), 32);
-        assert!(std::mem::size_of::<Envelope<u64>>() <= 48);
+    fn per_item_overhead_is_one_pointer() {
+        assert_eq!(
+            std::mem::size_of::<Envelope<u64>>(),
+            std::mem::size_of::<Result<u64>>() + std::mem::size_of::<usize>()
+        );
     }
 
     #[test]
