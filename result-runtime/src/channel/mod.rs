@@ -32,20 +32,28 @@
 //! # Built on async-channel
 //!
 //! Storage and receive-side waiting are [`async_channel`]'s (smol-rs: a bounded lock-free
-//! array queue from `concurrent-queue`, `event-listener` wake-ups). It was chosen over
-//! `flume` (the other MPMC crate in the workspace) and over tokio's `mpsc` (single consumer)
-//! by measurement and by its cancellation behaviour:
+//! array queue from `concurrent-queue`, `event-listener` wake-ups). The candidates were
+//! async-channel and `flume` (tokio's `mpsc` has a single consumer). What was measured
+//! (`cargo bench --bench channel`, `Result<u64>`, capacity 1024, same run, on a 2-core
+//! machine shared with other jobs, load average 8-10, so every number is noisy):
 //!
-//! - throughput (`cargo bench --bench channel`, 2-core shared machine, `Result<u64>`,
-//!   capacity 1024, same run; see that bench for the RATIO lines):
-//!   1 producer/1 consumer: async-channel 62 ns/item, flume 118 ns/item, tokio mpsc
-//!   82 ns/item; 4 producers/4 consumers: async-channel 221 ns/item, flume 227 ns/item,
-//!   tokio mpsc (4P1C) 131 ns/item. The numbers are noisy (other jobs share the cores); the
-//!   ordering async-channel <= flume held across runs.
-//! - its `recv` takes an item out of the queue only in the poll that returns it, so a
-//!   cancelled `recv` leaves the item in the queue for the next receiver; flume's async
-//!   receive has a history of cancellation disputes.
-//! - it is `Stream`, has `len`, `close` from either side and blocking variants.
+//! | ns per item          | async-channel | flume | tokio mpsc |
+//! |----------------------|---------------|-------|------------|
+//! | 1P1C, 2 workers      | 199           | 126   | 110        |
+//! | 4P4C, 2 workers      | 169           | 94    | 179 (4P1C) |
+//! | 1P1C, current thread | 205           | 107   | 182        |
+//!
+//! Raw flume was faster in every run (0.5x-0.7x async-channel's time). async-channel is
+//! used anyway, because the contract needs what flume lacks:
+//!
+//! - **close from either side while handles live**, delivering what was sent: flume only
+//!   disconnects when every sender or every receiver is dropped; emulating close would add
+//!   a second wake-up source raced against every receive;
+//! - a receive that takes an item only in the poll that returns it (cancel-safe), a
+//!   `Stream`, `len`, and blocking variants, all native.
+//!
+//! Switching the backend is local to this module (push, pop, close); it is worth revisiting
+//! if flume gains `close`.
 //!
 //! What async-channel does not give us, and this module adds:
 //!
@@ -54,8 +62,10 @@
 //!   [`SendFuture::into_item`] takes it back if the send did not happen. Waiting for room
 //!   uses a separate `event-listener` event that receivers signal after each item.
 //! - **Trace context per item.** Each send records [`TraceContext::current`] next to the
-//!   item (32 bytes, no allocation); [`ResultReceiver::recv_traced`] returns a [`Traced`]
-//!   whose [`Traced::scope`] runs the handling in the sender's context.
+//!   item: one pointer in the queue slot, and a small allocation only when the sender has
+//!   a context (see `Envelope` in the source for why it is boxed);
+//!   [`ResultReceiver::recv_traced`] returns a [`Traced`] whose [`Traced::scope`] runs the
+//!   handling in the sender's context.
 //! - **Fail-fast** ([`ResultChannel::fail_fast`]), **counters** ([`ChannelStats`]),
 //!   **collectors** ([`ResultReceiver::collect_ok`], [`ResultReceiver::partition`]) and
 //!   [`ResultSender::forward`] to pipe any stream of results (a `Group`'s `join_stream`)
@@ -105,6 +115,7 @@ mod error;
 mod receiver;
 mod sender;
 
+use std::cell::Cell;
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
@@ -161,14 +172,22 @@ impl ShardedCounters {
         Self { shards: (0..Self::SHARDS).map(|_| Counters::default()).collect() }
     }
 
+    #[inline]
     fn add(&self, ok: bool) {
         thread_local! {
-            static SHARD: usize = {
-                static NEXT: AtomicUsize = AtomicUsize::new(0);
-                NEXT.fetch_add(1, Ordering::Relaxed) % ShardedCounters::SHARDS
-            };
+            // `usize::MAX` until first use; a const initialiser keeps the access cheap.
+            static SHARD: Cell<usize> = const { Cell::new(usize::MAX) };
         }
-        let shard = &self.shards[SHARD.try_with(|s| *s).unwrap_or(0)];
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let index = SHARD
+            .try_with(|s| {
+                if s.get() == usize::MAX {
+                    s.set(NEXT.fetch_add(1, Ordering::Relaxed) % Self::SHARDS);
+                }
+                s.get()
+            })
+            .unwrap_or(0);
+        let shard = &self.shards[index];
         let counter = if ok { &shard.ok } else { &shard.err };
         counter.fetch_add(1, Ordering::Relaxed);
     }
