@@ -60,7 +60,8 @@
 //! - **Cancel-safe send.** A cancelled `async_channel::Send` drops its value. Here the value
 //!   stays in the [`SendFuture`] until the queue accepts it (an atomic `try_send`), and
 //!   [`SendFuture::into_item`] takes it back if the send did not happen. Waiting for room
-//!   uses a separate `event-listener` event that receivers signal after each item.
+//!   uses a separate `event-listener` event that receivers signal when an item leaves while
+//!   a sender waits (a counter keeps the common case, nobody waiting, free of its lock).
 //! - **Trace context per item.** Each send records [`TraceContext::current`] next to the
 //!   item: one pointer in the queue slot, and a small allocation only when the sender has
 //!   a context (see `Envelope` in the source for why it is boxed);
@@ -199,6 +200,9 @@ struct Shared {
     /// Signalled after each item leaves the queue and on close: senders waiting for room
     /// listen here (async-channel's own send event is private to its `Send` future).
     space: Event,
+    /// Senders between "saw Full" and "done": receivers skip `space.notify` (which always
+    /// takes event-listener's list lock) while it is zero, which is almost always.
+    waiting: Padded<AtomicUsize>,
     counters: ShardedCounters,
     failure: OnceLock<Failure>,
     failure_taken: AtomicBool,
@@ -207,9 +211,33 @@ struct Shared {
     receivers: AtomicUsize,
 }
 
+/// A value alone on its cache line.
+#[repr(align(128))]
+struct Padded<T>(T);
+
 impl Shared {
     fn wake_all_senders(&self) {
         self.space.notify(usize::MAX);
+    }
+
+    /// A sender saw `Full` and will listen. `SeqCst`: pairs with [`Self::made_room`] (the
+    /// sender's retry after listening must see a pop that this count did not announce).
+    fn start_waiting(&self) {
+        self.waiting.0.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn stop_waiting(&self) {
+        self.waiting.0.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// An item left the queue. async-channel's `try_recv`, under every receive, issued a
+    /// `SeqCst` fence after the pop, so either this load sees the waiting sender, or that
+    /// sender's retry (after its `SeqCst` increment) sees the room.
+    #[inline]
+    fn made_room(&self) {
+        if self.waiting.0.load(Ordering::SeqCst) > 0 {
+            self.space.notify_additional_relaxed(1);
+        }
     }
 
     fn counts(&self) -> ChannelStats {
@@ -294,6 +322,7 @@ impl<T> ResultChannel<T> {
         let shared = Arc::new(Shared {
             fail_fast: self.fail_fast,
             space: Event::new(),
+            waiting: Padded(AtomicUsize::new(0)),
             counters: ShardedCounters::new(),
             failure: OnceLock::new(),
             failure_taken: AtomicBool::new(false),
@@ -396,6 +425,25 @@ mod tests {
             std::mem::size_of::<Envelope<u64>>(),
             std::mem::size_of::<Result<u64>>() + std::mem::size_of::<usize>()
         );
+    }
+
+    #[tokio::test]
+    async fn waiting_senders_are_counted_until_done_or_dropped() {
+        let (tx, rx) = ResultChannel::<u8>::bounded(1);
+        tx.try_send(Ok(0)).unwrap();
+        let waiting = |tx: &sender::ResultSender<u8>| tx.shared.waiting.0.load(Ordering::SeqCst);
+
+        let mut cancelled = tx.send(Ok(1));
+        assert!(futures_util::poll!(&mut cancelled).is_pending());
+        assert_eq!(waiting(&tx), 1);
+        drop(cancelled);
+        assert_eq!(waiting(&tx), 0, "a dropped send stops counting");
+
+        let mut sent = tx.send(Ok(2));
+        assert!(futures_util::poll!(&mut sent).is_pending());
+        assert_eq!(rx.recv().await.unwrap().unwrap(), 0);
+        sent.await.unwrap();
+        assert_eq!(waiting(&tx), 0, "a completed send stops counting");
     }
 
     #[test]

@@ -19,7 +19,7 @@ use crate::trace::TraceContext;
 /// send records the sender's [`TraceContext::current`] with the item.
 pub struct ResultSender<T> {
     inner: async_channel::Sender<Envelope<T>>,
-    shared: Arc<Shared>,
+    pub(super) shared: Arc<Shared>,
 }
 
 impl<T> Clone for ResultSender<T> {
@@ -111,6 +111,7 @@ impl<T> ResultSender<T> {
             env: Some(Envelope { result: item, trace: None }),
             traced: false,
             listener: None,
+            waiting: false,
         }
     }
 
@@ -154,22 +155,24 @@ impl<T> ResultSender<T> {
     /// # Errors
     /// [`SendError`] with the item when the channel is closed.
     pub fn blocking_send(&self, item: Result<T>) -> std::result::Result<(), SendError<T>> {
-        let mut env = Envelope::current(item);
-        loop {
-            env = match self.push(env) {
-                Ok(()) => return Ok(()),
-                Err(Rejected::Closed(e)) => return Err(e),
-                Err(Rejected::Full(back)) => back,
-            };
+        let mut env = match self.push(Envelope::current(item)) {
+            Ok(()) => return Ok(()),
+            Err(Rejected::Closed(e)) => return Err(e),
+            Err(Rejected::Full(back)) => back,
+        };
+        self.shared.start_waiting();
+        let result = loop {
             // Listen, then try again: a receiver may have made room before we listened.
             let listener = self.shared.space.listen();
             env = match self.push(env) {
-                Ok(()) => return Ok(()),
-                Err(Rejected::Closed(e)) => return Err(e),
+                Ok(()) => break Ok(()),
+                Err(Rejected::Closed(e)) => break Err(e),
                 Err(Rejected::Full(back)) => back,
             };
             listener.wait();
-        }
+        };
+        self.shared.stop_waiting();
+        result
     }
 
     /// Sends every item of `stream` in order, waiting for room as needed, until the stream
@@ -274,6 +277,23 @@ pub struct SendFuture<'a, T> {
     /// `ctx.scope(tx.send(x))` must record `ctx`.
     traced: bool,
     listener: Option<EventListener>,
+    /// Counted in `Shared::waiting` (from the first `Full` until done or dropped).
+    waiting: bool,
+}
+
+impl<T> SendFuture<'_, T> {
+    fn done(&mut self) {
+        self.listener = None;
+        if std::mem::take(&mut self.waiting) {
+            self.sender.shared.stop_waiting();
+        }
+    }
+}
+
+impl<T> Drop for SendFuture<'_, T> {
+    fn drop(&mut self) {
+        self.done();
+    }
 }
 
 // The item is never pinned (it is moved in and out of the queue), so the future need not be.
@@ -307,11 +327,11 @@ impl<T> Future for SendFuture<'_, T> {
             }
             match this.sender.push(env) {
                 Ok(()) => {
-                    this.listener = None;
+                    this.done();
                     return Poll::Ready(Ok(()));
                 }
                 Err(Rejected::Closed(e)) => {
-                    this.listener = None;
+                    this.done();
                     return Poll::Ready(Err(e));
                 }
                 Err(Rejected::Full(env)) => {
@@ -319,7 +339,13 @@ impl<T> Future for SendFuture<'_, T> {
                     match this.listener.as_mut() {
                         // Listen first, then retry once before sleeping: a receiver may have
                         // made room between the failed push and the listen.
-                        None => this.listener = Some(this.sender.shared.space.listen()),
+                        None => {
+                            if !this.waiting {
+                                this.waiting = true;
+                                this.sender.shared.start_waiting();
+                            }
+                            this.listener = Some(this.sender.shared.space.listen());
+                        }
                         Some(listener) => {
                             ready!(Pin::new(listener).poll(cx));
                             this.listener = None;
