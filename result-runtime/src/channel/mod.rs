@@ -55,6 +55,12 @@
 //! Switching the backend is local to this module (push, pop, close); it is worth revisiting
 //! if flume gains `close`.
 //!
+//! What this layer costs, same bench, same run: 4P4C at 1.12x async-channel's throughput
+//! (127 vs 142 ns per item) and 1.04x tokio mpsc's; 1P1C at 0.70x async-channel's (224 vs
+//! 157 ns). In 1P1C the producer outruns the consumer, the channel sits full, and every
+//! receive wakes the waiting sender through this module's own event: one more lock per item
+//! than async-channel's internal wake-up, the price of a send that keeps its item.
+//!
 //! What async-channel does not give us, and this module adds:
 //!
 //! - **Cancel-safe send.** A cancelled `async_channel::Send` drops its value. Here the value
