@@ -472,3 +472,38 @@ fn debug_output_names_the_state_not_the_items() {
     assert_eq!(format!("{full:?}"), "Full(..)");
     assert_eq!(full.to_string(), "result channel full");
 }
+
+#[tokio::test]
+async fn fail_fast_error_reaches_every_kind_of_receive() {
+    // try_recv
+    let (tx, rx) = ResultChannel::<u32>::builder(4).fail_fast().build();
+    tx.try_send(Ok(1)).unwrap();
+    tx.try_send(Err(err("stop"))).unwrap();
+    assert_eq!(rx.try_recv().unwrap().unwrap(), 1);
+    assert_eq!(rx.try_recv().unwrap().unwrap_err().message(), "stop");
+    assert_eq!(rx.try_recv().unwrap_err(), TryRecvError::Closed);
+
+    // Stream
+    let (tx, rx) = ResultChannel::<u32>::builder(4).fail_fast().build();
+    tx.try_send(Ok(1)).unwrap();
+    tx.try_send(Err(err("stop"))).unwrap();
+    let items: Vec<_> = rx.collect().await;
+    assert_eq!(items.len(), 2);
+    assert_eq!(items[1].as_ref().unwrap_err().message(), "stop");
+
+    // blocking_recv, from a plain thread
+    let (tx, rx) = ResultChannel::<u32>::builder(4).fail_fast().build();
+    tx.try_send(Err(err("stop"))).unwrap();
+    let got = std::thread::spawn(move || (rx.blocking_recv(), rx.blocking_recv())).join().unwrap();
+    assert_eq!(got.0.unwrap().unwrap_err().message(), "stop");
+    assert!(got.1.is_none());
+
+    // recv_many
+    let (tx, rx) = ResultChannel::<u32>::builder(4).fail_fast().build();
+    tx.try_send(Ok(1)).unwrap();
+    tx.try_send(Err(err("stop"))).unwrap();
+    let mut buf = Vec::new();
+    assert_eq!(rx.recv_many(&mut buf, 10).await, 2);
+    assert!(buf[1].is_err());
+    assert_eq!(rx.recv_many(&mut buf, 10).await, 0);
+}

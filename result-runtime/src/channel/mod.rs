@@ -32,30 +32,50 @@
 //! # Built on async-channel
 //!
 //! Storage and receive-side waiting are [`async_channel`]'s (smol-rs: a bounded lock-free
-//! array queue from `concurrent-queue`, `event-listener` wake-ups). It was chosen over
-//! `flume` (the other MPMC crate in the workspace) and over tokio's `mpsc` (single consumer)
-//! by measurement and by its cancellation behaviour:
+//! array queue from `concurrent-queue`, `event-listener` wake-ups). The candidates were
+//! async-channel and `flume` (tokio's `mpsc` has a single consumer). What was measured
+//! (`cargo bench --bench channel`, `Result<u64>`, capacity 1024, same run, on a 2-core
+//! machine shared with other jobs, load average 8-10, so every number is noisy):
 //!
-//! - throughput (`cargo bench --bench channel`, 2-core shared machine, `Result<u64>`,
-//!   capacity 1024, same run; see that bench for the RATIO lines):
-//!   1 producer/1 consumer: async-channel 62 ns/item, flume 118 ns/item, tokio mpsc
-//!   82 ns/item; 4 producers/4 consumers: async-channel 221 ns/item, flume 227 ns/item,
-//!   tokio mpsc (4P1C) 131 ns/item. The numbers are noisy (other jobs share the cores); the
-//!   ordering async-channel <= flume held across runs.
-//! - its `recv` takes an item out of the queue only in the poll that returns it, so a
-//!   cancelled `recv` leaves the item in the queue for the next receiver; flume's async
-//!   receive has a history of cancellation disputes.
-//! - it is `Stream`, has `len`, `close` from either side and blocking variants.
+//! | ns per item          | async-channel | flume | tokio mpsc |
+//! |----------------------|---------------|-------|------------|
+//! | 1P1C, 2 workers      | 199           | 126   | 110        |
+//! | 4P4C, 2 workers      | 169           | 94    | 179 (4P1C) |
+//! | 1P1C, current thread | 205           | 107   | 182        |
+//!
+//! Raw flume was faster in every run (0.5x-0.7x async-channel's time). async-channel is
+//! used anyway, because the contract needs what flume lacks:
+//!
+//! - **close from either side while handles live**, delivering what was sent: flume only
+//!   disconnects when every sender or every receiver is dropped; emulating close would add
+//!   a second wake-up source raced against every receive;
+//! - a receive that takes an item only in the poll that returns it (cancel-safe), a
+//!   `Stream`, `len`, and blocking variants, all native.
+//!
+//! Switching the backend is local to this module (push, pop, close); it is worth revisiting
+//! if flume gains `close`.
+//!
+//! What this layer costs: on a current-thread runtime (no cross-thread wake-ups, the
+//! steadiest number here) 1P1C took 114 ns per item against async-channel's 76 ns. The
+//! channel sits full in that bench (the producer outruns the consumer), so every receive
+//! wakes the waiting sender through this module's own event: one more event-listener lock
+//! per item (~17 ns in the profile) than async-channel's internal wake-up, plus the trace
+//! capture and counters (~14 ns). That is the price of a send that keeps its item. On the
+//! 2-worker runtime the same-run ratio swung between 0.6x and 1.1x of async-channel from
+//! run to run (1P1C and 4P4C), i.e. it is dominated by scheduling noise on this machine.
 //!
 //! What async-channel does not give us, and this module adds:
 //!
 //! - **Cancel-safe send.** A cancelled `async_channel::Send` drops its value. Here the value
 //!   stays in the [`SendFuture`] until the queue accepts it (an atomic `try_send`), and
 //!   [`SendFuture::into_item`] takes it back if the send did not happen. Waiting for room
-//!   uses a separate `event-listener` event that receivers signal after each item.
+//!   uses a separate `event-listener` event that receivers signal when an item leaves while
+//!   a sender waits (a counter keeps the common case, nobody waiting, free of its lock).
 //! - **Trace context per item.** Each send records [`TraceContext::current`] next to the
-//!   item (32 bytes, no allocation); [`ResultReceiver::recv_traced`] returns a [`Traced`]
-//!   whose [`Traced::scope`] runs the handling in the sender's context.
+//!   item: one pointer in the queue slot, and a small allocation only when the sender has
+//!   a context (see `Envelope` in the source for why it is boxed);
+//!   [`ResultReceiver::recv_traced`] returns a [`Traced`] whose [`Traced::scope`] runs the
+//!   handling in the sender's context.
 //! - **Fail-fast** ([`ResultChannel::fail_fast`]), **counters** ([`ChannelStats`]),
 //!   **collectors** ([`ResultReceiver::collect_ok`], [`ResultReceiver::partition`]) and
 //!   [`ResultSender::forward`] to pipe any stream of results (a `Group`'s `join_stream`)
@@ -105,6 +125,7 @@ mod error;
 mod receiver;
 mod sender;
 
+use std::cell::Cell;
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
@@ -122,9 +143,15 @@ pub use receiver::ResultReceiver;
 pub use sender::{ForwardItem, ResultSender, SendFuture};
 
 /// What travels through the queue: the item and the context it was sent from.
+///
+/// The context is boxed, and only when there is one: an untraced `Result<u64>` envelope is
+/// 24 bytes (a 32-byte queue slot, two per cache line) instead of 48 (a 64-byte slot). Each
+/// item crosses cores through its slot's cache line, and the larger slot measured ~2x
+/// slower per item in the 1P1C bench on a 2-worker runtime; a traced item pays one small
+/// allocation instead.
 struct Envelope<T> {
     result: Result<T>,
-    trace: Option<TraceContext>,
+    trace: Option<Box<TraceContext>>,
 }
 
 /// The first error of a fail-fast channel, delivered after the queue drains.
@@ -155,14 +182,22 @@ impl ShardedCounters {
         Self { shards: (0..Self::SHARDS).map(|_| Counters::default()).collect() }
     }
 
+    #[inline]
     fn add(&self, ok: bool) {
         thread_local! {
-            static SHARD: usize = {
-                static NEXT: AtomicUsize = AtomicUsize::new(0);
-                NEXT.fetch_add(1, Ordering::Relaxed) % ShardedCounters::SHARDS
-            };
+            // `usize::MAX` until first use; a const initialiser keeps the access cheap.
+            static SHARD: Cell<usize> = const { Cell::new(usize::MAX) };
         }
-        let shard = &self.shards[SHARD.try_with(|s| *s).unwrap_or(0)];
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let index = SHARD
+            .try_with(|s| {
+                if s.get() == usize::MAX {
+                    s.set(NEXT.fetch_add(1, Ordering::Relaxed) % Self::SHARDS);
+                }
+                s.get()
+            })
+            .unwrap_or(0);
+        let shard = &self.shards[index];
         let counter = if ok { &shard.ok } else { &shard.err };
         counter.fetch_add(1, Ordering::Relaxed);
     }
@@ -174,6 +209,9 @@ struct Shared {
     /// Signalled after each item leaves the queue and on close: senders waiting for room
     /// listen here (async-channel's own send event is private to its `Send` future).
     space: Event,
+    /// Senders between "saw Full" and "done": receivers skip `space.notify` (which always
+    /// takes event-listener's list lock) while it is zero, which is almost always.
+    waiting: Padded<AtomicUsize>,
     counters: ShardedCounters,
     failure: OnceLock<Failure>,
     failure_taken: AtomicBool,
@@ -182,9 +220,33 @@ struct Shared {
     receivers: AtomicUsize,
 }
 
+/// A value alone on its cache line.
+#[repr(align(128))]
+struct Padded<T>(T);
+
 impl Shared {
     fn wake_all_senders(&self) {
         self.space.notify(usize::MAX);
+    }
+
+    /// A sender saw `Full` and will listen. `SeqCst`: pairs with [`Self::made_room`] (the
+    /// sender's retry after listening must see a pop that this count did not announce).
+    fn start_waiting(&self) {
+        self.waiting.0.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn stop_waiting(&self) {
+        self.waiting.0.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// An item left the queue. async-channel's `try_recv`, under every receive, issued a
+    /// `SeqCst` fence after the pop, so either this load sees the waiting sender, or that
+    /// sender's retry (after its `SeqCst` increment) sees the room.
+    #[inline]
+    fn made_room(&self) {
+        if self.waiting.0.load(Ordering::SeqCst) > 0 {
+            self.space.notify_additional_relaxed(1);
+        }
     }
 
     fn counts(&self) -> ChannelStats {
@@ -269,6 +331,7 @@ impl<T> ResultChannel<T> {
         let shared = Arc::new(Shared {
             fail_fast: self.fail_fast,
             space: Event::new(),
+            waiting: Padded(AtomicUsize::new(0)),
             counters: ShardedCounters::new(),
             failure: OnceLock::new(),
             failure_taken: AtomicBool::new(false),
@@ -351,7 +414,7 @@ impl<T: fmt::Debug> fmt::Debug for Traced<T> {
 
 impl<T> From<Envelope<T>> for Traced<T> {
     fn from(env: Envelope<T>) -> Self {
-        Self { result: env.result, trace: env.trace }
+        Self { result: env.result, trace: env.trace.map(|t| *t) }
     }
 }
 
@@ -366,10 +429,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn per_item_overhead_is_the_trace_context_only() {
-        // The envelope adds the 32-byte context (its niche holds `None`), nothing boxed.
-        assert_eq!(std::mem::size_of::<Option<TraceContext>>(), 32);
-        assert!(std::mem::size_of::<Envelope<u64>>() <= 48);
+    fn per_item_overhead_is_one_pointer() {
+        assert_eq!(
+            std::mem::size_of::<Envelope<u64>>(),
+            std::mem::size_of::<Result<u64>>() + std::mem::size_of::<usize>()
+        );
+    }
+
+    #[tokio::test]
+    async fn waiting_senders_are_counted_until_done_or_dropped() {
+        let (tx, rx) = ResultChannel::<u8>::bounded(1);
+        tx.try_send(Ok(0)).unwrap();
+        let waiting = |tx: &sender::ResultSender<u8>| tx.shared.waiting.0.load(Ordering::SeqCst);
+
+        let mut cancelled = tx.send(Ok(1));
+        assert!(futures_util::poll!(&mut cancelled).is_pending());
+        assert_eq!(waiting(&tx), 1);
+        drop(cancelled);
+        assert_eq!(waiting(&tx), 0, "a dropped send stops counting");
+
+        let mut sent = tx.send(Ok(2));
+        assert!(futures_util::poll!(&mut sent).is_pending());
+        assert_eq!(rx.recv().await.unwrap().unwrap(), 0);
+        sent.await.unwrap();
+        assert_eq!(waiting(&tx), 0, "a completed send stops counting");
     }
 
     #[test]

@@ -56,11 +56,9 @@ impl<T> ResultReceiver<T> {
         Self { inner: Box::pin(inner), shared }
     }
 
-    /// An item left the queue: one waiting sender may now have room. Relaxed: async-channel's
-    /// `try_recv` (under every receive) already issued the `SeqCst` fence after the pop that
-    /// orders it before this check for listeners.
+    /// An item left the queue: one waiting sender may now have room.
     fn took(&self, env: Envelope<T>) -> Traced<T> {
-        self.shared.space.notify_additional_relaxed(1);
+        self.shared.made_room();
         env.into()
     }
 

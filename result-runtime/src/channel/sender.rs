@@ -19,7 +19,7 @@ use crate::trace::TraceContext;
 /// send records the sender's [`TraceContext::current`] with the item.
 pub struct ResultSender<T> {
     inner: async_channel::Sender<Envelope<T>>,
-    shared: Arc<Shared>,
+    pub(super) shared: Arc<Shared>,
 }
 
 impl<T> Clone for ResultSender<T> {
@@ -44,33 +44,30 @@ impl<T> ResultSender<T> {
     }
 
     /// The one place an item enters the queue: fail-fast rules, then an atomic `try_send`,
-    /// then the counters. Never blocks, never loses the item.
-    fn push(
-        &self,
-        result: Result<T>,
-        trace: Option<TraceContext>,
-    ) -> std::result::Result<(), TrySendError<T>> {
+    /// then the counters. Never blocks, never loses the item: `Full` gives the envelope back
+    /// (with its boxed context, so a retry does not allocate again).
+    fn push(&self, env: Envelope<T>) -> std::result::Result<(), Rejected<T>> {
         let shared = &*self.shared;
         if shared.fail_fast {
             if let Some(first) = shared.failure.get() {
-                return Err(TrySendError::Closed(SendError {
-                    item: result,
+                return Err(Rejected::Closed(SendError {
+                    item: env.result,
                     cause: Some(first.error.clone()),
                 }));
             }
-            if let Err(error) = result {
-                return self.fail(error, trace);
+            if let Err(error) = env.result {
+                return self.fail(error, env.trace.map(|t| *t));
             }
         }
-        let is_ok = result.is_ok();
-        match self.inner.try_send(Envelope { result, trace }) {
+        let is_ok = env.result.is_ok();
+        match self.inner.try_send(env) {
             Ok(()) => {
                 shared.counters.add(is_ok);
                 Ok(())
             }
-            Err(async_channel::TrySendError::Full(env)) => Err(TrySendError::Full(env.result)),
+            Err(async_channel::TrySendError::Full(env)) => Err(Rejected::Full(env)),
             Err(async_channel::TrySendError::Closed(env)) => {
-                Err(TrySendError::Closed(SendError { item: env.result, cause: self.cause() }))
+                Err(Rejected::Closed(SendError { item: env.result, cause: self.cause() }))
             }
         }
     }
@@ -81,9 +78,9 @@ impl<T> ResultSender<T> {
         &self,
         error: TaskError,
         trace: Option<TraceContext>,
-    ) -> std::result::Result<(), TrySendError<T>> {
+    ) -> std::result::Result<(), Rejected<T>> {
         if self.inner.is_closed() {
-            return Err(TrySendError::Closed(SendError { item: Err(error), cause: self.cause() }));
+            return Err(Rejected::Closed(SendError { item: Err(error), cause: self.cause() }));
         }
         match self.shared.failure.set(Failure { error, trace }) {
             Ok(()) => {
@@ -92,10 +89,9 @@ impl<T> ResultSender<T> {
                 self.shared.wake_all_senders();
                 Ok(())
             }
-            Err(lost_race) => Err(TrySendError::Closed(SendError {
-                item: Err(lost_race.error),
-                cause: self.cause(),
-            })),
+            Err(lost_race) => {
+                Err(Rejected::Closed(SendError { item: Err(lost_race.error), cause: self.cause() }))
+            }
         }
     }
 
@@ -110,7 +106,13 @@ impl<T> ResultSender<T> {
     /// [`SendError`] with the item when the channel is closed (with the cause when a
     /// fail-fast channel was closed by an error).
     pub fn send(&self, item: Result<T>) -> SendFuture<'_, T> {
-        SendFuture { sender: self, item: Some(item), trace: None, listener: None }
+        SendFuture {
+            sender: self,
+            env: Some(Envelope { result: item, trace: None }),
+            traced: false,
+            listener: None,
+            waiting: false,
+        }
     }
 
     /// Sends `item` if there is room now.
@@ -118,7 +120,11 @@ impl<T> ResultSender<T> {
     /// # Errors
     /// [`TrySendError::Full`] or [`TrySendError::Closed`], both with the item.
     pub fn try_send(&self, item: Result<T>) -> std::result::Result<(), TrySendError<T>> {
-        self.push(item, TraceContext::current())
+        match self.push(Envelope::current(item)) {
+            Ok(()) => Ok(()),
+            Err(Rejected::Full(env)) => Err(TrySendError::Full(env.result)),
+            Err(Rejected::Closed(e)) => Err(TrySendError::Closed(e)),
+        }
     }
 
     /// Sends `item`, waiting at most `timeout` for room.
@@ -149,23 +155,24 @@ impl<T> ResultSender<T> {
     /// # Errors
     /// [`SendError`] with the item when the channel is closed.
     pub fn blocking_send(&self, item: Result<T>) -> std::result::Result<(), SendError<T>> {
-        let trace = TraceContext::current();
-        let mut item = item;
-        loop {
-            item = match self.push(item, trace) {
-                Ok(()) => return Ok(()),
-                Err(TrySendError::Closed(e)) => return Err(e),
-                Err(TrySendError::Full(back)) => back,
-            };
+        let mut env = match self.push(Envelope::current(item)) {
+            Ok(()) => return Ok(()),
+            Err(Rejected::Closed(e)) => return Err(e),
+            Err(Rejected::Full(back)) => back,
+        };
+        self.shared.start_waiting();
+        let result = loop {
             // Listen, then try again: a receiver may have made room before we listened.
             let listener = self.shared.space.listen();
-            item = match self.push(item, trace) {
-                Ok(()) => return Ok(()),
-                Err(TrySendError::Closed(e)) => return Err(e),
-                Err(TrySendError::Full(back)) => back,
+            env = match self.push(env) {
+                Ok(()) => break Ok(()),
+                Err(Rejected::Closed(e)) => break Err(e),
+                Err(Rejected::Full(back)) => back,
             };
             listener.wait();
-        }
+        };
+        self.shared.stop_waiting();
+        result
     }
 
     /// Sends every item of `stream` in order, waiting for room as needed, until the stream
@@ -265,11 +272,28 @@ impl<T> ResultSender<T> {
 #[must_use = "futures do nothing unless polled; dropping this one drops its item"]
 pub struct SendFuture<'a, T> {
     sender: &'a ResultSender<T>,
-    item: Option<Result<T>>,
-    /// Recorded at the first poll (futures are lazy: `ctx.scope(tx.send(x))` must record
-    /// `ctx`); `None` inside means "polled, the sender had no context".
-    trace: Option<Option<TraceContext>>,
+    env: Option<Envelope<T>>,
+    /// Whether the context was recorded: at the first poll, since futures are lazy and
+    /// `ctx.scope(tx.send(x))` must record `ctx`.
+    traced: bool,
     listener: Option<EventListener>,
+    /// Counted in `Shared::waiting` (from the first `Full` until done or dropped).
+    waiting: bool,
+}
+
+impl<T> SendFuture<'_, T> {
+    fn done(&mut self) {
+        self.listener = None;
+        if std::mem::take(&mut self.waiting) {
+            self.sender.shared.stop_waiting();
+        }
+    }
+}
+
+impl<T> Drop for SendFuture<'_, T> {
+    fn drop(&mut self) {
+        self.done();
+    }
 }
 
 // The item is never pinned (it is moved in and out of the queue), so the future need not be.
@@ -280,13 +304,13 @@ impl<T> SendFuture<'_, T> {
     /// polled), `None` once the future returned (the item went into the channel, or back
     /// to the caller inside the [`SendError`]).
     pub fn into_item(mut self) -> Option<Result<T>> {
-        self.item.take()
+        self.take_item()
     }
 
     /// Like [`into_item`](Self::into_item), for a future held behind `Pin<&mut _>`; the
     /// future must not be polled again afterwards.
     pub fn take_item(&mut self) -> Option<Result<T>> {
-        self.item.take()
+        self.env.take().map(|env| env.result)
     }
 }
 
@@ -295,24 +319,33 @@ impl<T> Future for SendFuture<'_, T> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        let trace = *this.trace.get_or_insert_with(TraceContext::current);
         loop {
-            let item = this.item.take().expect("SendFuture polled after it completed");
-            match this.sender.push(item, trace) {
+            let mut env = this.env.take().expect("SendFuture polled after it completed");
+            if !this.traced {
+                this.traced = true;
+                env.trace = TraceContext::current().map(Box::new);
+            }
+            match this.sender.push(env) {
                 Ok(()) => {
-                    this.listener = None;
+                    this.done();
                     return Poll::Ready(Ok(()));
                 }
-                Err(TrySendError::Closed(e)) => {
-                    this.listener = None;
+                Err(Rejected::Closed(e)) => {
+                    this.done();
                     return Poll::Ready(Err(e));
                 }
-                Err(TrySendError::Full(item)) => {
-                    this.item = Some(item);
+                Err(Rejected::Full(env)) => {
+                    this.env = Some(env);
                     match this.listener.as_mut() {
                         // Listen first, then retry once before sleeping: a receiver may have
                         // made room between the failed push and the listen.
-                        None => this.listener = Some(this.sender.shared.space.listen()),
+                        None => {
+                            if !this.waiting {
+                                this.waiting = true;
+                                this.sender.shared.start_waiting();
+                            }
+                            this.listener = Some(this.sender.shared.space.listen());
+                        }
                         Some(listener) => {
                             ready!(Pin::new(listener).poll(cx));
                             this.listener = None;
@@ -326,7 +359,20 @@ impl<T> Future for SendFuture<'_, T> {
 
 impl<T> fmt::Debug for SendFuture<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SendFuture").field("pending", &self.item.is_some()).finish_non_exhaustive()
+        f.debug_struct("SendFuture").field("pending", &self.env.is_some()).finish_non_exhaustive()
+    }
+}
+
+/// Why [`ResultSender::push`] did not send.
+enum Rejected<T> {
+    Full(Envelope<T>),
+    Closed(SendError<T>),
+}
+
+impl<T> Envelope<T> {
+    /// The item with the caller's current context.
+    fn current(result: Result<T>) -> Self {
+        Self { result, trace: TraceContext::current().map(Box::new) }
     }
 }
 

@@ -16,8 +16,10 @@ use std::sync::{Arc, Weak};
 use super::{Reset, Shared};
 
 /// Counters written only by the thread that owns them (plain load + store, no locked
-/// instruction), read by `Pool::stats` from any thread.
+/// instruction), read by `Pool::stats` from any thread. Aligned to a cache line pair so
+/// that two threads' counters never share one.
 #[derive(Default)]
+#[repr(align(128))]
 pub(super) struct LocalStats {
     pub(super) hits: AtomicU64,
     pub(super) misses: AtomicU64,
@@ -31,6 +33,8 @@ pub(super) fn bump(counter: &AtomicU64) {
     counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
 }
 
+/// Aligned like [`LocalStats`]: written on every get and return by its thread only.
+#[repr(align(128))]
 pub(super) struct LocalSlot<T: Reset + Send + 'static> {
     pub(super) obj: Option<Box<T>>,
     pub(super) stats: Arc<LocalStats>,
