@@ -33,6 +33,7 @@ use std::sync::{Arc, OnceLock};
 use std::task::{Context as TaskCx, Poll};
 use std::time::Duration;
 
+use futures_util::future::{Fuse, FutureExt};
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
@@ -223,7 +224,7 @@ impl Context {
 
     /// Runs `fut` with this context as the ambient one, without racing it.
     pub fn scope<F: Future>(&self, fut: F) -> Scope<F> {
-        Scope { fut, ctx: Some(self.clone()) }
+        Scope { fut: fut.fuse(), ctx: Some(self.clone()) }
     }
 
     /// Runs `fut` with this context as the ambient one; if the context is cancelled or its
@@ -237,7 +238,7 @@ impl Context {
     where
         F: Future<Output = Result<T>>,
     {
-        Run { fut, ctx: Some(self.clone()), started: false, wait: None, sleep: None }
+        Run { fut: fut.fuse(), ctx: Some(self.clone()), started: false, wait: None, sleep: None }
     }
 }
 
@@ -245,8 +246,10 @@ pin_project_lite::pin_project! {
     /// The future returned by [`Context::scope`].
     #[must_use = "futures do nothing unless polled"]
     pub struct Scope<F> {
+        // Fused: a finished future is dropped inside the poll that finished it, so its drop
+        // runs with the ambient context set and inside any panic capture around the poll.
         #[pin]
-        fut: F,
+        fut: Fuse<F>,
         ctx: Option<Context>,
     }
 }
@@ -266,7 +269,7 @@ pin_project_lite::pin_project! {
     #[must_use = "futures do nothing unless polled"]
     pub struct Run<F> {
         #[pin]
-        fut: F,
+        fut: Fuse<F>,
         // Always `Some` between polls; moved into the ambient slot during one.
         ctx: Option<Context>,
         started: bool,
