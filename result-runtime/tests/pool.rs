@@ -213,7 +213,11 @@ async fn owned_guards_move_into_tasks() {
     }
     assert!(pool.get_owned().is_empty());
     let stats = pool.stats();
-    assert_eq!((stats.misses, stats.hits, stats.returned, stats.discarded), (8, 1, 9, 0));
+    // A task may finish and hand its string back before the next get: how the nine gets
+    // split into hits and misses depends on scheduling, what comes back does not.
+    assert_eq!(stats.misses + stats.hits, 9);
+    assert!(stats.misses >= 1 && stats.hits >= 1, "{stats:?}");
+    assert_eq!((stats.returned, stats.discarded), (9, 0));
 }
 
 /// An object whose drop uses the same pool: the pool must not re-enter its thread slot.
