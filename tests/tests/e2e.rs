@@ -79,6 +79,13 @@ async fn the_trace_id_sent_to_the_gateway_is_seen_on_every_hop() {
         for line in &receipt.lines {
             assert_eq!(line.inventory_trace_id, id, "{}", line.sku);
         }
+
+        // Without an explicit header, the HTTP client layer sends the caller's current trace.
+        let ambient = TraceContext::new_root();
+        let answer = ambient.scope(post(&client, &stack, &basket(&[("tea", 1)]), None)).await;
+        let id = ambient.trace_id.to_string();
+        assert_eq!(header(&answer, X_TRACE_ID), id);
+        assert_eq!(answer.envelope.data.unwrap().lines[0].inventory_trace_id, id);
         stack.shutdown().await;
     })
     .await;
