@@ -52,7 +52,7 @@ use tower_service::Service;
 use tracing::instrument::Instrumented;
 use tracing::Instrument;
 
-use super::server::{trace_from_headers, Call};
+use super::server::{extract, Call};
 use super::{parse_grpc_timeout, GRPC_DURATION, GRPC_REQUESTS, GRPC_TIMEOUT, X_TRACE_ID};
 use crate::context::{Context, Run};
 use crate::panic::CatchUnwind;
@@ -240,7 +240,7 @@ where
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let start = Instant::now();
-        let trace = trace_from_headers(req.headers());
+        let (trace, caller) = extract(req.headers());
         let ctx = match req
             .headers()
             .get(GRPC_TIMEOUT)
@@ -260,9 +260,11 @@ where
         );
         // tonic's generated services only build the handler's future in `call`; it runs,
         // and may panic, when polled below, inside every guard.
-        let inner = span.in_scope(|| trace.sync_scope(|| self.inner.call(req)));
-        let fut = trace.scope(ctx.run(crate::panic::catch_unwind(inner))).instrument(span.clone());
-        ResultFuture { fut, call: Some((Call { trace, start, span }, method)) }
+        let call = Call::new(trace, caller, start, span);
+        let inner = call.span.in_scope(|| trace.sync_scope(|| self.inner.call(req)));
+        let fut =
+            trace.scope(ctx.run(crate::panic::catch_unwind(inner))).instrument(call.span.clone());
+        ResultFuture { fut, call: Some((call, method)) }
     }
 }
 
