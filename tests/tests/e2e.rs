@@ -281,6 +281,7 @@ async fn the_gateway_deadline_ends_every_hop() {
 async fn a_failing_line_fails_the_checkout_at_once() {
     bounded(async {
         // `slow` would take 30 s; `unpriced-x` fails at once and the slow call is dropped.
+        // Waiting for it instead would hit the gateway's 10 s deadline: 504, not 404.
         let stack = Stack::start(GATEWAY_TIMEOUT).await.unwrap();
         let client = http_client();
         let answer = post(&client, &stack, &basket(&[("slow", 1), ("unpriced-x", 1)]), None).await;
