@@ -18,6 +18,49 @@ use tonic::transport::{Channel, Endpoint};
 
 const WITH: &str = "unary/with_layer";
 const WITHOUT: &str = "unary/without_layer";
+const LAYER_ONLY: &str = "in_process/with_layer";
+const BARE: &str = "in_process/without_layer";
+
+/// The layer's own cost, without a network: one call through it to a service that answers
+/// at once, against the same service called directly.
+fn in_process(criterion: &mut Criterion, rt: &tokio::runtime::Runtime) {
+    use result_runtime::middleware::grpc::ResultLayer;
+    use tower::{service_fn, Layer, Service, ServiceExt};
+
+    let answer = |_req: http::Request<()>| async {
+        Ok::<_, std::convert::Infallible>(http::Response::new(String::from("ok")))
+    };
+    let request = || {
+        let mut r = http::Request::post("/inventory.Inventory/Reserve").body(()).unwrap();
+        r.headers_mut().insert(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".parse().unwrap(),
+        );
+        r
+    };
+    criterion.bench_function(LAYER_ONLY, |b| {
+        b.to_async(rt).iter_custom(|iters| async move {
+            let mut svc = ResultLayer::new().layer(service_fn(answer));
+            let start = Instant::now();
+            for _ in 0..iters {
+                let svc = svc.ready().await.unwrap();
+                std::hint::black_box(svc.call(request()).await.unwrap());
+            }
+            support::record_elapsed(LAYER_ONLY, iters, start.elapsed())
+        });
+    });
+    criterion.bench_function(BARE, |b| {
+        b.to_async(rt).iter_custom(|iters| async move {
+            let mut svc = service_fn(answer);
+            let start = Instant::now();
+            for _ in 0..iters {
+                let svc = svc.ready().await.unwrap();
+                std::hint::black_box(svc.call(request()).await.unwrap());
+            }
+            support::record_elapsed(BARE, iters, start.elapsed())
+        });
+    });
+}
 
 async fn call(client: &mut InventoryClient<Channel>) -> Duration {
     let start = Instant::now();
@@ -69,8 +112,12 @@ fn main() {
             });
         });
     }
+    in_process(&mut criterion, &rt);
     criterion.final_summary();
     support::ratio("grpc server layer, loopback unary call", WITH, WITHOUT, "<= 1.05x");
+    if let (Some(a), Some(b)) = (support::mean_ns(LAYER_ONLY), support::mean_ns(BARE)) {
+        println!("LAYER grpc server layer's own cost: {:.0} ns per call (in process)", a - b);
+    }
     drop((with, without));
     rt.block_on(async {
         with_server.shutdown().await;

@@ -351,6 +351,11 @@ async fn bind(addr: SocketAddr) -> std::io::Result<(TcpListener, SocketAddr)> {
     Ok((listener, addr))
 }
 
+/// Small requests must not wait for Nagle's algorithm (40 ms per hop with delayed ACKs).
+fn incoming(listener: TcpListener) -> TcpIncoming {
+    TcpIncoming::from(listener).with_nodelay(Some(true))
+}
+
 fn running(
     addr: SocketAddr,
     serve: impl FnOnce(oneshot::Receiver<()>) -> JoinHandle<()>,
@@ -376,7 +381,7 @@ pub async fn spawn_inventory(addr: SocketAddr) -> std::io::Result<Running> {
             let r = tonic::transport::Server::builder()
                 .layer(GrpcLayer::new())
                 .add_service(InventoryServer::new(Inventory))
-                .serve_with_incoming_shutdown(TcpIncoming::from(listener), async {
+                .serve_with_incoming_shutdown(incoming(listener), async {
                     let _ = stop.await;
                 })
                 .await;
@@ -395,7 +400,7 @@ pub async fn spawn_inventory_without_layer(addr: SocketAddr) -> std::io::Result<
         tokio::spawn(async move {
             let r = tonic::transport::Server::builder()
                 .add_service(InventoryServer::new(Inventory))
-                .serve_with_incoming_shutdown(TcpIncoming::from(listener), async {
+                .serve_with_incoming_shutdown(incoming(listener), async {
                     let _ = stop.await;
                 })
                 .await;
@@ -416,7 +421,7 @@ pub async fn spawn_checkout(addr: SocketAddr, inventory_url: &str) -> Result<Run
             let r = tonic::transport::Server::builder()
                 .layer(GrpcLayer::new())
                 .add_service(CheckoutServer::new(checkout))
-                .serve_with_incoming_shutdown(TcpIncoming::from(listener), async {
+                .serve_with_incoming_shutdown(incoming(listener), async {
                     let _ = stop.await;
                 })
                 .await;
@@ -439,6 +444,9 @@ pub async fn spawn_gateway(
     let (listener, addr) = bind(addr).await.code(Code::UNAVAILABLE)?;
     Ok(running(addr, |stop| {
         tokio::spawn(async move {
+            let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
             let r = axum::serve(listener, app)
                 .with_graceful_shutdown(async {
                     let _ = stop.await;
@@ -491,9 +499,11 @@ pub type HttpClient = ClientService<hyper_util::client::legacy::Client<HttpConne
 /// A new [`HttpClient`].
 #[must_use]
 pub fn http_client() -> HttpClient {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
     let client = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
         .http2_only(true)
-        .build_http();
+        .build(connector);
     tower::Layer::layer(&ClientLayer::new(), client)
 }
 

@@ -79,6 +79,13 @@ async fn the_trace_id_sent_to_the_gateway_is_seen_on_every_hop() {
         for line in &receipt.lines {
             assert_eq!(line.inventory_trace_id, id, "{}", line.sku);
         }
+
+        // Without an explicit header, the HTTP client layer sends the caller's current trace.
+        let ambient = TraceContext::new_root();
+        let answer = ambient.scope(post(&client, &stack, &basket(&[("tea", 1)]), None)).await;
+        let id = ambient.trace_id.to_string();
+        assert_eq!(header(&answer, X_TRACE_ID), id);
+        assert_eq!(answer.envelope.data.unwrap().lines[0].inventory_trace_id, id);
         stack.shutdown().await;
     })
     .await;
@@ -274,6 +281,7 @@ async fn the_gateway_deadline_ends_every_hop() {
 async fn a_failing_line_fails_the_checkout_at_once() {
     bounded(async {
         // `slow` would take 30 s; `unpriced-x` fails at once and the slow call is dropped.
+        // Waiting for it instead would hit the gateway's 10 s deadline: 504, not 404.
         let stack = Stack::start(GATEWAY_TIMEOUT).await.unwrap();
         let client = http_client();
         let answer = post(&client, &stack, &basket(&[("slow", 1), ("unpriced-x", 1)]), None).await;

@@ -52,7 +52,7 @@ use tower_service::Service;
 use tracing::instrument::Instrumented;
 use tracing::Instrument;
 
-use super::server::{trace_from_headers, Call};
+use super::server::{extract, Call};
 use super::{parse_grpc_timeout, GRPC_DURATION, GRPC_REQUESTS, GRPC_TIMEOUT, X_TRACE_ID};
 use crate::context::{Context, Run};
 use crate::panic::CatchUnwind;
@@ -230,7 +230,7 @@ where
     S: Service<Request<B>, Response = Response<ResBody>>,
     ResBody: Default,
 {
-    type Response = Response<ResBody>;
+    type Response = Response<ResultBody<ResBody>>;
     type Error = S::Error;
     type Future = ResultFuture<S::Future>;
 
@@ -240,7 +240,7 @@ where
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let start = Instant::now();
-        let trace = trace_from_headers(req.headers());
+        let (trace, caller) = extract(req.headers());
         let ctx = match req
             .headers()
             .get(GRPC_TIMEOUT)
@@ -260,9 +260,11 @@ where
         );
         // tonic's generated services only build the handler's future in `call`; it runs,
         // and may panic, when polled below, inside every guard.
-        let inner = span.in_scope(|| trace.sync_scope(|| self.inner.call(req)));
-        let fut = trace.scope(ctx.run(crate::panic::catch_unwind(inner))).instrument(span.clone());
-        ResultFuture { fut, call: Some((Call { trace, start, span }, method)) }
+        let call = Call::new(trace, caller, start, span);
+        let inner = call.span.in_scope(|| trace.sync_scope(|| self.inner.call(req)));
+        let fut =
+            trace.scope(ctx.run(crate::panic::catch_unwind(inner))).instrument(call.span.clone());
+        ResultFuture { fut, call: Some((call, method)) }
     }
 }
 
@@ -281,22 +283,27 @@ where
     F: Future<Output = std::result::Result<Response<ResBody>, E>>,
     ResBody: Default,
 {
-    type Output = std::result::Result<Response<ResBody>, E>;
+    type Output = std::result::Result<Response<ResultBody<ResBody>>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let out = std::task::ready!(this.fut.poll(cx));
         let (call, method) = this.call.take().expect("polled after completion");
         let (mut response, code, error) = match out {
-            Ok(Ok(response)) => {
-                let (code, error) = outcome(&response);
-                (response, code, error)
-            }
+            Ok(Ok(mut response)) => match outcome(&response) {
+                Some((code, error)) => (response, Some(code), error),
+                None => {
+                    // The head of a success: the status comes in the trailers, so the body
+                    // finishes the call.
+                    call.stamp(response.headers_mut());
+                    let pending = Some(Pending { call, method });
+                    return Poll::Ready(Ok(response.map(|inner| ResultBody { inner, pending })));
+                }
+            },
             Ok(Err(e)) => {
                 // A transport-level error from the inner service: tonic turns it into a
                 // status; pass it on untouched.
-                call.log(&method, Some(Code::INTERNAL), None);
-                record(method, "INTERNAL", &call);
+                Pending { call, method }.finish(Some(Code::INTERNAL), None);
                 return Poll::Ready(Err(e));
             }
             // A panic, the deadline or a cancellation: the handler never answered.
@@ -307,33 +314,108 @@ where
             }
         };
         call.stamp(response.headers_mut());
-        call.log(&method, code, error.as_ref());
-        record(method, code.map_or("OK", |c| c.name()), &call);
-        Poll::Ready(Ok(response))
+        Pending { call, method }.finish(code, error.as_ref());
+        Poll::Ready(Ok(response.map(|inner| ResultBody { inner, pending: None })))
     }
 }
 
-/// The code of a response and the error behind it: trailers-only error responses carry
-/// `grpc-status` in the headers and the `Status` in the extensions; a response without it
-/// is a success (its status comes in the trailers).
-fn outcome<B>(response: &Response<B>) -> (Option<Code>, Option<TaskError>) {
-    if let Some(status) = response.extensions().get::<Status>() {
-        if let Some(e) = task_error_of(status) {
-            return (Some(e.code()), Some(e.clone()));
+/// A call whose outcome is not known yet.
+struct Pending {
+    call: Call,
+    method: String,
+}
+
+impl Pending {
+    fn finish(self, code: Option<Code>, error: Option<&TaskError>) {
+        self.call.log(&self.method, code, error);
+        let elapsed = self.call.start.elapsed();
+        let code = code.map_or("OK", |c| c.name());
+        metrics::histogram!(GRPC_DURATION, "method" => self.method.clone())
+            .record(elapsed.as_secs_f64());
+        metrics::counter!(GRPC_REQUESTS, "method" => self.method, "code" => code).increment(1);
+    }
+}
+
+pin_project! {
+    /// The response body of [`ResultService`]: the inner body, watched for the
+    /// `grpc-status` trailer of a response whose head said nothing about failure (a
+    /// streaming response can still fail there). The call is logged and counted when the
+    /// trailers pass, or as `CANCELLED` when the body is dropped before its end.
+    pub struct ResultBody<B> {
+        #[pin]
+        inner: B,
+        pending: Option<Pending>,
+    }
+
+    impl<B> PinnedDrop for ResultBody<B> {
+        fn drop(this: Pin<&mut Self>) {
+            if let Some(pending) = this.project().pending.take() {
+                pending.finish(Some(Code::CANCELLED), None);
+            }
         }
     }
-    let Some(status) = response.headers().get("grpc-status") else { return (None, None) };
-    match status.to_str().ok().and_then(|s| s.parse::<i32>().ok()) {
-        Some(0) => (None, None),
-        Some(n) => (Some(Code::from_grpc(n)), None),
-        None => (Some(Code::INTERNAL), None),
+}
+
+impl<B> ResultBody<B> {
+    /// The inner body.
+    pub fn get_ref(&self) -> &B {
+        &self.inner
     }
 }
 
-fn record(method: String, code: &'static str, call: &Call) {
-    let elapsed = call.start.elapsed();
-    metrics::histogram!(GRPC_DURATION, "method" => method.clone()).record(elapsed.as_secs_f64());
-    metrics::counter!(GRPC_REQUESTS, "method" => method, "code" => code).increment(1);
+impl<B: http_body::Body> http_body::Body for ResultBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut TaskCx<'_>,
+    ) -> Poll<Option<std::result::Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let this = self.project();
+        let frame = std::task::ready!(this.inner.poll_frame(cx));
+        if this.pending.is_some() {
+            let code = match &frame {
+                // Trailers without `grpc-status`: nothing said it failed.
+                Some(Ok(f)) => f.trailers_ref().map(|t| status_code(t).unwrap_or(None)),
+                Some(Err(_)) => Some(Some(Code::INTERNAL)),
+                // The end without trailers: nothing said it failed.
+                None => Some(None),
+            };
+            if let Some(code) = code {
+                this.pending.take().expect("checked").finish(code, None);
+            }
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// The code in a `grpc-status` header: `Some(None)` for OK, `None` when absent.
+fn status_code(headers: &http::HeaderMap) -> Option<Option<Code>> {
+    let status = headers.get("grpc-status")?;
+    Some(match status.to_str().ok().and_then(|s| s.parse::<i32>().ok()) {
+        Some(0) => None,
+        Some(n) => Some(Code::from_grpc(n)),
+        None => Some(Code::INTERNAL),
+    })
+}
+
+/// The outcome of a response known from its head: a trailers-only error response carries
+/// `grpc-status` in the headers and the `Status` in the extensions (with the handler's
+/// `TaskError`, when it made one). `None`: the status comes in the trailers.
+fn outcome<B>(response: &Response<B>) -> Option<(Code, Option<TaskError>)> {
+    if let Some(e) = response.extensions().get::<Status>().and_then(task_error_of) {
+        return Some((e.code(), Some(e.clone())));
+    }
+    // `grpc-status: 0` in the head (an empty success) is finished by the body too.
+    status_code(response.headers())?.map(|code| (code, None))
 }
 
 #[cfg(test)]
@@ -358,7 +440,8 @@ mod tests {
         r
     }
 
-    /// Runs one call through the layer around a handler that answers like tonic does.
+    /// Runs one call through the layer around a handler that answers like tonic does, and
+    /// reads the body to its end as hyper would.
     async fn call<F, Fut>(req: Request<()>, handler: F) -> Response<String>
     where
         F: FnOnce() -> Fut + Clone + Send + 'static,
@@ -368,7 +451,48 @@ mod tests {
             let handler = handler.clone();
             async move { Ok::<_, Infallible>(handler().await.unwrap_or_else(Status::into_http)) }
         }));
-        svc.oneshot(req).await.unwrap()
+        let (parts, body) = svc.oneshot(req).await.unwrap().into_parts();
+        let (text, _) = drain(body).await;
+        Response::from_parts(parts, text)
+    }
+
+    /// Polls a body to its end: its data as text, and its trailers.
+    async fn drain<B>(body: B) -> (String, Option<http::HeaderMap>)
+    where
+        B: http_body::Body<Data = bytes::Bytes>,
+        B::Error: fmt::Debug,
+    {
+        let mut body = std::pin::pin!(body);
+        let (mut text, mut trailers) = (String::new(), None);
+        while let Some(frame) = std::future::poll_fn(|cx| body.as_mut().poll_frame(cx)).await {
+            match frame.unwrap().into_data() {
+                Ok(data) => text.push_str(std::str::from_utf8(&data).unwrap()),
+                Err(frame) => trailers = frame.into_trailers().ok(),
+            }
+        }
+        (text, trailers)
+    }
+
+    /// A streaming body whose failure only shows in its trailers.
+    #[derive(Default)]
+    struct FailsInTrailers(bool);
+
+    impl http_body::Body for FailsInTrailers {
+        type Data = bytes::Bytes;
+        type Error = Infallible;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _: &mut TaskCx<'_>,
+        ) -> Poll<Option<std::result::Result<http_body::Frame<bytes::Bytes>, Infallible>>> {
+            if self.0 {
+                return Poll::Ready(None);
+            }
+            self.0 = true;
+            let mut trailers = http::HeaderMap::new();
+            trailers.insert("grpc-status", "8".parse().unwrap());
+            Poll::Ready(Some(Ok(http_body::Frame::trailers(trailers))))
+        }
     }
 
     fn header<'a, B>(r: &'a Response<B>, name: &str) -> &'a str {
@@ -464,6 +588,15 @@ mod tests {
                 call(request(None), || async { panic!("boom") }).await;
                 call(request(None), || async { Err(TaskError::new(Code::NOT_FOUND, "no").into()) })
                     .await;
+                let stream = |_req: Request<()>| async {
+                    Ok::<_, Infallible>(Response::new(FailsInTrailers::default()))
+                };
+                let svc = ResultLayer::new().layer(service_fn(stream));
+                let response = svc.clone().oneshot(request(None)).await.unwrap();
+                let (_, trailers) = drain(response.into_body()).await;
+                assert_eq!(trailers.unwrap()["grpc-status"], "8", "trailers pass unchanged");
+                // A body dropped before its end: the client went away.
+                drop(svc.oneshot(request(None)).await.unwrap());
             });
         });
         let mut counts = std::collections::BTreeMap::new();
@@ -485,9 +618,10 @@ mod tests {
                 DebugValue::Gauge(_) => panic!("no gauges"),
             }
         }
-        let want = [("NOT_FOUND".to_owned(), 1), ("OK".to_owned(), 1), ("PANICKED".to_owned(), 1)];
+        let want =
+            ["CANCELLED", "NOT_FOUND", "OK", "PANICKED", "RATE_LIMITED"].map(|c| (c.to_owned(), 1));
         assert_eq!(counts, want.into_iter().collect());
-        assert_eq!(latencies, 3);
+        assert_eq!(latencies, 5);
     }
 
     #[test]

@@ -51,7 +51,7 @@ use tower_service::Service;
 use tracing::instrument::Instrumented;
 use tracing::Instrument;
 
-use super::server::{trace_from_headers, Call};
+use super::server::{extract, Call};
 use super::{HTTP_DURATION, HTTP_REQUESTS};
 use crate::context::{Context, Run};
 use crate::panic::CatchUnwind;
@@ -307,7 +307,7 @@ where
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let start = Instant::now();
-        let trace = trace_from_headers(req.headers());
+        let (trace, caller) = extract(req.headers());
         let ctx = match self.timeout {
             Some(timeout) => Context::new().with_timeout(timeout),
             None => Context::new(),
@@ -325,11 +325,12 @@ where
             span_id = %trace.span_id,
             code = tracing::field::Empty,
         );
-        let inner = span.in_scope(|| trace.sync_scope(|| self.inner.call(req)));
+        let call = Call::new(trace, caller, start, span);
+        let inner = call.span.in_scope(|| trace.sync_scope(|| self.inner.call(req)));
         let fut = trace
             .scope(ctx.run(crate::panic::catch_unwind(STARTED.scope(start, inner))))
-            .instrument(span.clone());
-        ResultFuture { fut, call: Some((Call { trace, start, span }, method, route)) }
+            .instrument(call.span.clone());
+        ResultFuture { fut, call: Some((call, method, route)) }
     }
 }
 

@@ -32,7 +32,9 @@
 //! Metric names: [`GRPC_REQUESTS`], [`GRPC_DURATION`], [`HTTP_REQUESTS`], [`HTTP_DURATION`].
 //!
 //! Features: `tower` (the client layer and shared parts), `grpc` (tonic), `http` (axum); the
-//! module is empty without them.
+//! module is empty without them. With `otel` too, each call's span is linked (through
+//! tracing-opentelemetry, before it is first entered) to the request's trace, so an
+//! OpenTelemetry backend shows the trace id of `x-trace-id`.
 //!
 //! [`TraceContext::from_header_or_root`]: crate::trace::TraceContext::from_header_or_root
 //! [`TraceContext::scope`]: crate::trace::TraceContext::scope

@@ -8,7 +8,7 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use tracing::Level;
 
 use super::{TRACEPARENT, X_TRACE_ID};
-use crate::trace::TraceContext;
+use crate::trace::{SpanId, TraceContext};
 use crate::{Code, TaskError};
 
 /// `tracing` macros need a constant level; this picks one at run time.
@@ -46,25 +46,58 @@ macro_rules! at_level {
 /// ```
 #[must_use]
 pub fn trace_from_headers(headers: &HeaderMap) -> TraceContext {
+    extract(headers).0
+}
+
+/// The server's trace context and the caller's span id, when the caller sent a valid one.
+pub(crate) fn extract(headers: &HeaderMap) -> (TraceContext, Option<SpanId>) {
     let mut values = headers.get_all(TRACEPARENT).iter();
     let (Some(first), None) = (values.next(), values.next()) else {
         if headers.contains_key(TRACEPARENT) {
             tracing::debug!("more than one traceparent header: starting a new trace");
         }
-        return TraceContext::new_root();
+        return (TraceContext::new_root(), None);
     };
     let Ok(text) = first.to_str() else {
         tracing::debug!(traceparent = ?first, "traceparent is not ASCII: starting a new trace");
-        return TraceContext::new_root();
+        return (TraceContext::new_root(), None);
     };
     match TraceContext::from_header_or_root(Some(text)) {
-        (parent, None) => parent.child(),
+        (parent, None) => (parent.child(), Some(parent.span_id)),
         (root, Some(error)) => {
             tracing::debug!(traceparent = text, %error, "rejected traceparent: starting a new trace");
-            root
+            (root, None)
         }
     }
 }
+
+/// Under the `otel` feature, makes the OpenTelemetry span behind `span` (when a
+/// tracing-opentelemetry layer is installed) continue this trace, so that a backend shows
+/// the trace id of `x-trace-id`. Its parent is the caller's span, or, for a new trace, a
+/// remote parent with the trace's own root span id. Runs before the span is first entered:
+/// tracing-opentelemetry ignores a parent set later and would start another trace.
+#[cfg(feature = "otel")]
+pub(crate) fn link_otel(span: &tracing::Span, trace: &TraceContext, caller: Option<SpanId>) {
+    use opentelemetry::trace::{self as otel, TraceContextExt};
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+    let parent = otel::SpanContext::new(
+        otel::TraceId::from_bytes(trace.trace_id.to_bytes()),
+        otel::SpanId::from_bytes(caller.unwrap_or(trace.span_id).to_u64().to_be_bytes()),
+        otel::TraceFlags::new(trace.flags.bits() & 0x01),
+        true,
+        otel::TraceState::default(),
+    );
+    if let Err(error) =
+        span.set_parent(opentelemetry::Context::new().with_remote_span_context(parent))
+    {
+        tracing::debug!(%error, "could not link the OpenTelemetry span to the trace");
+    }
+}
+
+/// Without the `otel` feature there is nothing to link.
+#[cfg(not(feature = "otel"))]
+pub(crate) fn link_otel(_: &tracing::Span, _: &TraceContext, _: Option<SpanId>) {}
 
 /// One server call in progress: its trace context, start time and span.
 pub(crate) struct Call {
@@ -84,6 +117,17 @@ impl Call {
     ///
     /// The event repeats `call` (the gRPC method or HTTP route) and `trace_id`, so it stays
     /// useful where a filter drops the `INFO` span.
+    /// Under the `otel` feature, links the span to the trace (see [`link_otel`]).
+    pub(crate) fn new(
+        trace: TraceContext,
+        caller: Option<SpanId>,
+        start: Instant,
+        span: tracing::Span,
+    ) -> Self {
+        link_otel(&span, &trace, caller);
+        Self { trace, start, span }
+    }
+
     pub(crate) fn log(&self, call: &str, code: Option<Code>, error: Option<&TaskError>) {
         let name = code.map_or("OK", |c| c.name());
         self.span.record("code", name);
@@ -153,6 +197,26 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(TRACEPARENT, HeaderValue::from_bytes(b"00-\xff").unwrap());
         assert_ne!(trace_from_headers(&h).trace_id, parent.trace_id);
+    }
+
+    #[cfg(feature = "otel")]
+    #[test]
+    fn the_opentelemetry_span_continues_the_same_trace() {
+        use opentelemetry::trace::TraceContextExt;
+        use tracing_opentelemetry::OpenTelemetrySpanExt;
+        use tracing_subscriber::layer::SubscriberExt;
+
+        let subscriber = tracing_subscriber::registry().with(tracing_opentelemetry::layer());
+        tracing::subscriber::with_default(subscriber, || {
+            for h in [headers(&[VALID]), HeaderMap::new()] {
+                let (trace, caller) = extract(&h);
+                let call = Call::new(trace, caller, Instant::now(), tracing::info_span!("call"));
+                let otel = call.span.context();
+                let otel = otel.span();
+                let seen = otel.span_context();
+                assert_eq!(seen.trace_id().to_bytes(), trace.trace_id.to_bytes(), "{h:?}");
+            }
+        });
     }
 
     #[test]
