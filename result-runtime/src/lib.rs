@@ -3,23 +3,39 @@
 //! Concurrent work for tokio services that fails fast, never loses a panic, carries a trace id
 //! everywhere, and hands clients one consistent result shape.
 //!
-//! - [`Result`] / [`TaskError`]: one classified error, one pointer wide: [`ErrorKind`]
-//!   (failed, panicked, cancelled, deadline), a [`Code`] with a stable name, category,
-//!   retryability and severity, the task name, the trace id and the original chain.
-//! - [`trace`]: W3C trace context, strict `traceparent` parsing, a task-local current context
-//!   and [`spawn`], which carries it across `tokio::spawn`.
-//! - [`context`]: cancellation with a cause, deadlines, [`context::Context::run`].
-//! - [`group`]: fail-fast task groups ([`group::Group`]): ordered results, limits, deadlines,
-//!   panics as errors, nested cancellation, no task outliving its group.
-//! - [`mod@panic`]: panics become `Panicked` errors with message and location.
+//! | part | what it gives you |
+//! |---|---|
+//! | [`Result`] / [`TaskError`] | one classified error, one pointer wide: [`ErrorKind`] (failed, panicked, cancelled, deadline), a [`Code`] with a stable name, [`Category`], retryability and [`Severity`], mapped to gRPC and HTTP statuses in one table; the task name, the trace id and the original error chain |
+//! | [`fallible_task`], [`traced`] | attribute macros: panics become errors, the ambient context can cancel the call, a failure cancels the ambient group, errors carry task name and trace id; `timeout`, `retry`, `group` options; spans with `trace_id`/`span_id` |
+//! | [`trace`] | W3C trace context: strict `traceparent` parsing, a task-local current context, and [`spawn`], which carries it across `tokio::spawn` |
+//! | [`context`] | cancellation with a cause, deadlines, children, [`context::Context::run`] |
+//! | [`group`] | fail-fast task groups: results in order, limits, deadlines, collect-all, nested cancellation, registered groups, no task outliving its group |
+//! | [`channel`] | bounded MPMC result channels with backpressure, cancel-safe send and receive, per-item trace context, fail-fast mode, collectors |
+//! | [`cache`] | a result cache: single-flight loads, TTL, negative caching of non-retryable errors, refresh-ahead, and a consistent-hash [`cache::HashRing`] |
+//! | [`pool`] | an object pool that resets on return, bounded, per-thread fast path |
+//! | [`retry`] | retry driven by the error's classification, exponential backoff with jitter |
+//! | [`middleware`] | tower layers for tonic and axum (features `grpc`, `http`): trace extraction and injection, deadlines, panic recovery, one response shape, metrics |
+//! | [`mod@panic`] | panic capture: message, location and backtrace, without printing captured panics |
+//!
+//! Features: `grpc` (tonic layers), `http` (axum layers and the JSON envelope), `otel`
+//! (OpenTelemetry bridge); all off by default, so a user of groups and macros compiles
+//! neither tonic nor axum.
+//!
+//! What is built on other crates, and what is written here: groups spawn on tokio's
+//! `JoinSet` and cancel through tokio-util's `CancellationToken`; the channel wraps
+//! `async-channel`; the cache stores in `quick_cache`; the registry of named groups is
+//! `inventory`. Written here, because it is the product: the error type and its code table,
+//! the W3C parser, the fail-fast and ordering logic, single-flight with negative caching, the
+//! pool's per-thread slots, the rendezvous hash ring, and the middleware.
 //!
 //! ## Quick start
 //!
 //! ```
 //! use std::time::Duration;
-//! use result_runtime::{context::Context, trace::TraceContext, Code, ErrorKind, Result, TaskError};
+//! use result_runtime::{fallible_task, group::Group, trace::TraceContext, Code, Result, TaskError};
 //!
-//! async fn fetch_price(sku: &str) -> Result<u64> {
+//! #[fallible_task(timeout = "2s")]
+//! async fn fetch_price(sku: String) -> Result<u64> {
 //!     if sku.is_empty() {
 //!         return Err(TaskError::new(Code::INVALID_ARGUMENT, "empty sku"));
 //!     }
@@ -29,13 +45,22 @@
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)]
 //! # async fn main() -> Result<()> {
 //! let trace = TraceContext::new_root();
-//! let ctx = Context::new().with_timeout(Duration::from_secs(2));
-//! let price = trace.scope(ctx.run(fetch_price("sku-1"))).await?;
-//! assert_eq!(price, 42);
+//! let prices = trace
+//!     .scope(async {
+//!         let g = Group::new().limit(8).timeout(Duration::from_secs(5));
+//!         for sku in ["a", "b"] {
+//!             g.spawn(fetch_price(sku.to_owned()));
+//!         }
+//!         g.join().await
+//!     })
+//!     .await?;
+//! assert_eq!(prices, [42, 42]);
 //!
-//! let err = ctx.run(fetch_price("")).await.unwrap_err();
+//! // The first failure wins, carries its task name and the trace id, and maps to one code.
+//! let err = trace.scope(fetch_price(String::new())).await.unwrap_err();
 //! assert_eq!(err.code().http_status(), 400);
-//! assert_eq!(err.kind(), ErrorKind::Failed);
+//! assert_eq!(err.trace_id(), Some(trace.trace_id));
+//! assert!(err.task().unwrap().ends_with("fetch_price"));
 //! # Ok(()) }
 //! ```
 #![forbid(unsafe_code)]
