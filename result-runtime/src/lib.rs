@@ -87,6 +87,11 @@ pub mod trace;
 #[doc(hidden)]
 pub mod __private;
 
+/// The README's examples compile.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
+
 pub use code::{Category, CategoryRow, Code, GrpcCode, Severity};
 pub use error::{ClassifiedExt, Classify, ErrorKind, Result, ResultExt, TaskError};
 /// ```
