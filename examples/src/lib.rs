@@ -42,9 +42,9 @@ use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
 use bytes::Bytes;
+use futures::StreamExt;
 use http_body_util::Full;
 use hyper_util::client::legacy::connect::HttpConnector;
-use futures::StreamExt;
 use hyper_util::rt::TokioExecutor;
 use result_runtime::cache::{CacheStats, ResultCache};
 use result_runtime::channel::ResultChannel;
@@ -163,12 +163,7 @@ impl Inventory {
         let deadline_ms = Context::current()
             .and_then(|c| c.remaining())
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-        Ok(ReserveReply {
-            sku,
-            reserved: qty,
-            trace_id: current_trace_id(),
-            deadline_ms,
-        })
+        Ok(ReserveReply { sku, reserved: qty, trace_id: current_trace_id(), deadline_ms })
     }
 
     /// Whether this is the first time `sku` is seen (and remembers it).
@@ -238,7 +233,8 @@ impl Pricing {
     /// `NOT_FOUND` for SKUs without a price (cached too).
     pub async fn price(&self, sku: &str) -> Result<u64> {
         let key = sku.to_owned();
-        let result = self.cache.get_or_load(key.clone(), || async move { price_cents(&key).await }).await;
+        let result =
+            self.cache.get_or_load(key.clone(), || async move { price_cents(&key).await }).await;
         // A cached error carries the trace id of the request that loaded it; this request
         // must report its own (the server layer answers with the error's trace id).
         result.map_err(|e| match TraceContext::current_trace_id() {
