@@ -31,7 +31,7 @@
 //!
 //! Any other SKU succeeds, with a made-up stable price (cached after its first load).
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -104,10 +104,12 @@ pub fn channel(url: &str) -> Result<TracedChannel> {
 
 /// The inventory service.
 ///
-/// Clones share their state: which `flaky-*` SKUs it has already seen (and failed once).
+/// It counts the calls it gets for the special SKUs (`flaky-*`, `oos-*`, `code-*`): that
+/// is how a `flaky-*` SKU fails only the first time, and how a test sees how often checkout
+/// retried. Clones share the counts.
 #[derive(Clone, Debug, Default)]
 pub struct Inventory {
-    flaky_seen: Arc<Mutex<HashSet<String>>>,
+    calls: Arc<Mutex<HashMap<String, u32>>>,
 }
 
 #[tonic::async_trait]
@@ -150,6 +152,7 @@ impl Inventory {
             "slow" => tokio::time::sleep(Duration::from_secs(30)).await,
             _ => {}
         }
+        let calls = self.count_call(&sku);
         if let Some(name) = sku.strip_prefix("code-") {
             let code = Code::ALL.into_iter().find(|c| c.name() == name).unwrap_or(Code::INTERNAL);
             return Err(TaskError::new(code, format!("forced {name}")));
@@ -157,7 +160,7 @@ impl Inventory {
         if sku.starts_with("oos-") {
             return Err(TaskError::new(Code::FAILED_PRECONDITION, format!("out of stock: {sku}")));
         }
-        if sku.starts_with("flaky-") && self.first_sight(&sku) {
+        if sku.starts_with("flaky-") && calls == 1 {
             return Err(TaskError::new(Code::UNAVAILABLE, format!("{sku}: stock service busy")));
         }
         let deadline_ms = Context::current()
@@ -166,9 +169,27 @@ impl Inventory {
         Ok(ReserveReply { sku, reserved: qty, trace_id: current_trace_id(), deadline_ms })
     }
 
-    /// Whether this is the first time `sku` is seen (and remembers it).
-    fn first_sight(&self, sku: &str) -> bool {
-        self.flaky_seen.lock().unwrap_or_else(PoisonError::into_inner).insert(sku.to_owned())
+    /// How many calls this inventory got for `sku` (special SKUs only; 0 for the others).
+    #[must_use]
+    pub fn calls(&self, sku: &str) -> u32 {
+        self.lock().get(sku).copied().unwrap_or(0)
+    }
+
+    /// Counts a call for a special SKU and returns its count, this one included. Other SKUs
+    /// are not counted (0), so that the map stays as small as the set of special SKUs used.
+    fn count_call(&self, sku: &str) -> u32 {
+        if !["flaky-", "oos-", "code-"].iter().any(|p| sku.starts_with(p)) {
+            return 0;
+        }
+        let mut calls = self.lock();
+        let n = calls.entry(sku.to_owned()).or_insert(0);
+        *n += 1;
+        *n
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, u32>> {
+        // A counter cannot be left half-updated: a poisoned lock's data is still good.
+        self.calls.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -301,12 +322,13 @@ impl Checkout {
         if request.items.is_empty() {
             return Err(TaskError::new(Code::INVALID_ARGUMENT, "the basket is empty"));
         }
+        let count = request.items.len();
         let lines = Group::new().name("checkout.lines").limit(Self::LINES_IN_FLIGHT);
-        for item in request.items.iter().cloned() {
+        for item in request.items {
             let this = self.clone();
             lines.spawn(async move { this.line(item).await });
         }
-        let (tx, rx) = ResultChannel::builder(request.items.len()).fail_fast().build();
+        let (tx, rx) = ResultChannel::builder(count).fail_fast().build();
         let produce = async move {
             // The index travels with each line, so the receipt keeps the basket's order.
             let finished = lines.join_stream().map(|(index, line)| line.map(|l| (index, l)));
@@ -517,12 +539,21 @@ fn log_exit<E: std::fmt::Display>(what: &str, result: std::result::Result<(), E>
 /// # Errors
 /// When the address cannot be bound.
 pub async fn spawn_inventory(addr: SocketAddr) -> std::io::Result<Running> {
+    serve_inventory(addr, Inventory::new()).await
+}
+
+/// Starts `inventory` on `addr`, behind the gRPC `ResultLayer` (keep a clone of it to read
+/// its call counts).
+///
+/// # Errors
+/// When the address cannot be bound.
+pub async fn serve_inventory(addr: SocketAddr, inventory: Inventory) -> std::io::Result<Running> {
     let (listener, addr) = bind(addr).await?;
     Ok(running(addr, |stop| {
         tokio::spawn(async move {
             let r = tonic::transport::Server::builder()
                 .layer(GrpcLayer::new())
-                .add_service(InventoryServer::new(Inventory::new()))
+                .add_service(InventoryServer::new(inventory))
                 .serve_with_incoming_shutdown(incoming(listener), async {
                     let _ = stop.await;
                 })
@@ -618,6 +649,8 @@ pub struct Stack {
     pub gateway: Running,
     /// Checkout's price cache (shared with the running checkout).
     pub pricing: Pricing,
+    /// The running inventory service's state (its call counts).
+    pub inventory_service: Inventory,
 }
 
 impl Stack {
@@ -628,12 +661,14 @@ impl Stack {
     /// When a port cannot be bound.
     pub async fn start(gateway_timeout: Duration) -> Result<Self> {
         let any: SocketAddr = ([127, 0, 0, 1], 0).into();
-        let inventory = spawn_inventory(any).await.code(Code::UNAVAILABLE)?;
+        let inventory_service = Inventory::new();
+        let inventory =
+            serve_inventory(any, inventory_service.clone()).await.code(Code::UNAVAILABLE)?;
         let pricing = Pricing::new();
         let service = Checkout::with_pricing(channel(&inventory.url())?, pricing.clone());
         let checkout = serve_checkout(any, service).await?;
         let gateway = spawn_gateway(any, &checkout.url(), gateway_timeout).await?;
-        Ok(Self { inventory, checkout, gateway, pricing })
+        Ok(Self { inventory, checkout, gateway, pricing, inventory_service })
     }
 
     /// Shuts the three down, gateway first.

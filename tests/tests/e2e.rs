@@ -447,6 +447,7 @@ async fn a_flaky_sku_is_retried_and_succeeds_with_one_trace_id_on_every_hop() {
         let attempts: Vec<_> =
             receipt.lines.iter().map(|l| (l.sku.as_str(), l.inventory_attempts)).collect();
         assert_eq!(attempts, [("flaky-teapot", 2), ("tea", 1)], "only the flaky line retried");
+        assert_eq!(stack.inventory_service.calls("flaky-teapot"), 2);
         for line in &receipt.lines {
             assert_eq!(line.inventory_trace_id, id, "{}", line.sku);
         }
@@ -470,4 +471,39 @@ async fn a_negatively_cached_price_answers_under_the_askers_trace_id() {
         assert_eq!(error.trace_id(), Some(trace.trace_id));
     }
     assert_eq!((pricing.stats().loads, pricing.stats().negative_hits), (1, 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkout_retries_exactly_the_failures_that_are_retryable() {
+    bounded(async {
+        let stack = Stack::start(GATEWAY_TIMEOUT).await.unwrap();
+        let client = http_client();
+        let mut inventory = inventory(&stack);
+        let (mut retried, mut not_retried) = (0, 0);
+        for code in Code::ALL {
+            let sku = format!("code-{}", code.name());
+            // What checkout sees from inventory: the same conversion, one call.
+            let status = inventory.reserve(reserve(&sku, 1, None)).await.unwrap_err();
+            let retryable = status.into_task_error().is_retryable();
+            assert_eq!(stack.inventory_service.calls(&sku), 1);
+
+            let answer = post(&client, &stack, &basket(&[(&sku, 1)]), None).await;
+            assert_ne!(answer.status, 200);
+            let through_checkout = stack.inventory_service.calls(&sku) - 1;
+            if retryable {
+                assert_eq!(through_checkout, 3, "{code}: one call and two retries");
+                retried += 1;
+            } else {
+                assert_eq!(through_checkout, 1, "{code}: not retryable, not retried");
+                not_retried += 1;
+            }
+        }
+        assert!(retried > 0 && not_retried > 0, "{retried} retried, {not_retried} not");
+
+        let oos = post(&client, &stack, &basket(&[("oos-kettle", 1)]), None).await;
+        assert_eq!(oos.envelope.code, "FAILED_PRECONDITION");
+        assert_eq!(stack.inventory_service.calls("oos-kettle"), 1);
+        stack.shutdown().await;
+    })
+    .await;
 }

@@ -179,13 +179,13 @@ async fn services() -> bool {
     let same_total = a.envelope.data.as_ref().map(|r| r.total_cents)
         == answer.envelope.data.as_ref().map(|r| r.total_cents);
     println!(
-        "cache hit       same basket again -> {} {} same total: {}",
+        "cache hit       [tea x2, cups x3] again -> {} {}, same total: {}",
         a.status,
         a.envelope.code,
         if same_total { "yes" } else { "NO" }
     );
     println!(
-        "  pricing cache loads {} -> {}, hits {} -> {} (no new load)",
+        "  pricing cache loads {} -> {}, hits {} -> {}: priced from the cache",
         before.loads, after.loads, before.hits, after.hits
     );
     ok &= a.status == 200
@@ -265,12 +265,14 @@ async fn services() -> bool {
     let id = sent.trace_id.to_string();
     let same = line.is_some_and(|l| l.inventory_trace_id == id)
         && a.envelope.data.as_ref().is_some_and(|r| r.checkout_trace_id == id);
+    let calls = stack.inventory_service.calls("flaky-teapot");
     println!(
-        "  UNAVAILABLE, retried, succeeded on attempt {attempts}; trace {}.. on every hop: {}",
+        "  inventory: UNAVAILABLE, then OK ({calls} calls); trace {}.. on every hop: {}",
         short(&id),
         if same { "yes" } else { "NO" }
     );
-    ok &= a.status == 200 && attempts == 2 && same;
+    println!("  succeeded after a retry (checkout's #[fallible_task(retry = 2)])");
+    ok &= a.status == 200 && attempts == 2 && calls == 2 && same;
 
     short_gateway.shutdown().await;
     stack.shutdown().await;
