@@ -123,7 +123,7 @@ impl InventoryApi for Inventory {
 }
 
 impl Inventory {
-    /// A new inventory, which has seen no `flaky-*` SKU yet.
+    /// A new inventory, with no calls counted yet.
     #[must_use]
     pub fn new() -> Self {
         Self::default()
