@@ -366,3 +366,144 @@ async fn a_thousand_concurrent_requests_through_the_gateway_each_get_their_own_a
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_identical_request_is_priced_from_the_cache() {
+    bounded(async {
+        let stack = Stack::start(GATEWAY_TIMEOUT).await.unwrap();
+        let client = http_client();
+        let items = basket(&[("tea", 2), ("cups", 3)]);
+        let first = post(&client, &stack, &items, None).await;
+        assert_eq!(first.status, 200, "{:?}", first.envelope);
+        let after_first = stack.pricing.stats();
+        assert_eq!((after_first.loads, after_first.misses, after_first.hits), (2, 2, 0));
+
+        let second = post(&client, &stack, &items, None).await;
+        assert_eq!(second.status, 200, "{:?}", second.envelope);
+        let stats = stack.pricing.stats();
+        assert_eq!(stats.loads, 2, "each SKU priced once for both requests: {stats:?}");
+        assert_eq!(stats.hits, 2, "{stats:?}");
+        let (first, second) = (first.envelope.data.unwrap(), second.envelope.data.unwrap());
+        assert_eq!(first.total_cents, second.total_cents);
+        for (a, b) in first.lines.iter().zip(&second.lines) {
+            assert_eq!((a.sku.as_str(), a.unit_cents), (b.sku.as_str(), b.unit_cents));
+            let loaded = result_runtime_examples::price_cents(&a.sku).await.unwrap();
+            assert_eq!(a.unit_cents, loaded, "the cached price is the loaded one");
+        }
+        stack.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unpriced_sku_is_negatively_cached_and_each_answer_keeps_its_trace_id() {
+    bounded(async {
+        let stack = Stack::start(GATEWAY_TIMEOUT).await.unwrap();
+        let client = http_client();
+        let items = basket(&[("unpriced-gift-card", 1)]);
+        let mut messages = Vec::new();
+        for _ in 0..2 {
+            let sent = TraceContext::new_root();
+            let answer = post(&client, &stack, &items, Some(&sent.to_string())).await;
+            assert_eq!(answer.status, 404, "{:?}", answer.envelope);
+            assert_eq!(answer.envelope.code, "NOT_FOUND");
+            let id = sent.trace_id.to_string();
+            // The cached error was loaded under the first request's trace: the second
+            // answer must still carry its own.
+            assert_eq!(answer.envelope.trace_id.as_deref(), Some(id.as_str()));
+            assert_eq!(header(&answer, X_TRACE_ID), id);
+            messages.push(answer.envelope.message);
+        }
+        assert_eq!(messages, ["no price for unpriced-gift-card"; 2]);
+        let stats = stack.pricing.stats();
+        assert_eq!((stats.loads, stats.load_errors), (1, 1), "one load for two asks: {stats:?}");
+        assert_eq!(stats.negative_hits, 1, "{stats:?}");
+        stack.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flaky_sku_is_retried_and_succeeds_with_one_trace_id_on_every_hop() {
+    bounded(async {
+        let stack = Stack::start(GATEWAY_TIMEOUT).await.unwrap();
+        let client = http_client();
+
+        // Inventory on its own, without checkout's retry: UNAVAILABLE once, then fine.
+        let mut inventory = inventory(&stack);
+        let status = inventory.reserve(reserve("flaky-direct", 1, None)).await.unwrap_err();
+        assert_eq!(status.code(), tonic::Code::Unavailable);
+        assert!(status.into_task_error().is_retryable());
+        inventory.reserve(reserve("flaky-direct", 1, None)).await.unwrap();
+
+        let sent = TraceContext::new_root();
+        let items = basket(&[("flaky-teapot", 1), ("tea", 2)]);
+        let answer = post(&client, &stack, &items, Some(&sent.to_string())).await;
+        assert_eq!(answer.status, 200, "{:?}", answer.envelope);
+        let id = sent.trace_id.to_string();
+        assert_eq!(header(&answer, X_TRACE_ID), id);
+        let receipt = answer.envelope.data.unwrap();
+        assert_eq!(receipt.checkout_trace_id, id);
+        let attempts: Vec<_> =
+            receipt.lines.iter().map(|l| (l.sku.as_str(), l.inventory_attempts)).collect();
+        assert_eq!(attempts, [("flaky-teapot", 2), ("tea", 1)], "only the flaky line retried");
+        assert_eq!(stack.inventory_service.calls("flaky-teapot"), 2);
+        for line in &receipt.lines {
+            assert_eq!(line.inventory_trace_id, id, "{}", line.sku);
+        }
+
+        // Inventory has seen the SKU now: no failure, no retry.
+        let again = post(&client, &stack, &basket(&[("flaky-teapot", 1)]), None).await;
+        assert_eq!(again.envelope.data.unwrap().lines[0].inventory_attempts, 1);
+
+        stack.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_negatively_cached_price_answers_under_the_askers_trace_id() {
+    let pricing = result_runtime_examples::Pricing::new();
+    for _ in 0..2 {
+        let trace = TraceContext::new_root();
+        let error = trace.scope(pricing.price("unpriced-x")).await.unwrap_err();
+        assert_eq!(error.code(), Code::NOT_FOUND);
+        assert_eq!(error.trace_id(), Some(trace.trace_id));
+    }
+    assert_eq!((pricing.stats().loads, pricing.stats().negative_hits), (1, 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkout_retries_exactly_the_failures_that_are_retryable() {
+    bounded(async {
+        let stack = Stack::start(GATEWAY_TIMEOUT).await.unwrap();
+        let client = http_client();
+        let mut inventory = inventory(&stack);
+        let (mut retried, mut not_retried) = (0, 0);
+        for code in Code::ALL {
+            let sku = format!("code-{}", code.name());
+            // What checkout sees from inventory: the same conversion, one call.
+            let status = inventory.reserve(reserve(&sku, 1, None)).await.unwrap_err();
+            let retryable = status.into_task_error().is_retryable();
+            assert_eq!(stack.inventory_service.calls(&sku), 1);
+
+            let answer = post(&client, &stack, &basket(&[(&sku, 1)]), None).await;
+            assert_ne!(answer.status, 200);
+            let through_checkout = stack.inventory_service.calls(&sku) - 1;
+            if retryable {
+                assert_eq!(through_checkout, 3, "{code}: one call and two retries");
+                retried += 1;
+            } else {
+                assert_eq!(through_checkout, 1, "{code}: not retryable, not retried");
+                not_retried += 1;
+            }
+        }
+        assert!(retried > 0 && not_retried > 0, "{retried} retried, {not_retried} not");
+
+        let oos = post(&client, &stack, &basket(&[("oos-kettle", 1)]), None).await;
+        assert_eq!(oos.envelope.code, "FAILED_PRECONDITION");
+        assert_eq!(stack.inventory_service.calls("oos-kettle"), 1);
+        stack.shutdown().await;
+    })
+    .await;
+}

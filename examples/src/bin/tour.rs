@@ -2,7 +2,9 @@
 //!
 //! The first part shows the core (errors, trace context, deadlines, cancellation, panics);
 //! the second starts inventory, checkout and the gateway in this process on loopback
-//! ephemeral ports and drives requests through real clients. Server logs at ERROR go to
+//! ephemeral ports and drives requests through real clients: one trace across every hop,
+//! failures, fail-fast cancellation, a captured panic, a deadline, checkout's price cache
+//! (a hit and a negative hit) and a retried retryable error. Server logs at ERROR go to
 //! stderr (`RUST_LOG` to see more): that is where a panic's message ends up.
 
 use std::time::{Duration, Instant};
@@ -170,6 +172,27 @@ async fn services() -> bool {
         }
     }
 
+    // The same basket again: checkout prices it from its cache.
+    let before = stack.pricing.stats();
+    let a = post(&client, &gateway, &[("tea", 2), ("cups", 3)]).await;
+    let after = stack.pricing.stats();
+    let same_total = a.envelope.data.as_ref().map(|r| r.total_cents)
+        == answer.envelope.data.as_ref().map(|r| r.total_cents);
+    println!(
+        "cache hit       [tea x2, cups x3] again -> {} {}, same total: {}",
+        a.status,
+        a.envelope.code,
+        if same_total { "yes" } else { "NO" }
+    );
+    println!(
+        "  pricing cache loads {} -> {}, hits {} -> {}: priced from the cache",
+        before.loads, after.loads, before.hits, after.hits
+    );
+    ok &= a.status == 200
+        && same_total
+        && after.loads == before.loads
+        && after.hits == before.hits + 2;
+
     // A business failure: a code, a safe message, the status from the table.
     let t = Instant::now();
     let a = post(&client, &gateway, &[("oos-kettle", 1)]).await;
@@ -202,8 +225,54 @@ async fn services() -> bool {
         edge.as_millis()
     );
 
-    // integrates: ResultCache (cache hit, negative-cache hit) and RetryPolicy (a retried
-    // retryable error) sections, once those land.
+    // No price: NOT_FOUND is not retryable, so the cache keeps the error (negative caching).
+    let before = stack.pricing.stats();
+    let mut codes = Vec::new();
+    for _ in 0..2 {
+        let a = post(&client, &gateway, &[("unpriced-gift-card", 1)]).await;
+        ok &= a.status == 404;
+        codes.push(format!("{} {}", a.status, a.envelope.code));
+    }
+    let after = stack.pricing.stats();
+    let (loads, negative_hits) =
+        (after.loads - before.loads, after.negative_hits - before.negative_hits);
+    println!("negative cache  [unpriced-gift-card] twice -> {}", codes.join(", "));
+    println!(
+        "  pricing loads {loads}, negative hits {negative_hits}: the second ask loaded nothing"
+    );
+    ok &= loads == 1 && negative_hits == 1;
+
+    // A retryable error: inventory answers UNAVAILABLE the first time it sees a flaky-* SKU;
+    // checkout's `#[fallible_task(retry = 2)]` tries again after a backoff.
+    let sent = TraceContext::new_root();
+    let t = Instant::now();
+    let a = post_json::<Receipt>(
+        &client,
+        &format!("{gateway}/checkout"),
+        &basket(&[("flaky-teapot", 1)]),
+        Some(&sent.to_string()),
+    )
+    .await
+    .expect("the gateway answers");
+    let line = a.envelope.data.as_ref().and_then(|r| r.lines.first());
+    let attempts = line.map_or(0, |l| l.inventory_attempts);
+    println!(
+        "retry           [flaky-teapot] -> {} {} in {} ms, inventory attempts {attempts}",
+        a.status,
+        a.envelope.code,
+        t.elapsed().as_millis()
+    );
+    let id = sent.trace_id.to_string();
+    let same = line.is_some_and(|l| l.inventory_trace_id == id)
+        && a.envelope.data.as_ref().is_some_and(|r| r.checkout_trace_id == id);
+    let calls = stack.inventory_service.calls("flaky-teapot");
+    println!(
+        "  inventory: UNAVAILABLE, then OK ({calls} calls); trace {}.. on every hop: {}",
+        short(&id),
+        if same { "yes" } else { "NO" }
+    );
+    println!("  succeeded after a retry (checkout's #[fallible_task(retry = 2)])");
+    ok &= a.status == 200 && attempts == 2 && calls == 2 && same;
 
     short_gateway.shutdown().await;
     stack.shutdown().await;
