@@ -38,6 +38,7 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context as TaskCx, Poll};
 use tokio::time::Instant;
@@ -225,9 +226,67 @@ pub struct ResultService<S> {
 
 type Guarded<F> = Instrumented<TaskLocalFuture<TraceContext, Run<CatchUnwind<F>>>>;
 
+/// A request body the layer can watch for the client's cancellation.
+///
+/// tonic reads a request body that ends in a reset (the client cancelled) as a body that
+/// simply ended, and a unary handler then answers `INTERNAL "Missing request message."`.
+/// The layer watches the body so that such a call is logged and counted as `CANCELLED` at
+/// info level, not as a server error. Implemented for tonic's body (what a tonic server
+/// hands its layers) and for `()`.
+pub trait WatchBody: Sized {
+    /// The same body, reporting an error frame to `gone`.
+    #[must_use]
+    fn watch(self, gone: Arc<AtomicBool>) -> Self;
+}
+
+impl WatchBody for tonic::body::Body {
+    fn watch(self, gone: Arc<AtomicBool>) -> Self {
+        Self::new(Watched { inner: self, gone })
+    }
+}
+
+impl WatchBody for () {
+    fn watch(self, _gone: Arc<AtomicBool>) -> Self {}
+}
+
+pin_project! {
+    /// A request body that records whether it ended in an error (a reset stream).
+    struct Watched<B> {
+        #[pin]
+        inner: B,
+        gone: Arc<AtomicBool>,
+    }
+}
+
+impl<B: http_body::Body> http_body::Body for Watched<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut TaskCx<'_>,
+    ) -> Poll<Option<std::result::Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let this = self.project();
+        let frame = std::task::ready!(this.inner.poll_frame(cx));
+        if matches!(frame, Some(Err(_))) {
+            this.gone.store(true, Ordering::Relaxed);
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 impl<S, B, ResBody> Service<Request<B>> for ResultService<S>
 where
     S: Service<Request<B>, Response = Response<ResBody>>,
+    B: WatchBody,
     ResBody: Default,
 {
     type Response = Response<ResultBody<ResBody>>;
@@ -261,10 +320,12 @@ where
         // tonic's generated services only build the handler's future in `call`; it runs,
         // and may panic, when polled below, inside every guard.
         let call = Call::new(trace, caller, start, span);
+        let gone = Arc::new(AtomicBool::new(false));
+        let req = req.map(|body| body.watch(gone.clone()));
         let inner = call.span.in_scope(|| trace.sync_scope(|| self.inner.call(req)));
         let fut =
             trace.scope(ctx.run(crate::panic::catch_unwind(inner))).instrument(call.span.clone());
-        ResultFuture { fut, call: Some((call, method)) }
+        ResultFuture { fut, call: Some((call, method)), gone }
     }
 }
 
@@ -275,6 +336,8 @@ pin_project! {
         #[pin]
         fut: Guarded<F>,
         call: Option<(Call, String)>,
+        // Set when the request body ended in a reset: the client cancelled.
+        gone: Arc<AtomicBool>,
     }
 }
 
@@ -291,6 +354,10 @@ where
         let (call, method) = this.call.take().expect("polled after completion");
         let (mut response, code, error) = match out {
             Ok(Ok(mut response)) => match outcome(&response) {
+                // tonic's own INTERNAL for a body cut short by the client's reset.
+                Some((Code::INTERNAL, None)) if this.gone.load(Ordering::Relaxed) => {
+                    (response, Some(Code::CANCELLED), None)
+                }
                 Some((code, error)) => (response, Some(code), error),
                 None => {
                     // The head of a success: the status comes in the trailers, so the body
@@ -575,6 +642,59 @@ mod tests {
         })
         .await;
         assert!(r.headers().get("grpc-status").is_none());
+    }
+
+    /// A request body that ends in a reset, as hyper reports a client's RST_STREAM.
+    struct ResetBody;
+
+    impl http_body::Body for ResetBody {
+        type Data = bytes::Bytes;
+        type Error = Status;
+
+        fn poll_frame(
+            self: Pin<&mut Self>,
+            _: &mut TaskCx<'_>,
+        ) -> Poll<Option<std::result::Result<http_body::Frame<bytes::Bytes>, Status>>> {
+            Poll::Ready(Some(Err(Status::cancelled("stream reset"))))
+        }
+    }
+
+    #[test]
+    fn a_request_cut_short_by_the_client_counts_as_cancelled_not_internal() {
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        // What tonic's unary path does: read the body (a reset reads as its end), then
+        // answer INTERNAL because no message came.
+        let handler = |mut req: Request<tonic::body::Body>| async move {
+            let body = req.body_mut();
+            let _ =
+                std::future::poll_fn(|cx| http_body::Body::poll_frame(Pin::new(&mut *body), cx))
+                    .await;
+            Ok::<_, Infallible>(Status::internal("Missing request message.").into_http::<String>())
+        };
+        metrics::with_local_recorder(&recorder, || {
+            rt.block_on(async {
+                for body in [tonic::body::Body::new(ResetBody), tonic::body::Body::empty()] {
+                    let svc = ResultLayer::new().layer(service_fn(handler));
+                    let mut req = Request::post("/inventory.Inventory/Reserve").body(body).unwrap();
+                    req.headers_mut().insert(TRACEPARENT, PARENT.parse().unwrap());
+                    let response = svc.oneshot(req).await.unwrap();
+                    assert_eq!(header(&response, "grpc-status"), "13", "the answer is tonic's");
+                }
+            });
+        });
+        let mut counts = std::collections::BTreeMap::new();
+        for (key, _, _, value) in snapshotter.snapshot().into_vec() {
+            if let DebugValue::Counter(n) = value {
+                let code =
+                    key.key().labels().find(|l| l.key() == "code").unwrap().value().to_owned();
+                counts.insert(code, n);
+            }
+        }
+        // The reset call is CANCELLED; a genuine INTERNAL with an intact body stays INTERNAL.
+        let want = [("CANCELLED".to_owned(), 1), ("INTERNAL".to_owned(), 1)];
+        assert_eq!(counts, want.into_iter().collect());
     }
 
     #[test]
