@@ -76,7 +76,7 @@ impl Drop for Entered<'_> {
 /// an indirect call; here it is a direct call with the thread-local access inlined.
 fn swap_ambient(slot: &mut Option<Context>) {
     HAS_AMBIENT.with(|h| h.set(slot.is_some()));
-    AMBIENT.with(|a| *slot = a.replace(slot.take()));
+    AMBIENT.with(|a| a.swap(Cell::from_mut(slot)));
 }
 
 struct Node {
