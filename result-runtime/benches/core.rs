@@ -115,6 +115,7 @@ fn main() {
         "<= 1.1x",
     );
     support::ratio("ctx.run vs bare await", "ctx_run", "bare_await", "overhead < one mutex lock");
+    support::print_iters("mutex_lock");
     if let (Some(run), Some(bare), Some(lock)) = (
         support::mean_ns("ctx_run"),
         support::mean_ns("bare_await"),

@@ -55,11 +55,9 @@ pub fn task<T, F>(name: &'static str, fut: F) -> Task<F>
 where
     F: Future<Output = Result<T>>,
 {
-    let state = match Context::current() {
-        None => TaskState::Bare { fut: catch_unwind(fut) },
-        Some(ctx) => TaskState::Scoped { run: ctx.run(Flatten { fut: catch_unwind(fut) }) },
-    };
-    Task { name, state }
+    // The context is read by the first poll, which follows at once (the expansion awaits
+    // the task right away): the same moment, and nothing to clone or move when there is none.
+    Task { name, run: Run::ambient(Flatten { fut: catch_unwind(fut) }) }
 }
 
 /// [`task`] under a deadline `timeout` from now (or the ambient context's, if earlier).
@@ -68,7 +66,7 @@ where
     F: Future<Output = Result<T>>,
 {
     let ctx = Context::current().unwrap_or_default().with_timeout(timeout);
-    Task { name, state: TaskState::Scoped { run: ctx.run(Flatten { fut: catch_unwind(fut) }) } }
+    Task { name, run: ctx.run(Flatten { fut: catch_unwind(fut) }) }
 }
 
 pin_project_lite::pin_project! {
@@ -78,15 +76,7 @@ pin_project_lite::pin_project! {
     pub struct Task<F> {
         name: &'static str,
         #[pin]
-        state: TaskState<F>,
-    }
-}
-
-pin_project_lite::pin_project! {
-    #[project = TaskStateProj]
-    enum TaskState<F> {
-        Bare { #[pin] fut: CatchUnwind<F> },
-        Scoped { #[pin] run: Run<Flatten<F>> },
+        run: Run<Flatten<F>>,
     }
 }
 
@@ -102,6 +92,7 @@ pin_project_lite::pin_project! {
 impl<T, F: Future<Output = Result<T>>> Future for Flatten<F> {
     type Output = Result<T>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<Result<T>> {
         self.project().fut.poll(cx).map(|r| r.and_then(core::convert::identity))
     }
@@ -110,14 +101,10 @@ impl<T, F: Future<Output = Result<T>>> Future for Flatten<F> {
 impl<T, F: Future<Output = Result<T>>> Future for Task<F> {
     type Output = Result<T>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<Result<T>> {
         let this = self.project();
-        let out = match this.state.project() {
-            TaskStateProj::Bare { fut } => {
-                core::task::ready!(fut.poll(cx)).and_then(core::convert::identity)
-            }
-            TaskStateProj::Scoped { run } => core::task::ready!(run.poll(cx)),
-        };
+        let out = core::task::ready!(this.run.poll(cx));
         let name = *this.name;
         Poll::Ready(out.map_err(|e| failed(name, e)))
     }

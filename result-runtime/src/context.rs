@@ -24,7 +24,7 @@
 //! # }
 //! ```
 
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -42,8 +42,14 @@ use crate::error::{Result, TaskError};
 thread_local! {
     /// The ambient context of the task being polled on this thread. A hand-made task-local
     /// (like tokio's `task_local!`, which swaps values in and out the same way) so that
-    /// `Context::run` moves its context in and out instead of cloning it on every poll.
-    static AMBIENT: RefCell<Option<Context>> = const { RefCell::new(None) };
+    /// `Context::run` moves its context in and out instead of cloning it on every poll. A
+    /// `Cell` rather than a `RefCell`: values only ever move in and out whole, so there is no
+    /// borrow flag to check on the hot path.
+    static AMBIENT: Cell<Option<Context>> = const { Cell::new(None) };
+    /// Whether `AMBIENT` holds a context. `AMBIENT` has a destructor, so each access checks
+    /// its registration; this flag has none, so the common "no context" answer costs one
+    /// plain thread-local load.
+    static HAS_AMBIENT: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Puts a context in the ambient slot for the duration of one poll; puts it back on drop,
@@ -54,15 +60,23 @@ struct Entered<'a> {
 
 impl<'a> Entered<'a> {
     fn enter(slot: &'a mut Option<Context>) -> Self {
-        AMBIENT.with(|a| std::mem::swap(&mut *a.borrow_mut(), slot));
+        swap_ambient(slot);
         Self { slot }
     }
 }
 
 impl Drop for Entered<'_> {
     fn drop(&mut self) {
-        AMBIENT.with(|a| std::mem::swap(&mut *a.borrow_mut(), self.slot));
+        swap_ambient(self.slot);
     }
+}
+
+/// Swaps `slot` with the ambient slot. Deliberately not `#[inline]`: the generic futures
+/// that call it are instantiated in other crates, where a thread-local is reached through
+/// an indirect call; here it is a direct call with the thread-local access inlined.
+fn swap_ambient(slot: &mut Option<Context>) {
+    HAS_AMBIENT.with(|h| h.set(slot.is_some()));
+    AMBIENT.with(|a| a.swap(Cell::from_mut(slot)));
 }
 
 struct Node {
@@ -144,8 +158,24 @@ impl Context {
     /// The context the current task runs in, if any (set by [`run`](Self::run),
     /// [`scope`](Self::scope), groups, and the service middleware).
     #[must_use]
+    #[inline]
     pub fn current() -> Option<Self> {
-        AMBIENT.with(|a| a.borrow().clone())
+        if HAS_AMBIENT.with(Cell::get) {
+            Self::current_slow()
+        } else {
+            None
+        }
+    }
+
+    fn current_slow() -> Option<Self> {
+        AMBIENT.with(|a| {
+            // Moved out and back: a `Cell` lends nothing, and a take/set pair costs no
+            // more than a borrow.
+            let ctx = a.take();
+            let current = ctx.clone();
+            a.set(ctx);
+            current
+        })
     }
 
     /// Cancels this context and its children. The first cause wins; later calls change
@@ -238,7 +268,15 @@ impl Context {
     where
         F: Future<Output = Result<T>>,
     {
-        Run { fut: fut.fuse(), ctx: Some(self.clone()), started: false, wait: None, sleep: None }
+        Run { fut: fut.fuse(), ctx: Some(self.clone()), started: false, race: None }
+    }
+}
+
+impl<F: Future> Run<F> {
+    /// [`Context::run`] in the context that is ambient when the future is first polled; with
+    /// none, the future runs as it is (nothing to enter, nothing to race).
+    pub(crate) fn ambient(fut: F) -> Self {
+        Run { fut: fut.fuse(), ctx: None, started: false, race: None }
     }
 }
 
@@ -270,13 +308,24 @@ pin_project_lite::pin_project! {
     pub struct Run<F> {
         #[pin]
         fut: Fuse<F>,
-        // Always `Some` between polls; moved into the ambient slot during one.
+        // `Some` between polls (moved into the ambient slot during one), except for
+        // `Run::ambient`: `None` until the first poll reads the ambient one, and after it
+        // when there was none.
         ctx: Option<Context>,
         started: bool,
         // Created only when the future first returns Pending: the ready path allocates
-        // nothing and registers nothing.
-        wait: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
-        sleep: Option<Pin<Box<Sleep>>>,
+        // nothing, registers nothing, and drops one empty pointer.
+        race: Option<Pin<Box<Race>>>,
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// What a pending [`Run`] waits on besides its future: one allocation for both.
+    struct Race {
+        #[pin]
+        wait: WaitForCancellationFutureOwned,
+        #[pin]
+        sleep: Option<Sleep>,
     }
 }
 
@@ -286,13 +335,20 @@ where
 {
     type Output = Result<T>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<Self::Output> {
         let this = self.project();
         if !*this.started {
             *this.started = true;
+            if this.ctx.is_none() {
+                *this.ctx = Context::current();
+            }
             if let Some(e) = this.ctx.as_ref().and_then(Context::error) {
                 return Poll::Ready(Err(e));
             }
+        }
+        if this.ctx.is_none() {
+            return this.fut.poll(cx);
         }
         let polled = {
             let _entered = Entered::enter(this.ctx);
@@ -303,14 +359,18 @@ where
         }
         let ctx = this.ctx.as_ref().expect("the context is back after the poll");
         let node = &ctx.node;
-        let wait = this.wait.get_or_insert_with(|| Box::pin(node.token.clone().cancelled_owned()));
-        if wait.as_mut().poll(cx).is_ready() {
+        let race = this.race.get_or_insert_with(|| {
+            Box::pin(Race {
+                wait: node.token.clone().cancelled_owned(),
+                sleep: node.deadline.map(tokio::time::sleep_until),
+            })
+        });
+        let race = race.as_mut().project();
+        if race.wait.poll(cx).is_ready() {
             return Poll::Ready(Err(ctx.error().unwrap_or_else(|| TaskError::cancelled(None))));
         }
-        if let Some(deadline) = node.deadline {
-            let sleep =
-                this.sleep.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
-            if sleep.as_mut().poll(cx).is_ready() {
+        if let Some(sleep) = race.sleep.as_pin_mut() {
+            if sleep.poll(cx).is_ready() {
                 return Poll::Ready(Err(TaskError::deadline_exceeded()));
             }
         }

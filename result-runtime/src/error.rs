@@ -132,8 +132,13 @@ struct Inner {
     /// Set when the message was written for clients (see [`TaskError::client_message`]).
     public: bool,
     message: Option<Cow<'static, str>>,
-    task: Option<Cow<'static, str>>,
-    trace_id: Option<TraceId>,
+    /// The task name when it is a `&'static str` (what the macros pass); an owned name lives
+    /// in `extra`. Together with `trace` stored as two words (no 16-byte alignment), this
+    /// keeps the allocation at 128 bytes, small enough to be written in place instead of
+    /// built on the stack and copied with a `memcpy` call.
+    task: Option<&'static str>,
+    /// The trace id's value, high and low words; zero (never a valid id) for none.
+    trace: [u64; 2],
     source: Source,
     /// What most errors never have, out of line so that building and dropping a plain error
     /// touches less memory.
@@ -142,6 +147,8 @@ struct Inner {
 
 #[derive(Clone, Default)]
 struct Extra {
+    /// An owned task name (a `&'static str` one is kept inline).
+    task: Option<Box<str>>,
     /// Messages added by [`TaskError::context`], oldest first.
     context: Vec<Cow<'static, str>>,
     panic: Option<PanicReport>,
@@ -217,7 +224,7 @@ impl TaskError {
         );
         if let Some(cause) = cause {
             let inner = e.inner_mut();
-            inner.trace_id = cause.trace_id();
+            inner.set_trace_id(cause.trace_id());
             inner.extra_mut().cause = Some(cause);
         }
         e
@@ -235,6 +242,7 @@ impl TaskError {
         )
     }
 
+    #[inline]
     fn build(
         kind: ErrorKind,
         code: Code,
@@ -248,7 +256,7 @@ impl TaskError {
             public,
             message,
             task: None,
-            trace_id: None,
+            trace: [0; 2],
             source,
             extra: None,
         }))
@@ -264,8 +272,8 @@ impl TaskError {
                 code: shared.code,
                 public: shared.public,
                 message: shared.message.clone(),
-                task: shared.task.clone(),
-                trace_id: shared.trace_id,
+                task: shared.task,
+                trace: shared.trace,
                 extra: shared.extra.clone(),
                 source: match &shared.source {
                     Source::None => Source::None,
@@ -307,13 +315,13 @@ impl TaskError {
     /// The name of the task that produced the error, if known.
     #[must_use]
     pub fn task(&self) -> Option<&str> {
-        self.0.task.as_deref()
+        self.0.task()
     }
 
     /// The trace the error happened in, if known.
     #[must_use]
     pub fn trace_id(&self) -> Option<TraceId> {
-        self.0.trace_id
+        self.0.trace_id()
     }
 
     /// For a panic: its message, location and backtrace.
@@ -402,8 +410,8 @@ impl TaskError {
     /// The same error stamped with a trace id.
     #[must_use]
     pub fn with_trace_id(mut self, trace_id: TraceId) -> Self {
-        if self.0.trace_id != Some(trace_id) {
-            self.inner_mut().trace_id = Some(trace_id);
+        if self.0.trace_id() != Some(trace_id) {
+            self.inner_mut().set_trace_id(Some(trace_id));
         }
         self
     }
@@ -413,7 +421,7 @@ impl TaskError {
     #[must_use]
     pub fn or_trace_id(self, trace_id: Option<TraceId>) -> Self {
         match trace_id {
-            Some(id) if self.0.trace_id.is_none() => self.with_trace_id(id),
+            Some(id) if self.0.trace_id().is_none() => self.with_trace_id(id),
             _ => self,
         }
     }
@@ -422,8 +430,11 @@ impl TaskError {
     /// (the innermost task is the one that failed).
     #[must_use]
     pub fn with_task(mut self, task: impl Into<Cow<'static, str>>) -> Self {
-        if self.0.task.is_none() {
-            self.inner_mut().task = Some(task.into());
+        if self.0.task().is_none() {
+            match task.into() {
+                Cow::Borrowed(name) => self.inner_mut().task = Some(name),
+                Cow::Owned(name) => self.inner_mut().extra_mut().task = Some(name.into()),
+            }
         }
         self
     }
@@ -497,6 +508,22 @@ impl Inner {
         self.extra.get_or_insert_with(Box::default)
     }
 
+    fn task(&self) -> Option<&str> {
+        self.task.or_else(|| self.extra.as_ref()?.task.as_deref())
+    }
+
+    fn trace_id(&self) -> Option<TraceId> {
+        let [hi, lo] = self.trace;
+        TraceId::from_u128((u128::from(hi) << 64) | u128::from(lo))
+    }
+
+    fn set_trace_id(&mut self, id: Option<TraceId>) {
+        let v = id.map_or(0, TraceId::to_u128);
+        #[allow(clippy::cast_possible_truncation)]
+        let words = [(v >> 64) as u64, v as u64];
+        self.trace = words;
+    }
+
     fn context(&self) -> &[Cow<'static, str>] {
         self.extra.as_ref().map_or(&[], |x| &x.context)
     }
@@ -555,10 +582,10 @@ impl TaskError {
         for e in chain {
             write!(f, ": {e}")?;
         }
-        if let Some(task) = &inner.task {
+        if let Some(task) = inner.task() {
             write!(f, " [task {task}]")?;
         }
-        if let Some(id) = inner.trace_id {
+        if let Some(id) = inner.trace_id() {
             write!(f, " [trace {id}]")?;
         }
         if let Some(p) = self.panic() {
@@ -581,10 +608,10 @@ impl fmt::Debug for TaskError {
         if !inner.context().is_empty() {
             d.field("context", &inner.context());
         }
-        if let Some(task) = &inner.task {
-            d.field("task", task);
+        if let Some(task) = inner.task() {
+            d.field("task", &task);
         }
-        if let Some(id) = inner.trace_id {
+        if let Some(id) = inner.trace_id() {
             d.field("trace_id", &format_args!("{id}"));
         }
         if let Some(p) = self.panic() {

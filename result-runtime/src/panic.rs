@@ -85,9 +85,21 @@ thread_local! {
 
 const NON_STRING: &str = "non-string panic payload";
 
+/// Installs the hook on first use. The check is one atomic load, inlined into every capture;
+/// the installation itself stays out of line.
+#[inline]
 fn install_hook() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
+    if !HOOK.is_completed() {
+        install_hook_slow();
+    }
+}
+
+static HOOK: Once = Once::new();
+
+#[cold]
+#[inline(never)]
+fn install_hook_slow() {
+    HOOK.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             if DEPTH.try_with(Cell::get).unwrap_or(0) == 0 {
@@ -125,20 +137,17 @@ fn report_for(payload: &(dyn Any + Send)) -> PanicReport {
     }
 }
 
-/// Marks this thread as capturing for as long as it lives, even if the poll unwinds.
-struct Capturing;
-
-impl Capturing {
-    fn enter() -> Self {
-        DEPTH.with(|d| d.set(d.get() + 1));
-        Self
-    }
-}
-
-impl Drop for Capturing {
-    fn drop(&mut self) {
-        DEPTH.with(|d| d.set(d.get() - 1));
-    }
+/// Runs `f` with this thread marked as capturing (so the hook records instead of printing).
+/// One thread-local access for both the increment and the decrement; no guard is needed:
+/// `catch_unwind` stops every unwind, so the decrement always runs.
+#[inline]
+fn capture<R>(f: impl FnOnce() -> R) -> std::thread::Result<R> {
+    DEPTH.with(|depth| {
+        depth.set(depth.get() + 1);
+        let result = std::panic::catch_unwind(AssertUnwindSafe(f));
+        depth.set(depth.get() - 1);
+        result
+    })
 }
 
 /// Runs `f`, turning a panic into a [`TaskError`].
@@ -147,13 +156,11 @@ impl Drop for Capturing {
 /// A `Panicked` error when `f` panics.
 pub fn catch_unwind_sync<R>(f: impl FnOnce() -> R) -> Result<R, TaskError> {
     install_hook();
-    let guard = Capturing::enter();
-    let result = std::panic::catch_unwind(AssertUnwindSafe(f));
-    drop(guard);
-    result.map_err(|payload| TaskError::panicked(report_for(&*payload)))
+    capture(f).map_err(panicked)
 }
 
 /// Wraps a future so that a panic in any of its polls becomes a [`TaskError`].
+#[inline]
 pub fn catch_unwind<F: Future>(fut: F) -> CatchUnwind<F> {
     install_hook();
     CatchUnwind { fut }
@@ -172,19 +179,22 @@ pin_project_lite::pin_project! {
 impl<F: Future> Future for CatchUnwind<F> {
     type Output = Result<F::Output, TaskError>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<Self::Output> {
         let fut = self.project().fut;
-        let guard = Capturing::enter();
-        // AssertUnwindSafe: after a panic the future is never polled again; its state is
-        // dropped with it, which is what unwinding would have done anyway.
-        let result = std::panic::catch_unwind(AssertUnwindSafe(|| fut.poll(cx)));
-        drop(guard);
-        match result {
+        // AssertUnwindSafe (in `capture`): after a panic the future is never polled again;
+        // its state is dropped with it, which is what unwinding would have done anyway.
+        match capture(|| fut.poll(cx)) {
             Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
             Ok(Poll::Pending) => Poll::Pending,
-            Err(payload) => Poll::Ready(Err(TaskError::panicked(report_for(&*payload)))),
+            Err(payload) => Poll::Ready(Err(panicked(payload))),
         }
     }
+}
+
+#[cold]
+fn panicked(payload: Box<dyn Any + Send>) -> TaskError {
+    TaskError::panicked(report_for(&*payload))
 }
 
 #[cfg(test)]

@@ -30,6 +30,7 @@
 //! # Ok(()) }
 //! ```
 
+use std::cell::Cell;
 use std::fmt;
 use std::future::Future;
 use std::num::{NonZeroU128, NonZeroU64};
@@ -37,6 +38,40 @@ use std::str::FromStr;
 
 tokio::task_local! {
     static CURRENT: TraceContext;
+}
+
+thread_local! {
+    /// Per-thread generator state for ids (wyrand, as `fastrand` uses); `0` until seeded.
+    /// Kept here rather than calling `fastrand` per id so that a new root (three words)
+    /// costs one thread-local access instead of two.
+    static ID_RNG: Cell<u64> = const { Cell::new(0) };
+}
+
+/// `N` random words from this thread's id generator.
+#[inline]
+fn random_words<const N: usize>() -> [u64; N] {
+    ID_RNG.with(|state| {
+        let mut s = state.get();
+        if s == 0 {
+            s = seed();
+        }
+        let words = std::array::from_fn(|_| {
+            s = s.wrapping_add(0xa076_1d64_78bd_642f);
+            let t = u128::from(s) * u128::from(s ^ 0xe703_7ed1_a0b4_28db);
+            #[allow(clippy::cast_possible_truncation)]
+            let w = (t as u64) ^ ((t >> 64) as u64);
+            w
+        });
+        state.set(s);
+        words
+    })
+}
+
+/// Seeds a thread's generator from `fastrand`'s (itself seeded from the OS hasher's random
+/// keys and the thread id), never with the "unseeded" zero.
+#[cold]
+fn seed() -> u64 {
+    fastrand::u64(1..)
 }
 
 /// A 16-byte trace id, never zero. Displayed as 32 lowercase hex digits.
@@ -53,10 +88,15 @@ impl TraceId {
     #[must_use]
     pub fn random() -> Self {
         loop {
-            if let Some(v) = NonZeroU128::new(fastrand::u128(..)) {
-                return Self(v);
+            let [hi, lo] = random_words();
+            if let Some(id) = Self::from_words(hi, lo) {
+                return id;
             }
         }
+    }
+
+    fn from_words(hi: u64, lo: u64) -> Option<Self> {
+        NonZeroU128::new((u128::from(hi) << 64) | u128::from(lo)).map(Self)
     }
 
     /// The id from its numeric value; `None` for zero, which W3C forbids.
@@ -86,7 +126,7 @@ impl SpanId {
     #[must_use]
     pub fn random() -> Self {
         loop {
-            if let Some(v) = NonZeroU64::new(fastrand::u64(..)) {
+            if let Some(v) = NonZeroU64::new(random_words::<1>()[0]) {
                 return Self(v);
             }
         }
@@ -231,10 +271,15 @@ impl TraceContext {
     /// A new trace: random ids, sampled, with the random-trace-id flag.
     #[must_use]
     pub fn new_root() -> Self {
-        Self {
-            trace_id: TraceId::random(),
-            span_id: SpanId::random(),
-            flags: TraceFlags::SAMPLED.union(TraceFlags::RANDOM_TRACE_ID),
+        // One generator access for both ids; a zero id (odds 2^-64 per draw) draws again.
+        let [hi, lo, span] = random_words();
+        match (TraceId::from_words(hi, lo), NonZeroU64::new(span)) {
+            (Some(trace_id), Some(span)) => Self {
+                trace_id,
+                span_id: SpanId(span),
+                flags: TraceFlags::SAMPLED.union(TraceFlags::RANDOM_TRACE_ID),
+            },
+            _ => Self::new_root(),
         }
     }
 

@@ -3,6 +3,12 @@
 //!
 //! Use `b.iter_custom(|iters| record("id", iters, || { ... one iteration ... }))` (or
 //! [`record_elapsed`] for routines that time themselves), then [`ratio`] at the end.
+//!
+//! Instruction counts (immune to the machine's noise): run one routine under callgrind,
+//! collecting only inside [`run_loop`], with `RR_ITERS=1` so the ratio lines also print how
+//! many iterations ran, e.g.
+//! `RR_ITERS=1 valgrind --tool=callgrind --toggle-collect='*run_loop*' target/release/deps/macros-HASH --bench --profile-time 1 macros/fallible_task`
+//! then divide the collected `Ir` by the iterations.
 #![allow(dead_code)]
 
 use std::collections::HashMap;
@@ -24,12 +30,27 @@ pub fn record_elapsed(id: &str, iters: u64, elapsed: Duration) -> Duration {
 }
 
 /// Times `iters` calls of `f`, records them under `id` and returns the total.
-pub fn record(id: &str, iters: u64, mut f: impl FnMut()) -> Duration {
+pub fn record(id: &str, iters: u64, f: impl FnMut()) -> Duration {
     let start = Instant::now();
+    run_loop(iters, f);
+    record_elapsed(id, iters, start.elapsed())
+}
+
+/// The measured loop, never inlined so that callgrind can collect inside it alone.
+#[inline(never)]
+pub fn run_loop(iters: u64, mut f: impl FnMut()) {
     for _ in 0..iters {
         f();
     }
-    record_elapsed(id, iters, start.elapsed())
+}
+
+/// With `RR_ITERS` set, prints how many iterations `id` ran (for instruction counts).
+pub fn print_iters(id: &str) {
+    if std::env::var_os("RR_ITERS").is_some() {
+        if let Some((_, n)) = table().lock().unwrap().get(id) {
+            println!("ITERS {id}: {n}");
+        }
+    }
 }
 
 /// Mean nanoseconds per iteration recorded for `id`.
@@ -42,6 +63,8 @@ pub fn mean_ns(id: &str) -> Option<f64> {
 
 /// Prints `ours / peer` time ratio (lower is better for us) next to its goal.
 pub fn ratio(label: &str, ours: &str, peer: &str, goal: &str) {
+    print_iters(ours);
+    print_iters(peer);
     match (mean_ns(ours), mean_ns(peer)) {
         (Some(a), Some(b)) => println!(
             "RATIO {label}: {:.3}x the time of {peer} ({a:.1} ns vs {b:.1} ns per iteration; goal {goal})",
@@ -53,6 +76,8 @@ pub fn ratio(label: &str, ours: &str, peer: &str, goal: &str) {
 
 /// Prints `ours / peer` throughput ratio (higher is better for us) next to its goal.
 pub fn throughput_ratio(label: &str, ours: &str, peer: &str, goal: &str) {
+    print_iters(ours);
+    print_iters(peer);
     match (mean_ns(ours), mean_ns(peer)) {
         (Some(a), Some(b)) => println!(
             "RATIO {label}: {:.3}x the throughput of {peer} ({a:.1} ns vs {b:.1} ns per item; goal {goal})",

@@ -85,10 +85,18 @@ impl Drop for TaskScope {
     /// A task torn down before it ended (aborted with its group) still tells its handle:
     /// `Cancelled`, with the group's cause.
     fn drop(&mut self) {
-        if !self.slot.is_set() {
+        if has_handle(&self.slot) && !self.slot.is_set() {
             self.slot.set(Err(TaskError::cancelled(self.shared.ctx.cause())));
         }
     }
+}
+
+/// Whether a [`TaskHandle`] for the task still exists. Handles are the only other owners of
+/// the slot and are made only by `spawn`, so once the count is one nobody can ever read the
+/// outcome: most tasks are spawned with their handle dropped, and skip the `OnceLock` set and
+/// the waker.
+fn has_handle(slot: &Arc<Slot>) -> bool {
+    Arc::strong_count(slot) > 1
 }
 
 tokio::task_local! {
@@ -146,11 +154,8 @@ where
         _ => None,
     };
     let work = Permitted { fut, permit, acquire };
-    let finish = Finish {
-        inner: catch_unwind(shared.ctx.run(work)),
-        index,
-        trace_id: trace.map(|t| t.trace_id),
-    };
+    let finish =
+        Finish { inner: catch_unwind(shared.ctx.run(work)), trace_id: trace.map(|t| t.trace_id) };
     let scope = TaskScope { shared: shared.clone(), index, name, slot: slot.clone() };
     let task = TASK.scope(scope, finish);
     match trace {
@@ -201,7 +206,6 @@ pin_project_lite::pin_project! {
     struct Finish<F> {
         #[pin]
         inner: F,
-        index: usize,
         trace_id: Option<TraceId>,
     }
 }
@@ -222,9 +226,11 @@ where
                 s.shared.fail(&e);
                 e
             });
-            s.slot.set(result.as_ref().map(|_| ()).map_err(Clone::clone));
-            result
+            if has_handle(&s.slot) {
+                s.slot.set(result.as_ref().map(|_| ()).map_err(Clone::clone));
+            }
+            (s.index, result)
         });
-        Poll::Ready((*this.index, settled))
+        Poll::Ready(settled)
     }
 }
