@@ -85,6 +85,9 @@ struct Node {
     /// `is_cancelled` takes a mutex).
     cancelled: AtomicBool,
     cause: OnceLock<TaskError>,
+    /// The `Cancelled` error work stopped by this node ends with, made once and shared:
+    /// a group's failure stops thousands of tasks, and each would otherwise allocate it.
+    stopped: OnceLock<TaskError>,
     /// The effective deadline: the earliest of this node's and its ancestors'.
     deadline: Option<Instant>,
     parent: Option<Context>,
@@ -129,6 +132,7 @@ impl Context {
                 token,
                 cancelled: AtomicBool::new(false),
                 cause: OnceLock::new(),
+                stopped: OnceLock::new(),
                 deadline,
                 parent,
             }),
@@ -233,8 +237,10 @@ impl Context {
     #[must_use]
     pub fn error(&self) -> Option<TaskError> {
         if let Some(node) = self.cancelled_node() {
-            let cause = node.cause.get().cloned();
-            return Some(TaskError::cancelled(cause));
+            // The cause is set before the flag is raised, so it is visible here.
+            let stopped =
+                node.stopped.get_or_init(|| TaskError::cancelled(node.cause.get().cloned()));
+            return Some(stopped.clone());
         }
         self.deadline_passed().then(TaskError::deadline_exceeded)
     }

@@ -58,7 +58,10 @@ impl Shared {
         name: Option<&Cow<'static, str>>,
         trace_id: Option<TraceId>,
     ) -> TaskError {
-        let error = if error.task().is_some() {
+        // A sibling stopped by the group's failure keeps the failure's name (as its cause)
+        // and is known by its index; naming each of thousands of them is most of what a
+        // fail-fast stop would otherwise cost.
+        let error = if error.task().is_some() || error.is_cancelled() {
             error
         } else {
             match name {
