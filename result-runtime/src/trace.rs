@@ -36,8 +36,55 @@ use std::future::Future;
 use std::num::{NonZeroU128, NonZeroU64};
 use std::str::FromStr;
 
-tokio::task_local! {
-    static CURRENT: TraceContext;
+thread_local! {
+    /// The trace context of the task being polled on this thread. A hand-made task-local:
+    /// [`TraceScope`] sets it for the duration of each poll and puts the previous value
+    /// back, as tokio's `task_local!` does, but a `TraceContext` is `Copy`, so a plain
+    /// `Cell` without a borrow flag or a destructor is enough.
+    static CURRENT: Cell<Option<TraceContext>> = const { Cell::new(None) };
+}
+
+/// Makes `ctx` current until dropped (also when a poll unwinds), then restores the
+/// previous one.
+struct Entered(Option<TraceContext>);
+
+impl Entered {
+    #[inline]
+    fn enter(ctx: TraceContext) -> Self {
+        Self(CURRENT.with(|c| c.replace(Some(ctx))))
+    }
+}
+
+impl Drop for Entered {
+    #[inline]
+    fn drop(&mut self) {
+        CURRENT.with(|c| c.set(self.0));
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future returned by [`TraceContext::scope`].
+    #[must_use = "futures do nothing unless polled"]
+    pub struct TraceScope<F> {
+        // Fused: a finished future is dropped inside the poll that finished it, still in
+        // this context.
+        #[pin]
+        fut: futures_util::future::Fuse<F>,
+        ctx: TraceContext,
+    }
+}
+
+impl<F: Future> Future for TraceScope<F> {
+    type Output = F::Output;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        let this = self.project();
+        let _entered = Entered::enter(*this.ctx);
+        this.fut.poll(cx)
+    }
 }
 
 thread_local! {
@@ -292,13 +339,13 @@ impl TraceContext {
     /// The context of the running task, if it runs inside [`scope`](Self::scope).
     #[must_use]
     pub fn current() -> Option<Self> {
-        CURRENT.try_with(|c| *c).ok()
+        CURRENT.with(Cell::get)
     }
 
     /// The current trace id, if any: what errors get stamped with.
     #[must_use]
     pub fn current_trace_id() -> Option<TraceId> {
-        CURRENT.try_with(|c| c.trace_id).ok()
+        CURRENT.with(|c| c.get().map(|t| t.trace_id))
     }
 
     /// A child of the current context, or a new root when there is none.
@@ -320,13 +367,15 @@ impl TraceContext {
 
     /// Runs `fut` with this context as the current one. The context does not cross
     /// `tokio::spawn` by itself: use [`crate::spawn`], which carries it.
-    pub fn scope<F: Future>(self, fut: F) -> tokio::task::futures::TaskLocalFuture<Self, F> {
-        CURRENT.scope(self, fut)
+    pub fn scope<F: Future>(self, fut: F) -> TraceScope<F> {
+        use futures_util::FutureExt as _;
+        TraceScope { fut: fut.fuse(), ctx: self }
     }
 
     /// Runs the closure with this context as the current one (for synchronous code).
     pub fn sync_scope<R>(self, f: impl FnOnce() -> R) -> R {
-        CURRENT.sync_scope(self, f)
+        let _entered = Entered::enter(self);
+        f()
     }
 
     /// The `traceparent` header value (always version 00).

@@ -382,10 +382,7 @@ pub struct Traced<T> {
 impl<T> Traced<T> {
     /// Runs `fut` with the sender's trace context as the current one (as it is, when the
     /// sender had none).
-    pub fn scope<F: Future>(
-        &self,
-        fut: F,
-    ) -> Either<tokio::task::futures::TaskLocalFuture<TraceContext, F>, F> {
+    pub fn scope<F: Future>(&self, fut: F) -> Either<crate::trace::TraceScope<F>, F> {
         match self.trace {
             Some(tc) => Either::Left(tc.scope(fut)),
             None => Either::Right(fut),

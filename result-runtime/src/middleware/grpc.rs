@@ -43,9 +43,9 @@ use std::sync::Arc;
 use std::task::{Context as TaskCx, Poll};
 use tokio::time::Instant;
 
+use crate::trace::TraceScope;
 use http::{Request, Response};
 use pin_project_lite::pin_project;
-use tokio::task::futures::TaskLocalFuture;
 use tonic::metadata::{MetadataMap, MetadataValue};
 use tonic::Status;
 use tower_layer::Layer;
@@ -224,7 +224,7 @@ pub struct ResultService<S> {
     inner: S,
 }
 
-type Guarded<F> = Instrumented<TaskLocalFuture<TraceContext, Run<CatchUnwind<F>>>>;
+type Guarded<F> = Instrumented<TraceScope<Run<CatchUnwind<F>>>>;
 
 /// A request body the layer can watch for the client's cancellation.
 ///

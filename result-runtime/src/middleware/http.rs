@@ -38,6 +38,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::trace::TraceScope;
 use ::http::{Request, StatusCode};
 use axum::extract::MatchedPath;
 use axum::response::{IntoResponse, Response};
@@ -289,8 +290,7 @@ pub struct ResultService<S> {
     timeout: Option<Duration>,
 }
 
-type Guarded<F> =
-    Instrumented<TaskLocalFuture<TraceContext, Run<CatchUnwind<TaskLocalFuture<Instant, F>>>>>;
+type Guarded<F> = Instrumented<TraceScope<Run<CatchUnwind<TaskLocalFuture<Instant, F>>>>>;
 
 impl<S, B> Service<Request<B>> for ResultService<S>
 where
