@@ -153,6 +153,8 @@ struct Extra {
     context: Vec<Cow<'static, str>>,
     panic: Option<PanicReport>,
     cause: Option<TaskError>,
+    /// How long the caller should wait before trying again, when the failing side knows.
+    retry_after: Option<std::time::Duration>,
 }
 
 /// The runtime's error: classified, traceable, one pointer wide, cheap to clone.
@@ -445,6 +447,20 @@ impl TaskError {
     pub fn context(mut self, message: impl Into<Cow<'static, str>>) -> Self {
         self.inner_mut().extra_mut().context.push(message.into());
         self
+    }
+
+    /// The same error with a retry delay: how long a caller should wait before trying again
+    /// (a circuit breaker's remaining open time, a server's `RetryInfo`). Retries honour it.
+    #[must_use]
+    pub fn with_retry_after(mut self, delay: std::time::Duration) -> Self {
+        self.inner_mut().extra_mut().retry_after = Some(delay);
+        self
+    }
+
+    /// The retry delay, if the failing side set one.
+    #[must_use]
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        self.0.extra.as_ref().and_then(|x| x.retry_after)
     }
 
     /// A `std::error::Error` view of this error, for APIs that need one.

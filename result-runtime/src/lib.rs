@@ -68,6 +68,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod code;
+mod config;
 mod error;
 mod spawn;
 
@@ -93,6 +94,7 @@ pub mod __private;
 struct ReadmeDoctests;
 
 pub use code::{Category, CategoryRow, Code, GrpcCode, Severity};
+pub use config::ConfigError;
 pub use error::{ClassifiedExt, Classify, ErrorKind, Result, ResultExt, TaskError};
 /// ```
 /// use result_runtime::{fallible_task, Classify, Code, ErrorKind};
