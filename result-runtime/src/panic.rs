@@ -192,8 +192,10 @@ impl<F: Future> Future for CatchUnwind<F> {
     }
 }
 
+/// The `Panicked` error for a caught payload; every place that catches a panic (the capture,
+/// a task's `JoinError`) turns its payload into an error here.
 #[cold]
-fn panicked(payload: Box<dyn Any + Send>) -> TaskError {
+pub(crate) fn panicked(payload: Box<dyn Any + Send>) -> TaskError {
     TaskError::panicked(report_for(&*payload))
 }
 
