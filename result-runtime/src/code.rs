@@ -235,9 +235,12 @@ impl Code {
     pub const UNIMPLEMENTED: Self = Self::new("UNIMPLEMENTED", Category::Unimplemented);
     /// An unexpected failure; the default for errors nobody classified.
     pub const INTERNAL: Self = Self::new("INTERNAL", Category::Internal);
+    /// A circuit breaker is open: the call was refused without touching the dependency. The
+    /// error's [`retry_after`](crate::TaskError::retry_after) is the remaining open time.
+    pub const CIRCUIT_OPEN: Self = Self::new("CIRCUIT_OPEN", Category::Unavailable);
 
     /// Every built-in code.
-    pub const ALL: [Self; 14] = [
+    pub const ALL: [Self; 15] = [
         Self::INVALID_ARGUMENT,
         Self::NOT_FOUND,
         Self::ALREADY_EXISTS,
@@ -252,6 +255,7 @@ impl Code {
         Self::PANICKED,
         Self::UNIMPLEMENTED,
         Self::INTERNAL,
+        Self::CIRCUIT_OPEN,
     ];
 
     /// A code with the given stable name, taking retryability and severity from its category.
@@ -402,7 +406,7 @@ mod tests {
     #[test]
     fn every_builtin_code_maps_as_documented() {
         #[rustfmt::skip]
-        let expected: [(Code, &str, Category, GrpcCode, u16, bool, Severity); 14] = [
+        let expected: [(Code, &str, Category, GrpcCode, u16, bool, Severity); 15] = [
             (Code::INVALID_ARGUMENT, "INVALID_ARGUMENT", C::Validation, G::InvalidArgument, 400, false, S::Info),
             (Code::NOT_FOUND, "NOT_FOUND", C::NotFound, G::NotFound, 404, false, S::Info),
             (Code::ALREADY_EXISTS, "ALREADY_EXISTS", C::Conflict, G::AlreadyExists, 409, false, S::Info),
@@ -417,6 +421,7 @@ mod tests {
             (Code::PANICKED, "PANICKED", C::Panic, G::Internal, 500, false, S::Error),
             (Code::UNIMPLEMENTED, "UNIMPLEMENTED", C::Unimplemented, G::Unimplemented, 501, false, S::Error),
             (Code::INTERNAL, "INTERNAL", C::Internal, G::Internal, 500, false, S::Error),
+            (Code::CIRCUIT_OPEN, "CIRCUIT_OPEN", C::Unavailable, G::Unavailable, 503, true, S::Warn),
         ];
         assert_eq!(expected.len(), Code::ALL.len());
         for (code, name, category, grpc, http, retryable, severity) in expected {
@@ -440,8 +445,9 @@ mod tests {
                 assert_eq!(Code::from_http(code.http_status()), Code::INTERNAL);
                 continue;
             }
-            if code == Code::STORAGE {
+            if code == Code::STORAGE || code == Code::CIRCUIT_OPEN {
                 assert_eq!(Code::from_grpc(code.grpc().as_i32()), Code::UNAVAILABLE);
+                assert_eq!(Code::from_http(code.http_status()), Code::UNAVAILABLE);
                 continue;
             }
             assert_eq!(Code::from_grpc(code.grpc().as_i32()), code, "grpc {code}");
