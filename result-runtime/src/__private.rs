@@ -147,7 +147,7 @@ where
 
 #[cold]
 fn failed(name: &'static str, error: TaskError) -> TaskError {
-    let error = error.with_task(name).or_trace_id(TraceContext::current_trace_id());
+    let error = error.or_task(name).or_trace_id(TraceContext::current_trace_id());
     fail_ambient_group(&error);
     error
 }

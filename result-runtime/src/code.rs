@@ -115,54 +115,106 @@ impl Severity {
 }
 
 /// One row of the status table: what a [`Category`] means on the wire and in the logs.
+///
+/// Every column that says what a failure means lives here and nowhere else: the statuses
+/// sent ([`grpc`](Self::grpc), [`http`](Self::http)), the statuses received
+/// ([`grpc_received`](Self::grpc_received), [`http_received`](Self::http_received)), whether
+/// the error's own message may reach a client ([`public`](Self::public)) and under which
+/// name ([`wire_name`](Self::wire_name)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CategoryRow {
     /// The category this row describes.
     pub category: Category,
-    /// The gRPC status code.
+    /// The gRPC status code sent for it.
     pub grpc: GrpcCode,
-    /// The HTTP status.
+    /// The HTTP status sent for it.
     pub http: u16,
     /// Whether errors of this category are worth retrying by default.
     pub retryable: bool,
     /// The default log severity.
     pub severity: Severity,
+    /// Whether an error's own message may be shown to remote clients. When not, clients see
+    /// [`safe_message`](Self::safe_message): internal detail (a converted error's text, a
+    /// panic payload, a storage host) never leaves the process.
+    pub public: bool,
+    /// The code name a remote client is told, when it is not the code's own: a panic is an
+    /// internal error to the client, whatever the server knows.
+    pub wire_name: Option<&'static str>,
     /// The message shown to a remote client when the error's own message is not public.
     pub safe_message: &'static str,
-}
-
-const fn row(
-    category: Category,
-    grpc: GrpcCode,
-    http: u16,
-    retryable: bool,
-    severity: Severity,
-    safe_message: &'static str,
-) -> CategoryRow {
-    CategoryRow { category, grpc, http, retryable, severity, safe_message }
+    /// The name of the built-in code of this category: what a received status becomes.
+    pub canonical: &'static str,
+    /// The gRPC statuses that, received from a remote service, become this category's
+    /// canonical code. Each status is in at most one row; the rest become `INTERNAL`.
+    pub grpc_received: &'static [GrpcCode],
+    /// The HTTP statuses that, received, become this category's canonical code. Each status
+    /// is in at most one row; other 4xx statuses become `INVALID_ARGUMENT` (a client's
+    /// mistake is never a server error), the rest `INTERNAL`.
+    pub http_received: &'static [u16],
 }
 
 use Category as C;
 use GrpcCode as G;
 use Severity as S;
 
-/// The one table from category to wire statuses, retryability and severity.
+#[allow(clippy::too_many_arguments)]
+const fn row(
+    category: Category,
+    (grpc, http): (GrpcCode, u16),
+    retryable: bool,
+    severity: Severity,
+    public: bool,
+    canonical: &'static str,
+    safe_message: &'static str,
+    (grpc_received, http_received): (&'static [GrpcCode], &'static [u16]),
+) -> CategoryRow {
+    CategoryRow {
+        category,
+        grpc,
+        http,
+        retryable,
+        severity,
+        public,
+        wire_name: None,
+        safe_message,
+        canonical,
+        grpc_received,
+        http_received,
+    }
+}
+
+/// The one table from category to wire statuses, retryability, severity and visibility.
 #[rustfmt::skip]
 const TABLE: [CategoryRow; 14] = [
-    row(C::Validation,       G::InvalidArgument,    400, false, S::Info,  "invalid request"),
-    row(C::NotFound,         G::NotFound,           404, false, S::Info,  "not found"),
-    row(C::Conflict,         G::AlreadyExists,      409, false, S::Info,  "conflict"),
-    row(C::Unauthenticated,  G::Unauthenticated,    401, false, S::Info,  "unauthenticated"),
-    row(C::PermissionDenied, G::PermissionDenied,   403, false, S::Warn,  "permission denied"),
-    row(C::RateLimited,      G::ResourceExhausted,  429, true,  S::Warn,  "rate limited"),
-    row(C::Unavailable,      G::Unavailable,        503, true,  S::Warn,  "service unavailable"),
-    row(C::Storage,          G::Unavailable,        503, true,  S::Error, "storage unavailable"),
-    row(C::Business,         G::FailedPrecondition, 422, false, S::Info,  "request refused"),
-    row(C::Timeout,          G::DeadlineExceeded,   504, true,  S::Warn,  "deadline exceeded"),
-    row(C::Cancelled,        G::Cancelled,          499, false, S::Info,  "cancelled"),
-    row(C::Panic,            G::Internal,           500, false, S::Error, "internal error"),
-    row(C::Unimplemented,    G::Unimplemented,      501, false, S::Error, "not implemented"),
-    row(C::Internal,         G::Internal,           500, false, S::Error, "internal error"),
+    row(C::Validation,       (G::InvalidArgument, 400),    false, S::Info,  true,  "INVALID_ARGUMENT",    "invalid request",
+        (&[G::InvalidArgument, G::OutOfRange], &[400, 405, 406, 411, 413, 414, 415, 431])),
+    row(C::NotFound,         (G::NotFound, 404),           false, S::Info,  true,  "NOT_FOUND",           "not found",
+        (&[G::NotFound], &[404])),
+    row(C::Conflict,         (G::AlreadyExists, 409),      false, S::Info,  true,  "ALREADY_EXISTS",      "conflict",
+        (&[G::AlreadyExists, G::Aborted], &[409])),
+    row(C::Unauthenticated,  (G::Unauthenticated, 401),    false, S::Info,  true,  "UNAUTHENTICATED",     "unauthenticated",
+        (&[G::Unauthenticated], &[401])),
+    row(C::PermissionDenied, (G::PermissionDenied, 403),   false, S::Warn,  true,  "PERMISSION_DENIED",   "permission denied",
+        (&[G::PermissionDenied], &[403])),
+    row(C::RateLimited,      (G::ResourceExhausted, 429),  true,  S::Warn,  true,  "RATE_LIMITED",        "rate limited",
+        (&[G::ResourceExhausted], &[429])),
+    row(C::Unavailable,      (G::Unavailable, 503),        true,  S::Warn,  true,  "UNAVAILABLE",         "service unavailable",
+        (&[G::Unavailable], &[502, 503])),
+    row(C::Storage,          (G::Unavailable, 503),        true,  S::Error, false, "STORAGE",             "storage unavailable",
+        (&[], &[])),
+    row(C::Business,         (G::FailedPrecondition, 422), false, S::Info,  true,  "FAILED_PRECONDITION", "request refused",
+        (&[G::FailedPrecondition], &[422])),
+    row(C::Timeout,          (G::DeadlineExceeded, 504),   true,  S::Warn,  true,  "DEADLINE_EXCEEDED",   "deadline exceeded",
+        (&[G::DeadlineExceeded], &[408, 504])),
+    row(C::Cancelled,        (G::Cancelled, 499),          false, S::Info,  true,  "CANCELLED",           "cancelled",
+        (&[G::Cancelled], &[499])),
+    CategoryRow { wire_name: Some("INTERNAL"), ..
+    row(C::Panic,            (G::Internal, 500),           false, S::Error, false, "PANICKED",            "internal error",
+        (&[], &[])) },
+    row(C::Unimplemented,    (G::Unimplemented, 501),      false, S::Error, false, "UNIMPLEMENTED",       "not implemented",
+        (&[G::Unimplemented], &[501])),
+    row(C::Internal,         (G::Internal, 500),           false, S::Error, false, "INTERNAL",            "internal error",
+        (&[G::Unknown, G::Internal, G::DataLoss], &[500])),
 ];
 
 impl Category {
@@ -322,60 +374,104 @@ impl Code {
         self.category.http_status()
     }
 
+    /// Whether an error's own message may reach a remote client ([`CategoryRow::public`]).
+    #[must_use]
+    pub const fn is_public(&self) -> bool {
+        self.category.row().public
+    }
+
     /// The message a remote client sees when the error's own message is internal.
     #[must_use]
     pub const fn safe_message(&self) -> &'static str {
         self.category.row().safe_message
     }
 
+    /// The name a remote client is told: the code's own, except where the table hides it
+    /// ([`CategoryRow::wire_name`]: a panic is `INTERNAL` on the wire).
+    #[must_use]
+    pub const fn wire_name(&self) -> &'static str {
+        match self.category.row().wire_name {
+            Some(name) => name,
+            None => self.name,
+        }
+    }
+
+    /// The built-in code of a category: what a status received for it becomes.
+    #[must_use]
+    pub const fn canonical(category: Category) -> Self {
+        Self::new(category.row().canonical, category)
+    }
+
     /// The built-in code for a gRPC status received from a remote service, so that a failure
-    /// keeps its meaning (and retryability) across a hop.
+    /// keeps its meaning (and retryability) across a hop; read off the table's
+    /// [`grpc_received`](CategoryRow::grpc_received) column.
     ///
     /// ```
     /// use result_runtime::Code;
     /// assert_eq!(Code::from_grpc(14), Code::UNAVAILABLE);
+    /// assert_eq!(Code::from_grpc(1), Code::CANCELLED);
     /// assert_eq!(Code::from_grpc(99), Code::INTERNAL);
     /// ```
     #[must_use]
     pub const fn from_grpc(status: i32) -> Self {
-        match status {
-            1 => Self::CANCELLED,
-            3 | 11 => Self::INVALID_ARGUMENT,
-            4 => Self::DEADLINE_EXCEEDED,
-            5 => Self::NOT_FOUND,
-            6 | 10 => Self::ALREADY_EXISTS,
-            7 => Self::PERMISSION_DENIED,
-            8 => Self::RATE_LIMITED,
-            9 => Self::FAILED_PRECONDITION,
-            12 => Self::UNIMPLEMENTED,
-            14 => Self::UNAVAILABLE,
-            16 => Self::UNAUTHENTICATED,
-            _ => Self::INTERNAL,
+        let mut i = 0;
+        while i < TABLE.len() {
+            let received = TABLE[i].grpc_received;
+            let mut j = 0;
+            while j < received.len() {
+                if received[j] as i32 == status {
+                    return Self::canonical(TABLE[i].category);
+                }
+                j += 1;
+            }
+            i += 1;
         }
+        Self::INTERNAL
     }
 
-    /// The built-in code for an HTTP status received from a remote service.
+    /// The built-in code for an HTTP status received from a remote service; read off the
+    /// table's [`http_received`](CategoryRow::http_received) column. A 4xx status the table
+    /// does not name is `INVALID_ARGUMENT`: a client's mistake, never a server error.
     ///
     /// ```
     /// use result_runtime::Code;
     /// assert_eq!(Code::from_http(429), Code::RATE_LIMITED);
+    /// assert_eq!(Code::from_http(415), Code::INVALID_ARGUMENT);
+    /// assert_eq!(Code::from_http(418), Code::INVALID_ARGUMENT);
+    /// assert_eq!(Code::from_http(500), Code::INTERNAL);
     /// ```
     #[must_use]
     pub const fn from_http(status: u16) -> Self {
-        match status {
-            400 => Self::INVALID_ARGUMENT,
-            401 => Self::UNAUTHENTICATED,
-            403 => Self::PERMISSION_DENIED,
-            404 => Self::NOT_FOUND,
-            409 => Self::ALREADY_EXISTS,
-            422 => Self::FAILED_PRECONDITION,
-            429 => Self::RATE_LIMITED,
-            499 => Self::CANCELLED,
-            501 => Self::UNIMPLEMENTED,
-            502 | 503 => Self::UNAVAILABLE,
-            504 => Self::DEADLINE_EXCEEDED,
-            _ => Self::INTERNAL,
+        let mut i = 0;
+        while i < TABLE.len() {
+            let received = TABLE[i].http_received;
+            let mut j = 0;
+            while j < received.len() {
+                if received[j] == status {
+                    return Self::canonical(TABLE[i].category);
+                }
+                j += 1;
+            }
+            i += 1;
         }
+        if status >= 400 && status < 500 {
+            Self::INVALID_ARGUMENT
+        } else {
+            Self::INTERNAL
+        }
+    }
+
+    /// The built-in code with this stable name, if there is one.
+    ///
+    /// ```
+    /// use result_runtime::Code;
+    /// assert_eq!(Code::from_name("NOT_FOUND"), Some(Code::NOT_FOUND));
+    /// assert_eq!(Code::from_name("not_found"), None); // names are exact
+    /// assert_eq!(Code::from_name("PAYMENT_DECLINED"), None);
+    /// ```
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.name == name)
     }
 }
 
@@ -445,7 +541,12 @@ mod tests {
                 assert_eq!(Code::from_http(code.http_status()), Code::INTERNAL);
                 continue;
             }
-            if code == Code::STORAGE || code == Code::CIRCUIT_OPEN {
+            if code == Code::CIRCUIT_OPEN {
+                assert_eq!(Code::from_grpc(code.grpc().as_i32()), Code::UNAVAILABLE);
+                assert_eq!(Code::from_http(code.http_status()), Code::UNAVAILABLE);
+                continue;
+            }
+            if code == Code::STORAGE {
                 assert_eq!(Code::from_grpc(code.grpc().as_i32()), Code::UNAVAILABLE);
                 assert_eq!(Code::from_http(code.http_status()), Code::UNAVAILABLE);
                 continue;
@@ -456,7 +557,66 @@ mod tests {
             }
         }
         assert_eq!(Code::from_grpc(2), Code::INTERNAL);
-        assert_eq!(Code::from_http(418), Code::INTERNAL);
+        assert_eq!(Code::from_http(418), Code::INVALID_ARGUMENT);
+        assert_eq!(Code::from_http(599), Code::INTERNAL);
+        assert_eq!(Code::from_grpc(10), Code::ALREADY_EXISTS);
+        assert_eq!(Code::from_grpc(15), Code::INTERNAL);
+    }
+
+    #[test]
+    fn every_status_a_client_can_cause_is_a_client_side_code() {
+        for status in [400, 401, 403, 404, 405, 406, 408, 409, 411, 413, 414, 415, 422, 429, 431] {
+            let code = Code::from_http(status);
+            assert_ne!(code.category(), Category::Internal, "HTTP {status} became {code}");
+            assert_ne!(
+                code.severity(),
+                Severity::Error,
+                "HTTP {status} ({code}) would log at ERROR"
+            );
+            assert!(
+                code.http_status() < 500 || code == Code::DEADLINE_EXCEEDED,
+                "HTTP {status}: {code}"
+            );
+        }
+    }
+
+    #[test]
+    fn each_received_status_is_in_at_most_one_row_and_rows_name_their_own_codes() {
+        let mut grpc = std::collections::HashSet::new();
+        let mut http = std::collections::HashSet::new();
+        for row in Category::table() {
+            for g in row.grpc_received {
+                assert!(grpc.insert(*g as i32), "{g:?} received by two rows");
+            }
+            for h in row.http_received {
+                assert!(http.insert(*h), "{h} received by two rows");
+            }
+            let canonical = Code::canonical(row.category);
+            assert_eq!(Code::from_name(row.canonical), Some(canonical), "{:?}", row.category);
+            assert_eq!(canonical.is_public(), row.public);
+        }
+    }
+
+    #[test]
+    fn from_name_finds_every_builtin_code_and_nothing_else() {
+        for code in Code::ALL {
+            assert_eq!(Code::from_name(code.name()), Some(code));
+        }
+        assert_eq!(Code::from_name(""), None);
+        assert_eq!(Code::from_name("internal"), None);
+    }
+
+    #[test]
+    fn wire_names_hide_only_panics() {
+        for code in Code::ALL {
+            let expected = if code == Code::PANICKED { "INTERNAL" } else { code.name() };
+            assert_eq!(code.wire_name(), expected);
+        }
+        assert_eq!(Code::new("MY_BUG", Category::Panic).wire_name(), "INTERNAL");
+        assert_eq!(
+            Code::new("PAYMENT_DECLINED", Category::Business).wire_name(),
+            "PAYMENT_DECLINED"
+        );
     }
 
     #[test]

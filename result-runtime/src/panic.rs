@@ -22,59 +22,14 @@
 use std::any::Any;
 use std::backtrace::{Backtrace, BacktraceStatus};
 use std::cell::{Cell, RefCell};
-use std::fmt;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
-use std::sync::{Arc, Once};
+use std::sync::Once;
 use std::task::{Context as TaskCx, Poll};
 
+pub use crate::error::PanicReport;
 use crate::error::TaskError;
-
-/// What a captured panic said and where it happened.
-#[derive(Clone)]
-pub struct PanicReport {
-    message: String,
-    location: Option<String>,
-    backtrace: Option<Arc<Backtrace>>,
-}
-
-impl PanicReport {
-    /// A report from its parts (the panic capture builds these; tests and adapters may too).
-    #[must_use]
-    pub fn new(message: String, location: Option<String>) -> Self {
-        Self { message, location, backtrace: None }
-    }
-
-    /// The payload as text: the `String` or `&str` it carried, otherwise
-    /// `"non-string panic payload"`.
-    #[must_use]
-    pub fn message(&self) -> &str {
-        &self.message
-    }
-
-    /// `file:line:column` of the panic, when the hook saw it.
-    #[must_use]
-    pub fn location(&self) -> Option<&str> {
-        self.location.as_deref()
-    }
-
-    /// The backtrace, when `RUST_BACKTRACE` (or `RUST_LIB_BACKTRACE`) enabled one.
-    #[must_use]
-    pub fn backtrace(&self) -> Option<&Backtrace> {
-        self.backtrace.as_deref()
-    }
-}
-
-impl fmt::Debug for PanicReport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PanicReport")
-            .field("message", &self.message)
-            .field("location", &self.location)
-            .field("backtrace", &self.backtrace.is_some())
-            .finish()
-    }
-}
 
 thread_local! {
     /// How many captures are polling on this thread right now.
@@ -107,12 +62,13 @@ fn install_hook_slow() {
                 return;
             }
             let backtrace = Backtrace::capture();
-            let report = PanicReport {
-                message: info.payload_as_str().unwrap_or(NON_STRING).to_owned(),
-                location: info.location().map(ToString::to_string),
-                backtrace: (backtrace.status() == BacktraceStatus::Captured)
-                    .then(|| Arc::new(backtrace)),
-            };
+            let mut report = PanicReport::new(
+                info.payload_as_str().unwrap_or(NON_STRING).to_owned(),
+                info.location().map(ToString::to_string),
+            );
+            if backtrace.status() == BacktraceStatus::Captured {
+                report = report.with_backtrace(backtrace);
+            }
             let _ = LAST.try_with(|l| *l.borrow_mut() = Some(report));
         }));
     });
@@ -132,7 +88,7 @@ fn report_for(payload: &(dyn Any + Send)) -> PanicReport {
     let message = payload_message(payload);
     let recorded = LAST.with(|l| l.borrow_mut().take());
     match recorded {
-        Some(r) if r.message == message => r,
+        Some(r) if r.message() == message => r,
         _ => PanicReport::new(message.to_owned(), None),
     }
 }

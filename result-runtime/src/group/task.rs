@@ -65,9 +65,9 @@ impl Shared {
             error
         } else {
             match name {
-                Some(name) => error.with_task(name.clone()),
+                Some(name) => error.or_task(name.clone()),
                 None => {
-                    error.with_task(format!("{}[{index}]", self.name.as_deref().unwrap_or("group")))
+                    error.or_task(format!("{}[{index}]", self.name.as_deref().unwrap_or("group")))
                 }
             }
         };

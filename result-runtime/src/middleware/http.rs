@@ -57,7 +57,7 @@ use super::{HTTP_DURATION, HTTP_REQUESTS};
 use crate::context::{Context, Run};
 use crate::panic::CatchUnwind;
 use crate::trace::{TraceContext, TraceId};
-use crate::{Category, Code, Result, TaskError};
+use crate::{Code, Result, TaskError};
 
 tokio::task_local! {
     /// When the current request started, for the envelope's `duration_ms`.
@@ -111,10 +111,7 @@ impl<T: DeserializeOwned> Envelope<T> {
                     .map_err(|e| TaskError::from_error(e).context("OK envelope without data")),
             };
         }
-        let code = Code::ALL
-            .into_iter()
-            .find(|c| c.name() == self.code)
-            .unwrap_or_else(|| Code::from_http(http_status));
+        let code = Code::from_name(&self.code).unwrap_or_else(|| Code::from_http(http_status));
         Err(TaskError::new(code, self.message).or_trace_id(trace_id))
     }
 }
@@ -207,25 +204,15 @@ impl IntoResponse for TaskError {
     }
 }
 
-/// The code name a remote client sees: a panic is an internal error to it, whatever the
-/// server knows; every other code keeps its stable name.
-fn wire_code(code: Code) -> Code {
-    if code.category() == Category::Panic {
-        Code::INTERNAL
-    } else {
-        code
-    }
-}
-
 fn elapsed_ms() -> f64 {
     STARTED.try_with(|s| s.elapsed().as_secs_f64() * 1e3).unwrap_or(0.0)
 }
 
 fn error_response(error: TaskError) -> Response {
     let error = error.or_trace_id(TraceContext::current_trace_id());
-    let code = wire_code(error.code());
+    let code = error.code();
     let envelope = Envelope::<()> {
-        code: code.name().to_owned(),
+        code: code.wire_name().to_owned(),
         message: error.client_message().to_owned(),
         data: None,
         trace_id: error.trace_id().map(|t| t.to_string()),
@@ -557,5 +544,27 @@ mod tests {
         let e = unknown.into_result(429).unwrap_err();
         assert_eq!(e.code(), Code::RATE_LIMITED, "unknown names fall back to the status");
         assert_eq!(e.trace_id(), None);
+
+        // A remote cancellation is a cancellation here too.
+        let gone = Reply::<u32>(Err(TaskError::cancelled(None))).into_response();
+        assert_eq!(gone.status(), 499);
+        assert!(read_reply::<u32, _>(gone).await.unwrap_err().is_cancelled());
+        let late = Reply::<u32>(Err(TaskError::deadline_exceeded())).into_response();
+        let e = read_reply::<u32, _>(late).await.unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::DeadlineExceeded);
+        // A client's mistake answered by a proxy or a framework (no envelope) stays one.
+        for status in [
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            StatusCode::METHOD_NOT_ALLOWED,
+        ] {
+            let e = read_reply::<u32, _>((status, "nope").into_response()).await.unwrap_err();
+            assert_eq!(e.code(), Code::INVALID_ARGUMENT, "{status}");
+        }
+        // A panic keeps its name out of the envelope.
+        let p = Reply::<u32>(Err(TaskError::new(Code::PANICKED, "secret"))).into_response();
+        let e = read_reply::<u32, _>(p).await.unwrap_err();
+        assert_eq!(e.code(), Code::INTERNAL);
+        assert_eq!(e.client_message(), "internal error");
     }
 }

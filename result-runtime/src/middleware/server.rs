@@ -74,23 +74,11 @@ pub(crate) fn extract(headers: &HeaderMap) -> (TraceContext, Option<SpanId>) {
 /// Under the `otel` feature, makes the OpenTelemetry span behind `span` (when a
 /// tracing-opentelemetry layer is installed) continue this trace, so that a backend shows
 /// the trace id of `x-trace-id`. Its parent is the caller's span, or, for a new trace, a
-/// remote parent with the trace's own root span id. Runs before the span is first entered:
-/// tracing-opentelemetry ignores a parent set later and would start another trace.
+/// remote parent with the trace's own root span id. The bridge itself is [`crate::otel`].
 #[cfg(feature = "otel")]
 pub(crate) fn link_otel(span: &tracing::Span, trace: &TraceContext, caller: Option<SpanId>) {
-    use opentelemetry::trace::{self as otel, TraceContextExt};
-    use tracing_opentelemetry::OpenTelemetrySpanExt;
-
-    let parent = otel::SpanContext::new(
-        otel::TraceId::from_bytes(trace.trace_id.to_bytes()),
-        otel::SpanId::from_bytes(caller.unwrap_or(trace.span_id).to_u64().to_be_bytes()),
-        otel::TraceFlags::new(trace.flags.bits() & 0x01),
-        true,
-        otel::TraceState::default(),
-    );
-    if let Err(error) =
-        span.set_parent(opentelemetry::Context::new().with_remote_span_context(parent))
-    {
+    let parent = TraceContext { span_id: caller.unwrap_or(trace.span_id), ..*trace };
+    if let Err(error) = crate::otel::set_parent(span, &parent) {
         tracing::debug!(%error, "could not link the OpenTelemetry span to the trace");
     }
 }

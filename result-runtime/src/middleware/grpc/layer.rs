@@ -1,187 +1,28 @@
-//! tonic: the server [`ResultLayer`], [`TaskError`] to [`tonic::Status`] and back.
-//!
-//! Handlers keep tonic's signature and write their logic against [`crate::Result`]; `?`
-//! turns a [`TaskError`] into a `Status` through the code table, with the client-safe
-//! message ([`TaskError::client_message`]) and the trace id in `x-trace-id`:
-//!
-//! ```
-//! use result_runtime::{Code, Result, TaskError};
-//! use tonic::{Request, Response, Status};
-//!
-//! async fn find(sku: &str) -> Result<u32> {
-//!     Err(TaskError::new(Code::NOT_FOUND, format!("no sku {sku}")))
-//! }
-//!
-//! // The body of a tonic handler:
-//! async fn get_stock(req: Request<String>) -> std::result::Result<Response<u32>, Status> {
-//!     let stock = find(req.get_ref()).await?; // TaskError -> Status
-//!     Ok(Response::new(stock))
-//! }
-//!
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() {
-//! let status = get_stock(Request::new("x".into())).await.unwrap_err();
-//! assert_eq!(status.code(), tonic::Code::NotFound);
-//! assert_eq!(status.message(), "no sku x");
-//! # }
-//! ```
-//!
-//! Serve with `Server::builder().layer(ResultLayer::new())`: every service of the server
-//! then gets trace context, the deadline, panic recovery, response headers, metrics and logs
-//! (see [the module above](super)).
-//!
-//! On the client side, [`StatusExt::into_task_error`] and [`GrpcResultExt::into_result`]
-//! turn a received `Status` back into a `TaskError` with the same code
-//! ([`Code::from_grpc`]), so retryability survives the hop.
+//! The tonic server layer: [`ResultLayer`], its service and its future.
 
-use std::error::Error as StdError;
-use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context as TaskCx, Poll};
-use tokio::time::Instant;
 
-use crate::trace::TraceScope;
 use http::{Request, Response};
 use pin_project_lite::pin_project;
-use tonic::metadata::{MetadataMap, MetadataValue};
+use tokio::time::Instant;
 use tonic::Status;
 use tower_layer::Layer;
 use tower_service::Service;
 use tracing::instrument::Instrumented;
 use tracing::Instrument;
 
-use super::server::{extract, Call};
-use super::{parse_grpc_timeout, GRPC_DURATION, GRPC_REQUESTS, GRPC_TIMEOUT, X_TRACE_ID};
+use super::body::{ResultBody, WatchBody};
+use super::status::{status_code, task_error_of};
 use crate::context::{Context, Run};
+use crate::middleware::server::{extract, Call};
+use crate::middleware::{parse_grpc_timeout, GRPC_DURATION, GRPC_REQUESTS, GRPC_TIMEOUT};
 use crate::panic::CatchUnwind;
-use crate::trace::{TraceContext, TraceId};
-use crate::{Code, Result, TaskError};
-
-/// The `tonic::Code` for a runtime code, through the code table.
-#[must_use]
-pub fn grpc_code(code: Code) -> tonic::Code {
-    tonic::Code::from_i32(code.grpc().as_i32())
-}
-
-/// Carries the full [`TaskError`] inside a `Status` (as its `source`) from the handler to the
-/// server layer, which logs it. tonic never puts a source on the wire.
-struct Carried(TaskError);
-
-impl fmt::Debug for Carried {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&self.0, f)
-    }
-}
-
-impl fmt::Display for Carried {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0, f)
-    }
-}
-
-impl StdError for Carried {}
-
-/// The status a client sees: code from the table, the client-safe message, `x-trace-id`
-/// (the error's trace, else the current one). The whole error stays attached as the
-/// status's source for the server's log; tonic never sends it.
-impl From<TaskError> for Status {
-    fn from(error: TaskError) -> Self {
-        let mut metadata = MetadataMap::new();
-        if let Some(id) = error.trace_id().or_else(TraceContext::current_trace_id) {
-            let value = MetadataValue::try_from(id.to_string()).expect("hex is ASCII");
-            metadata.insert(X_TRACE_ID, value);
-        }
-        let mut status =
-            Self::with_metadata(grpc_code(error.code()), error.client_message(), metadata);
-        status.set_source(Arc::new(Carried(error)));
-        status
-    }
-}
-
-/// The [`TaskError`] a handler returned, when this status was made from one in this process.
-#[must_use]
-pub fn task_error_of(status: &Status) -> Option<&TaskError> {
-    status.source()?.downcast_ref::<Carried>().map(|c| &c.0)
-}
-
-/// Turns a received [`Status`] into a [`TaskError`].
-pub trait StatusExt {
-    /// The same failure as a `TaskError`: the code from [`Code::from_grpc`], the trace id from
-    /// `x-trace-id`.
-    ///
-    /// tonic's own client-side timeout (CANCELLED "Timeout expired") becomes
-    /// `DEADLINE_EXCEEDED`.
-    ///
-    /// A status sent by a remote server keeps its message as client-safe (the server chose
-    /// it). A status tonic made locally (a transport error: it has a `source`) is kept as
-    /// the source, and clients further up see only the code's safe message, not socket
-    /// addresses.
-    ///
-    /// ```
-    /// use result_runtime::middleware::grpc::StatusExt;
-    /// use result_runtime::Code;
-    ///
-    /// let e = tonic::Status::unavailable("inventory draining").into_task_error();
-    /// assert_eq!(e.code(), Code::UNAVAILABLE);
-    /// assert!(e.is_retryable());
-    /// assert_eq!(e.client_message(), "inventory draining");
-    /// ```
-    fn into_task_error(self) -> TaskError;
-}
-
-impl StatusExt for Status {
-    fn into_task_error(self) -> TaskError {
-        if let Some(e) = task_error_of(&self) {
-            return e.clone();
-        }
-        let mut code = Code::from_grpc(self.code() as i32);
-        // tonic's client enforces `grpc-timeout` itself and reports its own expiry as
-        // CANCELLED "Timeout expired"; for the caller that is a passed deadline.
-        if local_timeout(&self) {
-            code = Code::DEADLINE_EXCEEDED;
-        }
-        let trace_id = self
-            .metadata()
-            .get(X_TRACE_ID)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|s| s.parse::<TraceId>().ok());
-        let error = if self.source().is_some() {
-            TaskError::from_error(self).with_code(code)
-        } else {
-            TaskError::new(code, self.message().to_owned())
-        };
-        error.or_trace_id(trace_id)
-    }
-}
-
-fn local_timeout(status: &Status) -> bool {
-    let mut source = status.source();
-    while let Some(e) = source {
-        if e.is::<tonic::TimeoutExpired>() {
-            return true;
-        }
-        source = e.source();
-    }
-    false
-}
-
-/// Turns a tonic client call's result into a [`crate::Result`].
-pub trait GrpcResultExt<T> {
-    /// The response's message, or the status as a `TaskError` ([`StatusExt::into_task_error`]).
-    ///
-    /// # Errors
-    /// The call's status, converted.
-    fn into_result(self) -> Result<T>;
-}
-
-impl<T> GrpcResultExt<T> for std::result::Result<tonic::Response<T>, Status> {
-    fn into_result(self) -> Result<T> {
-        self.map(tonic::Response::into_inner).map_err(StatusExt::into_task_error)
-    }
-}
+use crate::trace::TraceScope;
+use crate::{Code, TaskError};
 
 /// The tonic server layer. See [the module docs](super) for what it does per call.
 ///
@@ -225,63 +66,6 @@ pub struct ResultService<S> {
 }
 
 type Guarded<F> = Instrumented<TraceScope<Run<CatchUnwind<F>>>>;
-
-/// A request body the layer can watch for the client's cancellation.
-///
-/// tonic reads a request body that ends in a reset (the client cancelled) as a body that
-/// simply ended, and a unary handler then answers `INTERNAL "Missing request message."`.
-/// The layer watches the body so that such a call is logged and counted as `CANCELLED` at
-/// info level, not as a server error. Implemented for tonic's body (what a tonic server
-/// hands its layers) and for `()`.
-pub trait WatchBody: Sized {
-    /// The same body, reporting an error frame to `gone`.
-    #[must_use]
-    fn watch(self, gone: Arc<AtomicBool>) -> Self;
-}
-
-impl WatchBody for tonic::body::Body {
-    fn watch(self, gone: Arc<AtomicBool>) -> Self {
-        Self::new(Watched { inner: self, gone })
-    }
-}
-
-impl WatchBody for () {
-    fn watch(self, _gone: Arc<AtomicBool>) -> Self {}
-}
-
-pin_project! {
-    /// A request body that records whether it ended in an error (a reset stream).
-    struct Watched<B> {
-        #[pin]
-        inner: B,
-        gone: Arc<AtomicBool>,
-    }
-}
-
-impl<B: http_body::Body> http_body::Body for Watched<B> {
-    type Data = B::Data;
-    type Error = B::Error;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut TaskCx<'_>,
-    ) -> Poll<Option<std::result::Result<http_body::Frame<Self::Data>, Self::Error>>> {
-        let this = self.project();
-        let frame = std::task::ready!(this.inner.poll_frame(cx));
-        if matches!(frame, Some(Err(_))) {
-            this.gone.store(true, Ordering::Relaxed);
-        }
-        Poll::Ready(frame)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.inner.size_hint()
-    }
-}
 
 impl<S, B, ResBody> Service<Request<B>> for ResultService<S>
 where
@@ -364,7 +148,7 @@ where
                     // finishes the call.
                     call.stamp(response.headers_mut());
                     let pending = Some(Pending { call, method });
-                    return Poll::Ready(Ok(response.map(|inner| ResultBody { inner, pending })));
+                    return Poll::Ready(Ok(response.map(|inner| ResultBody::new(inner, pending))));
                 }
             },
             Ok(Err(e)) => {
@@ -382,18 +166,18 @@ where
         };
         call.stamp(response.headers_mut());
         Pending { call, method }.finish(code, error.as_ref());
-        Poll::Ready(Ok(response.map(|inner| ResultBody { inner, pending: None })))
+        Poll::Ready(Ok(response.map(|inner| ResultBody::new(inner, None))))
     }
 }
 
 /// A call whose outcome is not known yet.
-struct Pending {
+pub(super) struct Pending {
     call: Call,
     method: String,
 }
 
 impl Pending {
-    fn finish(self, code: Option<Code>, error: Option<&TaskError>) {
+    pub(super) fn finish(self, code: Option<Code>, error: Option<&TaskError>) {
         self.call.log(&self.method, code, error);
         let elapsed = self.call.start.elapsed();
         let code = code.map_or("OK", |c| c.name());
@@ -401,77 +185,6 @@ impl Pending {
             .record(elapsed.as_secs_f64());
         metrics::counter!(GRPC_REQUESTS, "method" => self.method, "code" => code).increment(1);
     }
-}
-
-pin_project! {
-    /// The response body of [`ResultService`]: the inner body, watched for the
-    /// `grpc-status` trailer of a response whose head said nothing about failure (a
-    /// streaming response can still fail there). The call is logged and counted when the
-    /// trailers pass, or as `CANCELLED` when the body is dropped before its end.
-    pub struct ResultBody<B> {
-        #[pin]
-        inner: B,
-        pending: Option<Pending>,
-    }
-
-    impl<B> PinnedDrop for ResultBody<B> {
-        fn drop(this: Pin<&mut Self>) {
-            if let Some(pending) = this.project().pending.take() {
-                pending.finish(Some(Code::CANCELLED), None);
-            }
-        }
-    }
-}
-
-impl<B> ResultBody<B> {
-    /// The inner body.
-    pub fn get_ref(&self) -> &B {
-        &self.inner
-    }
-}
-
-impl<B: http_body::Body> http_body::Body for ResultBody<B> {
-    type Data = B::Data;
-    type Error = B::Error;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut TaskCx<'_>,
-    ) -> Poll<Option<std::result::Result<http_body::Frame<Self::Data>, Self::Error>>> {
-        let this = self.project();
-        let frame = std::task::ready!(this.inner.poll_frame(cx));
-        if this.pending.is_some() {
-            let code = match &frame {
-                // Trailers without `grpc-status`: nothing said it failed.
-                Some(Ok(f)) => f.trailers_ref().map(|t| status_code(t).unwrap_or(None)),
-                Some(Err(_)) => Some(Some(Code::INTERNAL)),
-                // The end without trailers: nothing said it failed.
-                None => Some(None),
-            };
-            if let Some(code) = code {
-                this.pending.take().expect("checked").finish(code, None);
-            }
-        }
-        Poll::Ready(frame)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.inner.size_hint()
-    }
-}
-
-/// The code in a `grpc-status` header: `Some(None)` for OK, `None` when absent.
-fn status_code(headers: &http::HeaderMap) -> Option<Option<Code>> {
-    let status = headers.get("grpc-status")?;
-    Some(match status.to_str().ok().and_then(|s| s.parse::<i32>().ok()) {
-        Some(0) => None,
-        Some(n) => Some(Code::from_grpc(n)),
-        None => Some(Code::INTERNAL),
-    })
 }
 
 /// The outcome of a response known from its head: a trailers-only error response carries
@@ -489,9 +202,11 @@ fn outcome<B>(response: &Response<B>) -> Option<(Code, Option<TaskError>)> {
 mod tests {
     use super::*;
     use crate::middleware::{TRACEPARENT, X_TRACE_ID};
+    use crate::trace::TraceContext;
     use crate::ErrorKind;
     use metrics_util::debugging::{DebugValue, DebuggingRecorder};
     use std::convert::Infallible;
+    use std::fmt;
     use std::time::Duration;
     use tower::{service_fn, ServiceExt};
 
@@ -742,46 +457,5 @@ mod tests {
             ["CANCELLED", "NOT_FOUND", "OK", "PANICKED", "RATE_LIMITED"].map(|c| (c.to_owned(), 1));
         assert_eq!(counts, want.into_iter().collect());
         assert_eq!(latencies, 5);
-    }
-
-    #[test]
-    fn status_from_task_error_hides_internal_messages() {
-        let id = TraceId::from_u128(7).unwrap();
-        let s = Status::from(TaskError::new(Code::NOT_FOUND, "no sku 9").with_trace_id(id));
-        assert_eq!((s.code(), s.message()), (tonic::Code::NotFound, "no sku 9"));
-        assert_eq!(s.metadata().get(X_TRACE_ID).unwrap(), "00000000000000000000000000000007");
-
-        let s = Status::from(TaskError::new(Code::INTERNAL, "pool exhausted at 10.0.0.7"));
-        assert_eq!((s.code(), s.message()), (tonic::Code::Internal, "internal error"));
-        assert!(s.metadata().get(X_TRACE_ID).is_none(), "no trace: no header");
-        assert_eq!(task_error_of(&s).unwrap().message(), "pool exhausted at 10.0.0.7");
-    }
-
-    #[test]
-    fn received_statuses_become_task_errors_with_the_same_meaning() {
-        let mut remote = Status::new(tonic::Code::Unavailable, "draining");
-        remote.metadata_mut().insert(X_TRACE_ID, TRACE.parse().unwrap());
-        let e = remote.into_task_error();
-        assert_eq!(e.code(), Code::UNAVAILABLE);
-        assert!(e.is_retryable());
-        assert_eq!(e.client_message(), "draining");
-        assert_eq!(e.trace_id().unwrap().to_string(), TRACE);
-
-        // A status tonic made locally keeps its details out of client messages.
-        let local = Status::from_error(Box::new(std::io::Error::other("connect 10.0.0.7:50051")));
-        let e = local.into_task_error();
-        assert_eq!(e.code(), Code::INTERNAL);
-        assert_eq!(e.client_message(), "internal error");
-        assert!(format!("{e:#}").contains("10.0.0.7"), "the log keeps them: {e:#}");
-
-        let timeout = Status::from_error(Box::new(tonic::TimeoutExpired(())));
-        assert_eq!(timeout.code(), tonic::Code::Cancelled);
-        assert_eq!(timeout.into_task_error().code(), Code::DEADLINE_EXCEEDED);
-
-        let ok: std::result::Result<tonic::Response<u8>, Status> = Ok(tonic::Response::new(3));
-        assert_eq!(ok.into_result().unwrap(), 3);
-        let err: std::result::Result<tonic::Response<u8>, Status> =
-            Err(Status::invalid_argument("qty"));
-        assert_eq!(err.into_result().unwrap_err().code(), Code::INVALID_ARGUMENT);
     }
 }
