@@ -218,6 +218,51 @@ const TABLE: [CategoryRow; 14] = [
 ];
 
 impl Category {
+    /// Every category, in the table's order.
+    pub const ALL: [Self; 14] = [
+        Self::Validation,
+        Self::NotFound,
+        Self::Conflict,
+        Self::Unauthenticated,
+        Self::PermissionDenied,
+        Self::RateLimited,
+        Self::Unavailable,
+        Self::Storage,
+        Self::Business,
+        Self::Timeout,
+        Self::Cancelled,
+        Self::Panic,
+        Self::Unimplemented,
+        Self::Internal,
+    ];
+
+    /// A stable lower-case name, as carried in error details on the wire.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Validation => "validation",
+            Self::NotFound => "not_found",
+            Self::Conflict => "conflict",
+            Self::Unauthenticated => "unauthenticated",
+            Self::PermissionDenied => "permission_denied",
+            Self::RateLimited => "rate_limited",
+            Self::Unavailable => "unavailable",
+            Self::Storage => "storage",
+            Self::Business => "business",
+            Self::Timeout => "timeout",
+            Self::Cancelled => "cancelled",
+            Self::Panic => "panic",
+            Self::Unimplemented => "unimplemented",
+            Self::Internal => "internal",
+        }
+    }
+
+    /// The category with this [`name`](Self::name).
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.name() == name)
+    }
+
     /// The whole status table, one row per category.
     #[must_use]
     pub const fn table() -> &'static [CategoryRow] {
@@ -461,6 +506,31 @@ impl Code {
         }
     }
 
+    /// The code a remote service named: the built-in code of that name, else a code with the
+    /// received name, category, retryability and severity, so that a custom code (and
+    /// everything that depends on it) survives any number of hops. Received names are
+    /// interned (a code's name is `&'static str`); to bound what a peer can make this process
+    /// keep, a name that is not `[A-Z0-9_]{1,63}`, or any name past the first
+    /// [`MAX_REMOTE_CODES`], becomes the category's built-in code.
+    pub(crate) fn from_wire(
+        name: &str,
+        category: Category,
+        retryable: bool,
+        severity: Severity,
+    ) -> Self {
+        if let Some(code) = Self::from_name(name) {
+            if code.category == category {
+                return code.with_retryable(retryable).with_severity(severity);
+            }
+        }
+        let valid = (1..=63).contains(&name.len())
+            && name.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+        match intern(name).filter(|_| valid) {
+            Some(name) => Self { name, category, retryable, severity },
+            None => Self::canonical(category).with_retryable(retryable).with_severity(severity),
+        }
+    }
+
     /// The built-in code with this stable name, if there is one.
     ///
     /// ```
@@ -473,6 +543,26 @@ impl Code {
     pub fn from_name(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|c| c.name == name)
     }
+}
+
+/// How many distinct custom code names received from remote services one process keeps.
+pub(crate) const MAX_REMOTE_CODES: usize = 1024;
+
+/// The `'static` copy of a received code name; `None` once [`MAX_REMOTE_CODES`] are kept.
+fn intern(name: &str) -> Option<&'static str> {
+    use std::collections::HashSet;
+    use std::sync::{Mutex, OnceLock};
+    static NAMES: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
+    let mut names = NAMES.get_or_init(Mutex::default).lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(kept) = names.get(name) {
+        return Some(kept);
+    }
+    if names.len() >= MAX_REMOTE_CODES {
+        return None;
+    }
+    let kept: &'static str = Box::leak(name.to_owned().into_boxed_str());
+    names.insert(kept);
+    Some(kept)
 }
 
 impl fmt::Display for Code {
@@ -604,6 +694,27 @@ mod tests {
         }
         assert_eq!(Code::from_name(""), None);
         assert_eq!(Code::from_name("internal"), None);
+    }
+
+    #[test]
+    fn codes_from_the_wire_keep_custom_names_within_bounds() {
+        let c = Code::from_wire("PAYMENT_DECLINED", Category::Business, false, Severity::Info);
+        assert_eq!(c, Code::new("PAYMENT_DECLINED", Category::Business));
+        assert_eq!(
+            Code::from_wire("NOT_FOUND", Category::NotFound, false, Severity::Info),
+            Code::NOT_FOUND
+        );
+        let retry = Code::from_wire("VERSION_MISMATCH", Category::Conflict, true, Severity::Warn);
+        assert!(retry.retryable());
+        // A name a peer should not be able to make us keep.
+        for bad in ["", "lower", "WITH SPACE", &"X".repeat(64)] {
+            let c = Code::from_wire(bad, Category::Storage, true, Severity::Error);
+            assert_eq!(c.name(), "STORAGE", "{bad:?}");
+        }
+        for category in Category::ALL {
+            assert_eq!(Category::from_name(category.name()), Some(category));
+            assert_eq!(category.row().category, category);
+        }
     }
 
     #[test]

@@ -35,9 +35,11 @@
 //! ([`Code::from_grpc`]), so retryability survives the hop.
 
 mod body;
+mod details;
 mod layer;
 mod status;
 
 pub use body::{ResultBody, WatchBody};
+pub use details::ERROR_DOMAIN;
 pub use layer::{ResultFuture, ResultLayer, ResultService};
 pub use status::{grpc_code, task_error_of, GrpcResultExt, StatusExt};

@@ -4,7 +4,9 @@ use std::error::Error as StdError;
 
 use tonic::metadata::{MetadataMap, MetadataValue};
 use tonic::Status;
+use tonic_types::StatusExt as _;
 
+use super::details::{details_of, received};
 use crate::middleware::X_TRACE_ID;
 use crate::trace::{TraceContext, TraceId};
 use crate::{Code, Result, TaskError};
@@ -16,17 +18,23 @@ pub fn grpc_code(code: Code) -> tonic::Code {
 }
 
 /// The status a client sees: code from the table, the client-safe message, `x-trace-id`
-/// (the error's trace, else the current one). The whole error stays attached as the
-/// status's source for the server's log; tonic never sends it.
+/// (the error's trace, else the current one) and the classification in
+/// `grpc-status-details-bin` ([`details`](super::details)). The whole error stays attached
+/// as the status's source for the server's log; tonic never sends it.
 impl From<TaskError> for Status {
     fn from(error: TaskError) -> Self {
+        let trace_id = error.trace_id().or_else(TraceContext::current_trace_id);
         let mut metadata = MetadataMap::new();
-        if let Some(id) = error.trace_id().or_else(TraceContext::current_trace_id) {
+        if let Some(id) = trace_id {
             let value = MetadataValue::try_from(id.to_string()).expect("hex is ASCII");
             metadata.insert(X_TRACE_ID, value);
         }
-        let mut status =
-            Self::with_metadata(grpc_code(error.code()), error.client_message(), metadata);
+        let mut status = Self::with_error_details_and_metadata(
+            grpc_code(error.code()),
+            error.client_message(),
+            details_of(&error, trace_id),
+            metadata,
+        );
         // The whole error rides along as the status's source (the crate's one std view of a
         // `TaskError`) for the server layer's log; tonic never puts a source on the wire.
         status.set_source(error.carried());
@@ -42,16 +50,21 @@ pub fn task_error_of(status: &Status) -> Option<&TaskError> {
 
 /// Turns a received [`Status`] into a [`TaskError`].
 pub trait StatusExt {
-    /// The same failure as a `TaskError`: the code from [`Code::from_grpc`], the trace id from
-    /// `x-trace-id`.
+    /// The same failure as a `TaskError`, with the same meaning it had where it was raised.
     ///
-    /// tonic's own client-side timeout (CANCELLED "Timeout expired") becomes
-    /// `DEADLINE_EXCEEDED`.
+    /// - A status whose details carry this crate's `ErrorInfo` keeps its code (custom codes
+    ///   included), retryability, severity, retry delay and trace id: a classification
+    ///   survives any number of hops.
+    /// - A status without such details (any other gRPC server) is classified from its gRPC
+    ///   code ([`Code::from_grpc`]), the trace id from `x-trace-id`.
+    /// - A status tonic made locally (it has a `source`: the connection was refused, reset,
+    ///   sent GOAWAY, broke an h2 rule, or the peer vanished mid-body) is a transport fault:
+    ///   `UNAVAILABLE`, retryable, whatever tonic or hyper wrapped it in, except tonic's own
+    ///   client-side timeout (CANCELLED "Timeout expired"), which is `DEADLINE_EXCEEDED`. The
+    ///   status stays the source (for the log); clients further up see only the code's safe
+    ///   message, not socket addresses.
     ///
-    /// A status sent by a remote server keeps its message as client-safe (the server chose
-    /// it). A status tonic made locally (a transport error: it has a `source`) is kept as
-    /// the source, and clients further up see only the code's safe message, not socket
-    /// addresses.
+    /// The kind follows the code: a remote `CANCELLED` is a cancellation here too.
     ///
     /// ```
     /// use result_runtime::middleware::grpc::StatusExt;
@@ -70,23 +83,28 @@ impl StatusExt for Status {
         if let Some(e) = task_error_of(&self) {
             return e.clone();
         }
-        let mut code = Code::from_grpc(self.code() as i32);
-        // tonic's client enforces `grpc-timeout` itself and reports its own expiry as
-        // CANCELLED "Timeout expired"; for the caller that is a passed deadline.
-        if local_timeout(&self) {
-            code = Code::DEADLINE_EXCEEDED;
-        }
-        let trace_id = self
+        let header_trace = self
             .metadata()
             .get(X_TRACE_ID)
             .and_then(|v| v.to_str().ok())
             .and_then(|s| s.parse::<TraceId>().ok());
-        let error = if self.source().is_some() {
-            TaskError::from_error(self).with_code(code)
-        } else {
-            TaskError::new(code, self.message().to_owned())
-        };
-        error.or_trace_id(trace_id)
+        if self.source().is_some() {
+            let code =
+                if local_timeout(&self) { Code::DEADLINE_EXCEEDED } else { Code::UNAVAILABLE };
+            return TaskError::from_error(self).with_code(code).or_trace_id(header_trace);
+        }
+        match received(&self) {
+            Some((code, trace_id, retry_after)) => {
+                let error = TaskError::new(code, self.message().to_owned())
+                    .or_trace_id(trace_id.or(header_trace));
+                match retry_after {
+                    Some(delay) => error.with_retry_after(delay),
+                    None => error,
+                }
+            }
+            None => TaskError::new(Code::from_grpc(self.code() as i32), self.message().to_owned())
+                .or_trace_id(header_trace),
+        }
     }
 }
 
@@ -128,6 +146,7 @@ pub(super) fn status_code(headers: &http::HeaderMap) -> Option<Option<Code>> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::details::ERROR_DOMAIN;
     use super::*;
 
     const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -163,8 +182,9 @@ mod tests {
         // A status tonic made locally keeps its details out of client messages.
         let local = Status::from_error(Box::new(std::io::Error::other("connect 10.0.0.7:50051")));
         let e = local.into_task_error();
-        assert_eq!(e.code(), Code::INTERNAL);
-        assert_eq!(e.client_message(), "internal error");
+        assert_eq!(e.code(), Code::UNAVAILABLE, "a transport fault is retryable");
+        assert!(e.is_retryable());
+        assert_eq!(e.client_message(), "service unavailable");
         assert!(format!("{e:#}").contains("10.0.0.7"), "the log keeps them: {e:#}");
 
         let timeout = Status::from_error(Box::new(tonic::TimeoutExpired(())));
@@ -184,5 +204,89 @@ mod tests {
         let err: std::result::Result<tonic::Response<u8>, Status> =
             Err(Status::invalid_argument("qty"));
         assert_eq!(err.into_result().unwrap_err().code(), Code::INVALID_ARGUMENT);
+    }
+
+    /// A status as the next hop receives it: only what crosses the wire (code, message,
+    /// metadata with the details header), no source.
+    fn over_the_wire(status: &Status) -> Status {
+        let (parts, ..) = status.clone().into_http::<()>().into_parts();
+        Status::from_header_map(&parts.headers).expect("a status in the headers")
+    }
+
+    #[test]
+    fn a_custom_code_survives_hops_with_its_retry_delay_and_trace() {
+        use crate::{Category, ErrorKind};
+        const STORAGE_FULL: Code = Code::new("STORAGE_FULL", Category::Storage);
+        let id = TraceId::from_u128(42).unwrap();
+        let raised = TaskError::new(STORAGE_FULL, "disk /dev/sda1 full at 10.0.0.7")
+            .with_retry_after(std::time::Duration::from_millis(1500))
+            .or_task("inventory::reserve")
+            .with_trace_id(id);
+        let hop1 = over_the_wire(&Status::from(raised)).into_task_error();
+        // ...and the hop in the middle passes it on as its own failure.
+        let hop2 = over_the_wire(&Status::from(hop1.clone())).into_task_error();
+        for e in [hop1, hop2] {
+            assert_eq!(e.code(), STORAGE_FULL);
+            assert_eq!(e.code().name(), "STORAGE_FULL");
+            assert_eq!(e.kind(), ErrorKind::Failed);
+            assert!(e.is_retryable());
+            assert_eq!(e.retry_after(), Some(std::time::Duration::from_millis(1500)));
+            assert_eq!(e.trace_id(), Some(id));
+            assert_eq!(e.client_message(), "storage unavailable", "never the internal text");
+        }
+    }
+
+    #[test]
+    fn details_never_carry_messages_or_panic_payloads() {
+        use crate::panic::PanicReport;
+        let panic = TaskError::panicked(PanicReport::new("secret 10.0.0.7".into(), None));
+        let wire = over_the_wire(&Status::from(panic));
+        let raw = String::from_utf8_lossy(wire.details()).into_owned();
+        assert!(!raw.contains("secret"), "{raw}");
+        assert!(!raw.contains("PANICKED"), "a panic is INTERNAL on the wire: {raw}");
+        let e = wire.into_task_error();
+        assert_eq!(e.code(), Code::INTERNAL);
+        assert_eq!(e.kind(), crate::ErrorKind::Failed);
+
+        let bad = TaskError::new(Code::INTERNAL, "password=hunter2");
+        let raw = over_the_wire(&Status::from(bad)).details().to_vec();
+        assert!(!String::from_utf8_lossy(&raw).contains("hunter2"));
+    }
+
+    #[test]
+    fn statuses_without_our_details_are_classified_from_their_code() {
+        use tonic_types::ErrorDetails;
+        // No details at all (any other gRPC server).
+        let plain = over_the_wire(&Status::resource_exhausted("slow down")).into_task_error();
+        assert_eq!(plain.code(), Code::RATE_LIMITED);
+        // Another domain's ErrorInfo.
+        let foreign = Status::with_error_details(
+            tonic::Code::NotFound,
+            "no row",
+            ErrorDetails::with_error_info(
+                "ROW_MISSING",
+                "db.example.com",
+                std::collections::HashMap::new(),
+            ),
+        );
+        assert_eq!(over_the_wire(&foreign).into_task_error().code(), Code::NOT_FOUND);
+        // Garbage in the details header.
+        let garbage = Status::with_details(
+            tonic::Code::Unavailable,
+            "x",
+            bytes::Bytes::from_static(b"\xff\x00junk"),
+        );
+        assert_eq!(over_the_wire(&garbage).into_task_error().code(), Code::UNAVAILABLE);
+        // Our domain, a reason that names no code and no category: the gRPC code decides.
+        let odd = Status::with_error_details(
+            tonic::Code::Aborted,
+            "x",
+            ErrorDetails::with_error_info(
+                "NO_SUCH_CODE",
+                ERROR_DOMAIN,
+                std::collections::HashMap::new(),
+            ),
+        );
+        assert_eq!(over_the_wire(&odd).into_task_error().code(), Code::ALREADY_EXISTS);
     }
 }
