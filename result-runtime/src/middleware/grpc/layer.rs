@@ -5,6 +5,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context as TaskCx, Poll};
+use std::time::Duration;
 
 use http::{Request, Response};
 use pin_project_lite::pin_project;
@@ -38,16 +39,38 @@ use crate::{Code, TaskError};
 ///     .await?;
 /// # Ok(()) }
 /// ```
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 pub struct ResultLayer {
-    _private: (),
+    max_deadline: Duration,
+}
+
+/// The deadline of a call whose caller sends none, and the ceiling of any caller's.
+pub const DEFAULT_MAX_DEADLINE: Duration = Duration::from_secs(30);
+
+impl Default for ResultLayer {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl ResultLayer {
-    /// The layer.
+    /// The layer, with the [`DEFAULT_MAX_DEADLINE`] of 30 s.
     #[must_use]
     pub const fn new() -> Self {
-        Self { _private: () }
+        Self { max_deadline: DEFAULT_MAX_DEADLINE }
+    }
+
+    /// The longest a handler may run: the deadline of a call whose caller sends no
+    /// `grpc-timeout`, and the ceiling of the deadline of one that does. A slow handler
+    /// never runs unbounded because a client forgot (or sent a huge) timeout.
+    ///
+    /// # Panics
+    /// When `max_deadline` is zero, with [`ConfigError`](crate::ConfigError)'s message.
+    #[must_use]
+    pub fn max_deadline(mut self, max_deadline: Duration) -> Self {
+        assert!(!max_deadline.is_zero(), "{}", crate::ConfigError::zero("max_deadline"));
+        self.max_deadline = max_deadline;
+        self
     }
 }
 
@@ -55,7 +78,7 @@ impl<S> Layer<S> for ResultLayer {
     type Service = ResultService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        ResultService { inner }
+        ResultService { inner, max_deadline: self.max_deadline }
     }
 }
 
@@ -63,6 +86,7 @@ impl<S> Layer<S> for ResultLayer {
 #[derive(Clone, Debug)]
 pub struct ResultService<S> {
     inner: S,
+    max_deadline: Duration,
 }
 
 type Guarded<F> = Instrumented<TraceScope<Run<CatchUnwind<F>>>>;
@@ -84,15 +108,7 @@ where
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let start = Instant::now();
         let (trace, caller) = extract(req.headers());
-        let ctx = match req
-            .headers()
-            .get(GRPC_TIMEOUT)
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_grpc_timeout)
-        {
-            Some(timeout) => Context::new().with_timeout(timeout),
-            None => Context::new(),
-        };
+        let timeout = deadline_of(req.headers(), self.max_deadline);
         let method = req.uri().path().to_owned();
         let span = tracing::info_span!(
             "grpc",
@@ -104,24 +120,78 @@ where
         // tonic's generated services only build the handler's future in `call`; it runs,
         // and may panic, when polled below, inside every guard.
         let call = Call::new(trace, caller, start, span);
+        let timeout = match timeout {
+            Ok(timeout) => timeout,
+            Err(error) => {
+                // Caller input, not a server problem: the handler never runs.
+                call.span.in_scope(|| tracing::debug!(%error, "refused before the handler"));
+                let error = error.with_trace_id(trace.trace_id);
+                return ResultFuture {
+                    state: State::Refused { error: Some(error) },
+                    call: Some((call, method)),
+                    gone: Arc::new(AtomicBool::new(false)),
+                };
+            }
+        };
+        let ctx = Context::new().with_timeout(timeout);
         let gone = Arc::new(AtomicBool::new(false));
         let req = req.map(|body| body.watch(gone.clone()));
         let inner = call.span.in_scope(|| trace.sync_scope(|| self.inner.call(req)));
         let fut =
             trace.scope(ctx.run(crate::panic::catch_unwind(inner))).instrument(call.span.clone());
-        ResultFuture { fut, call: Some((call, method)), gone }
+        ResultFuture { state: State::Run { fut }, call: Some((call, method)), gone }
+    }
+}
+
+/// The handler's deadline: the caller's `grpc-timeout` capped at `max`, or `max` when the
+/// caller sent none. A malformed value is refused (`INVALID_ARGUMENT`), not read as "no
+/// deadline".
+fn deadline_of(headers: &http::HeaderMap, max: Duration) -> Result<Duration, TaskError> {
+    let mut values = headers.get_all(GRPC_TIMEOUT).iter();
+    let Some(value) = values.next() else { return Ok(max) };
+    let parsed = value.to_str().ok().and_then(parse_grpc_timeout);
+    match (parsed, values.next()) {
+        (Some(timeout), None) => Ok(timeout.min(max)),
+        _ => Err(TaskError::new(
+            Code::INVALID_ARGUMENT,
+            format!(
+                "malformed grpc-timeout {:?}: expected 1 to 8 digits and a unit (H, M, S, m, u, n)",
+                String::from_utf8_lossy(value.as_bytes())
+            ),
+        )),
     }
 }
 
 pin_project! {
     /// The future of [`ResultService`].
+    ///
+    /// Dropped before it finished (the client went away, or the connection broke), the call
+    /// is logged once at info and counted with code `CANCELLED`: a cancellation is visible
+    /// at every hop.
     #[must_use = "futures do nothing unless polled"]
     pub struct ResultFuture<F> {
         #[pin]
-        fut: Guarded<F>,
+        state: State<F>,
         call: Option<(Call, String)>,
         // Set when the request body ended in a reset: the client cancelled.
         gone: Arc<AtomicBool>,
+    }
+
+    impl<F> PinnedDrop for ResultFuture<F> {
+        fn drop(this: Pin<&mut Self>) {
+            if let Some((call, method)) = this.project().call.take() {
+                Pending { call, method }.finish(Some(Code::CANCELLED), None);
+            }
+        }
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<F> {
+        Run { #[pin] fut: Guarded<F> },
+        // Refused before the handler ran (a malformed `grpc-timeout`).
+        Refused { error: Option<TaskError> },
     }
 }
 
@@ -134,7 +204,10 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let out = std::task::ready!(this.fut.poll(cx));
+        let out = match this.state.project() {
+            StateProj::Run { fut } => std::task::ready!(fut.poll(cx)),
+            StateProj::Refused { error } => Err(error.take().expect("polled after completion")),
+        };
         let (call, method) = this.call.take().expect("polled after completion");
         let (mut response, code, error) = match out {
             Ok(Ok(mut response)) => match outcome(&response) {
@@ -288,7 +361,7 @@ mod tests {
             assert_eq!(tc.trace_id.to_string(), TRACE);
             assert_ne!(tc.span_id.to_string(), "00f067aa0ba902b7");
             let ctx = Context::current().expect("an ambient context");
-            assert_eq!(ctx.deadline(), None);
+            assert!(ctx.deadline().is_some(), "the layer's maximum deadline");
             Ok(Response::new(tc.to_string()))
         })
         .await;
@@ -350,13 +423,54 @@ mod tests {
         assert_eq!(header(&r, "grpc-status"), "4");
         assert_eq!(header(&r, X_TRACE_ID), TRACE);
 
-        // A malformed grpc-timeout means no deadline (the gRPC spec).
-        let r = call(request(Some("1.5S")), || async {
-            assert_eq!(Context::current().unwrap().deadline(), None);
+        // No grpc-timeout: the layer's maximum deadline, never "no deadline".
+        let sent_at = tokio::time::Instant::now();
+        let r = call(request(None), move || async move {
+            let deadline = Context::current().unwrap().deadline().unwrap();
+            assert_eq!(deadline, sent_at + DEFAULT_MAX_DEADLINE);
             Ok(Response::new(String::new()))
         })
         .await;
         assert!(r.headers().get("grpc-status").is_none());
+        // ...which also caps a caller's longer one.
+        let sent_at = tokio::time::Instant::now();
+        let r = call(request(Some("1000H")), move || async move {
+            let deadline = Context::current().unwrap().deadline().unwrap();
+            assert_eq!(deadline, sent_at + DEFAULT_MAX_DEADLINE);
+            Ok(Response::new(String::new()))
+        })
+        .await;
+        assert!(r.headers().get("grpc-status").is_none());
+        // A slow handler is ended by it.
+        let r = call(request(None), || async {
+            std::future::pending::<()>().await;
+            Ok(Response::new(String::new()))
+        })
+        .await;
+        assert_eq!(header(&r, "grpc-status"), "4");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_malformed_grpc_timeout_is_refused_before_the_handler_runs() {
+        for bad in ["abc", "-1S", "1000000000000H", "1.5S", "", "10", "5s"] {
+            let ran = Arc::new(AtomicBool::new(false));
+            let seen = ran.clone();
+            let r = call(request(Some(bad)), move || async move {
+                seen.store(true, Ordering::SeqCst);
+                Ok(Response::new(String::new()))
+            })
+            .await;
+            assert_eq!(header(&r, "grpc-status"), "3", "{bad:?}");
+            assert!(header(&r, "grpc-message").contains("grpc-timeout"), "{bad:?}");
+            assert_eq!(header(&r, X_TRACE_ID), TRACE);
+            assert!(!ran.load(Ordering::SeqCst), "the handler ran for {bad:?}");
+        }
+    }
+
+    #[tokio::test]
+    #[should_panic(expected = "invalid setting `max_deadline`")]
+    async fn a_zero_max_deadline_is_refused() {
+        let _ = ResultLayer::new().max_deadline(Duration::ZERO);
     }
 
     /// A request body that ends in a reset, as hyper reports a client's RST_STREAM.
@@ -432,6 +546,15 @@ mod tests {
                 assert_eq!(trailers.unwrap()["grpc-status"], "8", "trailers pass unchanged");
                 // A body dropped before its end: the client went away.
                 drop(svc.oneshot(request(None)).await.unwrap());
+                // A call dropped mid-handler: the client disconnected before any answer.
+                let stuck = ResultLayer::new().layer(service_fn(|_req: Request<()>| async {
+                    std::future::pending::<std::result::Result<Response<String>, Infallible>>()
+                        .await
+                }));
+                let mut fut = std::pin::pin!(stuck.oneshot(request(None)));
+                assert!(futures::poll!(fut.as_mut()).is_pending());
+                // Refused before the handler: counted too.
+                call(request(Some("abc")), || async { Ok(Response::new(String::new())) }).await;
             });
         });
         let mut counts = std::collections::BTreeMap::new();
@@ -453,9 +576,16 @@ mod tests {
                 DebugValue::Gauge(_) => panic!("no gauges"),
             }
         }
-        let want =
-            ["CANCELLED", "NOT_FOUND", "OK", "PANICKED", "RATE_LIMITED"].map(|c| (c.to_owned(), 1));
+        let want = [
+            ("CANCELLED", 2),
+            ("INVALID_ARGUMENT", 1),
+            ("NOT_FOUND", 1),
+            ("OK", 1),
+            ("PANICKED", 1),
+            ("RATE_LIMITED", 1),
+        ]
+        .map(|(c, n)| (c.to_owned(), n));
         assert_eq!(counts, want.into_iter().collect());
-        assert_eq!(latencies, 5);
+        assert_eq!(latencies, 7);
     }
 }
