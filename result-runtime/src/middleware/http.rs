@@ -28,7 +28,8 @@
 //! ```
 //!
 //! [`ResultLayer`] adds trace context from `traceparent`, panic recovery (a panicking handler
-//! answers `500` with code `INTERNAL` and the trace id), an optional deadline, the
+//! answers `500` with code `INTERNAL` and the trace id), a deadline (30 s unless set), an
+//! optional body limit, the
 //! `traceparent`/`x-trace-id` response headers, metrics and one span per request.
 
 use std::future::Future;
@@ -40,6 +41,7 @@ use tokio::time::Instant;
 
 use crate::trace::TraceScope;
 use ::http::{Request, StatusCode};
+use axum::body::Body;
 use axum::extract::MatchedPath;
 use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
@@ -239,25 +241,55 @@ fn json_response(status: StatusCode, body: Vec<u8>, outcome: Outcome) -> Respons
 ///
 /// Apply it with `Router::layer` (every request, `route` label = the path) or
 /// `Router::route_layer` (matched routes only, `route` label = the route pattern, which
-/// keeps the metrics' cardinality low).
-#[derive(Clone, Copy, Debug, Default)]
+/// keeps the metrics' cardinality low). With `Router::layer`, the router's own answers
+/// (404 for no route, 405 for a wrong method) and every extractor rejection (413, 415, 422)
+/// become envelopes too: a client sees one shape whatever refused it.
+#[derive(Clone, Copy, Debug)]
 pub struct ResultLayer {
-    timeout: Option<Duration>,
+    max_deadline: Duration,
+    body_limit: Option<usize>,
+}
+
+/// The deadline of every request unless [`ResultLayer::max_deadline`] sets another.
+pub const DEFAULT_MAX_DEADLINE: Duration = Duration::from_secs(30);
+
+impl Default for ResultLayer {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl ResultLayer {
-    /// The layer, with no deadline.
+    /// The layer, with the [`DEFAULT_MAX_DEADLINE`] of 30 s and no body limit of its own
+    /// (axum's extractors keep their default of 2 MB).
     #[must_use]
     pub const fn new() -> Self {
-        Self { timeout: None }
+        Self { max_deadline: DEFAULT_MAX_DEADLINE, body_limit: None }
     }
 
-    /// Gives every request a deadline: the ambient [`Context`] ends after `timeout`, the
-    /// handler is dropped and the client gets `504 DEADLINE_EXCEEDED`. The deadline travels
-    /// on as `grpc-timeout` through [`ClientLayer`](super::ClientLayer).
+    /// Gives every request this deadline: the ambient [`Context`] ends after it, the handler
+    /// is dropped and the client gets `504 DEADLINE_EXCEEDED`. The deadline travels on as
+    /// `grpc-timeout` through [`ClientLayer`](super::ClientLayer).
+    ///
+    /// # Panics
+    /// When `max_deadline` is zero, with [`ConfigError`](crate::ConfigError)'s message.
     #[must_use]
-    pub const fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
+    pub fn max_deadline(mut self, max_deadline: Duration) -> Self {
+        assert!(!max_deadline.is_zero(), "{}", crate::ConfigError::zero("max_deadline"));
+        self.max_deadline = max_deadline;
+        self
+    }
+
+    /// Refuses request bodies over `bytes` with `413` in the envelope: at once when the
+    /// `content-length` says so (the handler never runs), else when a body extractor reads
+    /// past the limit.
+    ///
+    /// # Panics
+    /// When `bytes` is zero, with [`ConfigError`](crate::ConfigError)'s message.
+    #[must_use]
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        assert!(bytes > 0, "{}", crate::ConfigError::zero("body_limit"));
+        self.body_limit = Some(bytes);
         self
     }
 }
@@ -266,7 +298,7 @@ impl<S> Layer<S> for ResultLayer {
     type Service = ResultService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        ResultService { inner, timeout: self.timeout }
+        ResultService { inner, layer: *self }
     }
 }
 
@@ -274,14 +306,14 @@ impl<S> Layer<S> for ResultLayer {
 #[derive(Clone, Debug)]
 pub struct ResultService<S> {
     inner: S,
-    timeout: Option<Duration>,
+    layer: ResultLayer,
 }
 
 type Guarded<F> = Instrumented<TraceScope<Run<CatchUnwind<TaskLocalFuture<Instant, F>>>>>;
 
-impl<S, B> Service<Request<B>> for ResultService<S>
+impl<S> Service<Request<Body>> for ResultService<S>
 where
-    S: Service<Request<B>>,
+    S: Service<Request<Body>>,
     S::Response: IntoResponse,
 {
     type Response = Response;
@@ -292,13 +324,10 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, req: Request<B>) -> Self::Future {
+    fn call(&mut self, req: Request<Body>) -> Self::Future {
         let start = Instant::now();
         let (trace, caller) = extract(req.headers());
-        let ctx = match self.timeout {
-            Some(timeout) => Context::new().with_timeout(timeout),
-            None => Context::new(),
-        };
+        let ctx = Context::new().with_timeout(self.layer.max_deadline);
         let method = req.method().as_str().to_owned();
         let route = req
             .extensions()
@@ -313,21 +342,61 @@ where
             code = tracing::field::Empty,
         );
         let call = Call::new(trace, caller, start, span);
+        let req = match self.layer.body_limit {
+            Some(limit) if content_length(&req).is_some_and(|n| n > limit) => {
+                let error = TaskError::new(
+                    Code::from_http(413),
+                    format!("the request body is over the limit of {limit} bytes"),
+                )
+                .with_trace_id(trace.trace_id);
+                return ResultFuture {
+                    state: State::Refused { error: Some(error) },
+                    call: Some((call, method, route)),
+                };
+            }
+            Some(limit) => req.map(|body| Body::new(http_body_util::Limited::new(body, limit))),
+            None => req,
+        };
         let inner = call.span.in_scope(|| trace.sync_scope(|| self.inner.call(req)));
         let fut = trace
             .scope(ctx.run(crate::panic::catch_unwind(STARTED.scope(start, inner))))
             .instrument(call.span.clone());
-        ResultFuture { fut, call: Some((call, method, route)) }
+        ResultFuture { state: State::Run { fut }, call: Some((call, method, route)) }
     }
+}
+
+fn content_length<B>(req: &Request<B>) -> Option<usize> {
+    req.headers().get(::http::header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
 }
 
 pin_project! {
     /// The future of [`ResultService`].
+    ///
+    /// Dropped before it finished (the client disconnected), the request is logged once at
+    /// info and counted with code `CANCELLED`.
     #[must_use = "futures do nothing unless polled"]
     pub struct ResultFuture<F> {
         #[pin]
-        fut: Guarded<F>,
+        state: State<F>,
         call: Option<(Call, String, String)>,
+    }
+
+    impl<F> PinnedDrop for ResultFuture<F> {
+        fn drop(this: Pin<&mut Self>) {
+            if let Some((call, method, route)) = this.project().call.take() {
+                call.log(&route, Some(Code::CANCELLED), None);
+                record(method, route, 499, Code::CANCELLED.name(), &call);
+            }
+        }
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<F> {
+        Run { #[pin] fut: Guarded<F> },
+        // Refused before the handler ran (a body over the limit).
+        Refused { error: Option<TaskError> },
     }
 }
 
@@ -340,7 +409,12 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let out = std::task::ready!(this.fut.poll(cx));
+        let (out, refused) = match this.state.project() {
+            StateProj::Run { fut } => (std::task::ready!(fut.poll(cx)), false),
+            StateProj::Refused { error } => {
+                (Err(error.take().expect("polled after completion")), true)
+            }
+        };
         let (call, method, route) = this.call.take().expect("polled after completion");
         let mut response = match out {
             Ok(Ok(response)) => response.into_response(),
@@ -349,11 +423,15 @@ where
                 record(method, route, 500, "INTERNAL", &call);
                 return Poll::Ready(Err(e));
             }
-            // A panic or the deadline: the handler never answered. Answer for it, in its
-            // trace and with its start time.
+            // A panic, the deadline or a refusal: the handler never answered. Answer for it,
+            // in its trace and with its start time.
             Err(error) => {
                 let error = error.or_trace_id(Some(call.trace.trace_id));
-                STARTED.sync_scope(call.start, || error_response(error))
+                let mut response = STARTED.sync_scope(call.start, || error_response(error));
+                if refused {
+                    *response.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
+                }
+                response
             }
         };
         let (code, error) = match response.extensions_mut().remove::<Outcome>() {
@@ -361,7 +439,28 @@ where
             None if response.status().is_success() || response.status().is_redirection() => {
                 (None, None)
             }
-            None => (Some(Code::from_http(response.status().as_u16())), None),
+            // An answer that is not an envelope (the router's 404 or 405, an extractor's
+            // rejection, a plain error response): the client still gets the one shape, with
+            // the status (and headers, such as `Allow`) it had.
+            None => {
+                let status = response.status();
+                let code = Code::from_http(status.as_u16());
+                let reason = status.canonical_reason().unwrap_or("error").to_ascii_lowercase();
+                let error = TaskError::new(code, reason).with_trace_id(call.trace.trace_id);
+                let mut envelope = STARTED.sync_scope(call.start, || error_response(error));
+                *envelope.status_mut() = status;
+                let (parts, _) = response.into_parts();
+                for (name, value) in &parts.headers {
+                    if name != ::http::header::CONTENT_TYPE
+                        && name != ::http::header::CONTENT_LENGTH
+                    {
+                        envelope.headers_mut().insert(name, value.clone());
+                    }
+                }
+                let outcome = envelope.extensions_mut().remove::<Outcome>();
+                response = envelope;
+                outcome.map_or((Some(code), None), |o| (o.code, o.error))
+            }
         };
         call.stamp(response.headers_mut());
         call.log(&route, code, error.as_ref());
@@ -437,7 +536,104 @@ mod tests {
                     Reply(Ok::<_, TaskError>(0))
                 }),
             )
+            .route(
+                "/echo",
+                axum::routing::post(|body: axum::body::Bytes| async move {
+                    Reply(Ok::<_, TaskError>(body.len()))
+                }),
+            )
             .layer(layer)
+    }
+
+    async fn send(
+        layer: ResultLayer,
+        req: Request<Body>,
+    ) -> (u16, ::http::HeaderMap, Envelope<serde_json::Value>) {
+        let response = app(layer).oneshot(req).await.unwrap();
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let envelope = serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+            panic!("not an envelope ({e}): {}", String::from_utf8_lossy(&bytes))
+        });
+        (status, headers, envelope)
+    }
+
+    #[tokio::test]
+    async fn the_routers_own_answers_are_envelopes_too() {
+        let req =
+            Request::get("/no/such/route").header(TRACEPARENT, PARENT).body(Body::empty()).unwrap();
+        let (status, headers, env) = send(ResultLayer::new(), req).await;
+        assert_eq!(
+            (status, env.code.as_str(), env.message.as_str()),
+            (404, "NOT_FOUND", "not found")
+        );
+        assert_eq!(env.trace_id.as_deref(), Some(TRACE));
+        assert_eq!(headers[X_TRACE_ID], TRACE);
+
+        let req = Request::delete("/ok").body(Body::empty()).unwrap();
+        let (status, headers, env) = send(ResultLayer::new(), req).await;
+        assert_eq!((status, env.code.as_str()), (405, "INVALID_ARGUMENT"));
+        assert_eq!(headers[::http::header::CONTENT_TYPE], "application/json");
+        assert!(headers.contains_key(::http::header::ALLOW), "405 keeps its Allow header");
+    }
+
+    #[tokio::test]
+    async fn bodies_over_the_limit_are_refused_with_413_in_the_envelope() {
+        let layer = ResultLayer::new().body_limit(8);
+        // Announced by content-length: refused before the handler.
+        let req = Request::post("/echo")
+            .header(::http::header::CONTENT_LENGTH, "10")
+            .body(Body::from("0123456789"))
+            .unwrap();
+        let (status, _, env) = send(layer, req).await;
+        assert_eq!((status, env.code.as_str()), (413, "INVALID_ARGUMENT"));
+        assert!(env.message.contains("limit of 8 bytes"), "{}", env.message);
+        // Streamed without a length: the extractor hits the limit.
+        let chunks = futures_util::stream::iter(
+            ["0123", "4567", "89"].map(|c| Ok::<_, std::io::Error>(bytes::Bytes::from(c))),
+        );
+        let req = Request::post("/echo").body(Body::from_stream(chunks)).unwrap();
+        let (status, _, env) = send(layer, req).await;
+        assert_eq!((status, env.code.as_str()), (413, "INVALID_ARGUMENT"));
+        // Within the limit: answered.
+        let req = Request::post("/echo").body(Body::from("01234567")).unwrap();
+        let (status, _, env) = send(layer, req).await;
+        assert_eq!((status, env.data), (200, Some(serde_json::json!(8))));
+    }
+
+    #[tokio::test]
+    #[should_panic(expected = "invalid setting `body_limit`")]
+    async fn a_zero_body_limit_is_refused() {
+        let _ = ResultLayer::new().body_limit(0);
+    }
+
+    #[test]
+    fn a_request_dropped_mid_handler_is_counted_as_cancelled() {
+        use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        metrics::with_local_recorder(&recorder, || {
+            rt.block_on(async {
+                let req = Request::get("/slow").body(Body::empty()).unwrap();
+                let mut fut = std::pin::pin!(app(ResultLayer::new()).oneshot(req));
+                assert!(futures_util::poll!(fut.as_mut()).is_pending());
+            });
+        });
+        let counted: Vec<_> = snapshotter
+            .snapshot()
+            .into_vec()
+            .into_iter()
+            .filter_map(|(key, _, _, value)| match value {
+                DebugValue::Counter(n) => Some((
+                    key.key().labels().find(|l| l.key() == "code").unwrap().value().to_owned(),
+                    n,
+                )),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(counted, [("CANCELLED".to_owned(), 1)]);
     }
 
     async fn get_path<T: DeserializeOwned>(
@@ -507,7 +703,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn the_layer_deadline_ends_the_handler() {
-        let layer = ResultLayer::new().timeout(Duration::from_millis(100));
+        let layer = ResultLayer::new().max_deadline(Duration::from_millis(100));
         let (status, headers, env) = get_path::<u8>(layer, "/slow").await;
         assert_eq!(status, 504);
         assert_eq!(env.code, "DEADLINE_EXCEEDED");
