@@ -1,0 +1,442 @@
+//! [`Baggage`]: the W3C `baggage` header, application key-value pairs that travel with the
+//! trace context to every hop.
+//!
+//! Parsing follows W3C Baggage: `key=value` list-members separated by `,`, each optionally
+//! followed by `;`-separated properties; keys are RFC 9110 tokens; values are percent-encoded
+//! and read as UTF-8. Unlike `tracestate`, one bad member does not void the header: a
+//! malformed member is dropped (and counted, see [`Baggage::dropped`]), the others kept. The
+//! limits are the spec's: at most 64 members and 8,192 bytes; what does not fit is dropped
+//! whole, from the end.
+//!
+//! # Examples
+//!
+//! ```
+//! use result_runtime::trace::Baggage;
+//!
+//! let b = Baggage::from_header("tenant=acme, user=J%C3%B6rg;pii, bad key=1")?;
+//! assert_eq!(b.get("tenant"), Some("acme"));
+//! assert_eq!(b.get("user"), Some("Jörg"));   // percent-decoded
+//! assert_eq!(b.dropped(), 1);                 // the malformed member, not the header
+//!
+//! let b = b.with("region", "eu west")?;
+//! assert_eq!(b.to_string(), "region=eu%20west,tenant=acme,user=J%C3%B6rg;pii");
+//! # Ok::<(), result_runtime::trace::BaggageError>(())
+//! ```
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+
+/// At most this many members.
+pub const MAX_MEMBERS: usize = 64;
+/// At most this many bytes in the header.
+pub const MAX_BYTES: usize = 8_192;
+
+/// One baggage member: a key, its decoded value, and its properties as sent (`;`-separated).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct BaggageEntry {
+    key: Box<str>,
+    value: Box<str>,
+    properties: Option<Box<str>>,
+}
+
+impl BaggageEntry {
+    /// The key.
+    #[must_use]
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// The value, percent-decoded.
+    #[must_use]
+    pub fn value(&self) -> &str {
+        &self.value
+    }
+
+    /// The properties after the value (`;pii;ttl=30`), as sent, without the first `;`.
+    #[must_use]
+    pub fn properties(&self) -> Option<&str> {
+        self.properties.as_deref()
+    }
+
+    fn encoded_len(&self) -> usize {
+        self.to_string().len()
+    }
+}
+
+impl fmt::Display for BaggageEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}={}", self.key, encode(&self.value))?;
+        if let Some(p) = &self.properties {
+            write!(f, ";{p}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The W3C `baggage`: ordered members with unique keys. Cheap to clone (one reference count)
+/// and empty by default; it travels inside the [`TraceContext`](super::TraceContext) and is
+/// read with [`Baggage::current`].
+#[derive(Clone, Default)]
+pub struct Baggage {
+    entries: Option<Arc<[BaggageEntry]>>,
+    /// What the parse dropped; not part of the value (two baggages with the same members
+    /// are equal).
+    dropped: u16,
+}
+
+impl PartialEq for Baggage {
+    fn eq(&self, other: &Self) -> bool {
+        self.entries() == other.entries()
+    }
+}
+
+impl Eq for Baggage {}
+
+impl std::hash::Hash for Baggage {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.entries().hash(state);
+    }
+}
+
+/// Why baggage could not be built.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BaggageError {
+    /// The header value has characters no header may carry.
+    #[error("baggage header is not visible ASCII")]
+    NotAscii,
+    /// A key is not an RFC 9110 token.
+    #[error("baggage key {0:?} is not a token")]
+    Key(String),
+    /// Adding the member would pass [`MAX_MEMBERS`] or [`MAX_BYTES`].
+    #[error("baggage would pass its limits ({MAX_MEMBERS} members, {MAX_BYTES} bytes)")]
+    TooLarge,
+}
+
+impl Baggage {
+    /// No baggage.
+    #[must_use]
+    pub const fn new() -> Self {
+        Self { entries: None, dropped: 0 }
+    }
+
+    /// The baggage of the current trace context (empty outside one).
+    #[must_use]
+    pub fn current() -> Self {
+        super::TraceContext::current().map(|tc| tc.baggage().clone()).unwrap_or_default()
+    }
+
+    /// Parses a `baggage` header value, keeping every well-formed member.
+    ///
+    /// # Errors
+    /// [`BaggageError::NotAscii`] when the value holds characters outside visible ASCII,
+    /// spaces and tabs (no header can carry those). Malformed members are not an error: they
+    /// are dropped and counted in [`dropped`](Self::dropped).
+    pub fn from_header(value: &str) -> Result<Self, BaggageError> {
+        Self::from_headers([value])
+    }
+
+    /// Parses the `baggage` header values of one request as one list.
+    ///
+    /// # Errors
+    /// As [`from_header`](Self::from_header).
+    pub fn from_headers<'a>(values: impl IntoIterator<Item = &'a str>) -> Result<Self, BaggageError> {
+        let mut entries: Vec<BaggageEntry> = Vec::new();
+        let mut dropped = 0_u16;
+        let mut bytes = 0;
+        for value in values {
+            if !value.bytes().all(|b| b == b'\t' || (0x20..0x7f).contains(&b)) {
+                return Err(BaggageError::NotAscii);
+            }
+            for raw in value.split(',') {
+                let member = raw.trim_matches([' ', '\t']);
+                if member.is_empty() {
+                    continue;
+                }
+                match parse_member(member) {
+                    Some(entry) if !entries.iter().any(|e| e.key == entry.key) => {
+                        let len = entry.encoded_len() + usize::from(!entries.is_empty());
+                        if entries.len() < MAX_MEMBERS && bytes + len <= MAX_BYTES {
+                            bytes += len;
+                            entries.push(entry);
+                        } else {
+                            dropped = dropped.saturating_add(1);
+                        }
+                    }
+                    // A repeated key: the first one wins.
+                    _ => dropped = dropped.saturating_add(1),
+                }
+            }
+        }
+        Ok(Self { entries: (!entries.is_empty()).then(|| entries.into()), dropped })
+    }
+
+    fn entries(&self) -> &[BaggageEntry] {
+        self.entries.as_deref().unwrap_or(&[])
+    }
+
+    /// The value of `key`, decoded.
+    #[must_use]
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.entries().iter().find(|e| &*e.key == key).map(|e| &*e.value)
+    }
+
+    /// The members, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &BaggageEntry> {
+        self.entries().iter()
+    }
+
+    /// How many members there are.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.entries().len()
+    }
+
+    /// Whether there are none.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_none()
+    }
+
+    /// How many members the parse dropped: malformed, repeated, or past the limits.
+    #[must_use]
+    pub fn dropped(&self) -> usize {
+        usize::from(self.dropped)
+    }
+
+    /// The same baggage with `key` set to `value` (first, replacing an older member of that
+    /// key). The value is any text; it is percent-encoded on the wire.
+    ///
+    /// # Errors
+    /// [`BaggageError::Key`] when `key` is not a token, [`BaggageError::TooLarge`] when the
+    /// result would pass the limits; the baggage is unchanged.
+    pub fn with(&self, key: &str, value: &str) -> Result<Self, BaggageError> {
+        if key.is_empty() || !key.bytes().all(is_tchar) {
+            return Err(BaggageError::Key(key.to_owned()));
+        }
+        let entry = BaggageEntry { key: key.into(), value: value.into(), properties: None };
+        let mut entries = vec![entry];
+        entries.extend(self.entries().iter().filter(|e| &*e.key != key).cloned());
+        let bytes: usize = entries.iter().map(|e| e.encoded_len() + 1).sum::<usize>() - 1;
+        if entries.len() > MAX_MEMBERS || bytes > MAX_BYTES {
+            return Err(BaggageError::TooLarge);
+        }
+        Ok(Self { entries: Some(entries.into()), dropped: 0 })
+    }
+
+    /// The same baggage without `key`.
+    #[must_use]
+    pub fn without(&self, key: &str) -> Self {
+        let entries: Vec<_> = self.entries().iter().filter(|e| &*e.key != key).cloned().collect();
+        Self { entries: (!entries.is_empty()).then(|| entries.into()), dropped: 0 }
+    }
+}
+
+/// RFC 9110 `tchar`.
+const fn is_tchar(b: u8) -> bool {
+    matches!(b, b'!' | b'#'..=b'\'' | b'*' | b'+' | b'-' | b'.' | b'^'..=b'`' | b'|' | b'~')
+        || b.is_ascii_alphanumeric()
+}
+
+/// W3C `baggage-octet`: visible ASCII except `"`, `,`, `;` and `\`.
+const fn is_baggage_octet(b: u8) -> bool {
+    matches!(b, 0x21 | 0x23..=0x2B | 0x2D..=0x3A | 0x3C..=0x5B | 0x5D..=0x7E)
+}
+
+fn parse_member(member: &str) -> Option<BaggageEntry> {
+    let (pair, properties) = match member.split_once(';') {
+        Some((pair, props)) => (pair, Some(props)),
+        None => (member, None),
+    };
+    let (key, value) = pair.split_once('=')?;
+    let key = key.trim_matches([' ', '\t']);
+    let value = value.trim_matches([' ', '\t']);
+    if key.is_empty() || !key.bytes().all(is_tchar) || !value.bytes().all(is_baggage_octet) {
+        return None;
+    }
+    let value = decode(value)?;
+    let properties = match properties {
+        Some(p) => Some(valid_properties(p)?.into()),
+        None => None,
+    };
+    Some(BaggageEntry { key: key.into(), value: value.into(), properties })
+}
+
+/// Properties: `key` or `key=value`, `;`-separated, each with a token key.
+fn valid_properties(text: &str) -> Option<&str> {
+    let text = text.trim_matches([' ', '\t']);
+    for property in text.split(';') {
+        let property = property.trim_matches([' ', '\t']);
+        let (key, value) = property.split_once('=').unwrap_or((property, ""));
+        let key = key.trim_matches([' ', '\t']);
+        let value = value.trim_matches([' ', '\t']);
+        if key.is_empty() || !key.bytes().all(is_tchar) || !value.bytes().all(is_baggage_octet) {
+            return None;
+        }
+    }
+    Some(text)
+}
+
+/// Percent-decodes a value into UTF-8; `None` for a broken escape or invalid UTF-8.
+fn decode(value: &str) -> Option<Cow<'_, str>> {
+    if !value.contains('%') {
+        return Some(Cow::Borrowed(value));
+    }
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = value.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok().map(Cow::Owned)
+}
+
+/// Percent-encodes what is not a `baggage-octet` (and `%` itself).
+fn encode(value: &str) -> Cow<'_, str> {
+    if value.bytes().all(|b| is_baggage_octet(b) && b != b'%') {
+        return Cow::Borrowed(value);
+    }
+    let mut out = String::with_capacity(value.len() + 8);
+    for b in value.bytes() {
+        if is_baggage_octet(b) && b != b'%' {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    Cow::Owned(out)
+}
+
+impl fmt::Display for Baggage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.entries().iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Baggage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Baggage({self})")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One case per rule: the header, the members kept (re-serialised), how many dropped.
+    #[test]
+    fn the_w3c_rules_case_by_case() {
+        let max_members: Vec<String> = (0..64).map(|i| format!("k{i}=v")).collect();
+        let over_members: Vec<String> = (0..65).map(|i| format!("k{i}=v")).collect();
+        let big = format!("big={}", "x".repeat(8_000));
+        let cases: Vec<(String, &str, usize)> = vec![
+            ("k=v".into(), "k=v", 0),
+            ("k1=v1,k2=v2".into(), "k1=v1,k2=v2", 0),
+            (" k1 = v1 , k2=v2 ".into(), "k1=v1,k2=v2", 0),
+            ("".into(), "", 0),
+            ("k=".into(), "k=", 0),
+            ("k=v;p".into(), "k=v;p", 0),
+            ("k=v;p=1".into(), "k=v;p=1", 0),
+            ("k=v;p=1;q".into(), "k=v;p=1;q", 0),
+            ("k=v ; p = 1".into(), "k=v;p = 1", 0),
+            ("k=%20x%2C".into(), "k=%20x%2C", 0),
+            ("k=J%C3%B6rg".into(), "k=J%C3%B6rg", 0),
+            ("!#$&'*+-.^_`|~09AZaz=v".into(), "!#$&'*+-.^_`|~09AZaz=v", 0),
+            ("k,v".into(), "", 2),
+            ("=v".into(), "", 1),
+            ("k k=v".into(), "", 1),
+            ("k(=v".into(), "", 1),
+            ("k=a\"b".into(), "", 1),
+            ("k=a\\b".into(), "", 1),
+            ("k=a b".into(), "", 1),
+            ("k=%zz".into(), "", 1),
+            ("k=%4".into(), "", 1),
+            ("k=%C3".into(), "", 1),
+            ("k=v;".into(), "", 1),
+            ("k=v;p p".into(), "", 1),
+            ("k=v;=1".into(), "", 1),
+            ("good=1,bad key=2,also=3".into(), "good=1,also=3", 1),
+            ("a=1,a=2".into(), "a=1", 1),
+            (",,a=1,,".into(), "a=1", 0),
+            (max_members.join(","), "", 0),
+            (over_members.join(","), "", 1),
+            (format!("{big},small=1,{}", format!("b2={}", "y".repeat(300))), "", 1),
+        ];
+        assert!(cases.len() >= 30);
+        for (input, kept, dropped) in cases {
+            let b = Baggage::from_header(&input).unwrap_or_else(|e| panic!("{input:?}: {e}"));
+            if !kept.is_empty() || input.is_empty() {
+                assert_eq!(b.to_string(), kept, "{input:?}");
+            }
+            assert_eq!(b.dropped(), dropped, "{input:?}");
+            assert!(b.len() <= MAX_MEMBERS && b.to_string().len() <= MAX_BYTES, "{input:?}");
+        }
+        assert_eq!(Baggage::from_header("k=vé"), Err(BaggageError::NotAscii));
+        assert_eq!(Baggage::from_header("k=v\n"), Err(BaggageError::NotAscii));
+    }
+
+    #[test]
+    fn values_decode_and_encode() {
+        let b = Baggage::from_header("user=J%C3%B6rg,pct=100%25").unwrap();
+        assert_eq!(b.get("user"), Some("Jörg"));
+        assert_eq!(b.get("pct"), Some("100%"));
+        assert_eq!(b.to_string(), "user=J%C3%B6rg,pct=100%25");
+        let b = Baggage::new().with("note", "a, b; \"c\"").unwrap();
+        assert_eq!(b.to_string(), "note=a%2C%20b%3B%20%22c%22");
+        assert_eq!(Baggage::from_header(&b.to_string()).unwrap(), b);
+    }
+
+    #[test]
+    fn setting_validates_and_keeps_limits() {
+        let b = Baggage::from_header("a=1,b=2").unwrap();
+        assert_eq!(b.with("b", "3").unwrap().to_string(), "b=3,a=1");
+        assert_eq!(b.with("bad key", "1"), Err(BaggageError::Key("bad key".into())));
+        assert_eq!(b.with("", "1"), Err(BaggageError::Key(String::new())));
+        let full = Baggage::from_header(&(0..64).map(|i| format!("k{i}=v")).collect::<Vec<_>>().join(",")).unwrap();
+        assert_eq!(full.with("one_more", "v"), Err(BaggageError::TooLarge));
+        assert_eq!(full.with("k3", "w").unwrap().len(), 64, "replacing stays within the limit");
+        assert_eq!(Baggage::new().with("big", &"x".repeat(MAX_BYTES)), Err(BaggageError::TooLarge));
+        assert_eq!(b.without("a").to_string(), "b=2");
+        assert!(b.without("a").without("b").is_empty());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn set_values_round_trip_through_the_header(
+            members in proptest::collection::btree_map("[a-zA-Z0-9_.-]{1,12}", "\\PC{0,20}", 0..20)
+        ) {
+            let mut b = Baggage::new();
+            for (k, v) in &members {
+                b = b.with(k, v).unwrap();
+            }
+            let parsed = Baggage::from_header(&b.to_string()).unwrap();
+            proptest::prop_assert_eq!(parsed.dropped(), 0);
+            for (k, v) in &members {
+                proptest::prop_assert_eq!(parsed.get(k), Some(v.as_str()));
+            }
+            proptest::prop_assert_eq!(parsed, b);
+        }
+
+        #[test]
+        fn the_parser_never_panics(input in "[ -~]{0,120}") {
+            let b = Baggage::from_header(&input).unwrap();
+            proptest::prop_assert!(b.len() <= MAX_MEMBERS);
+            let again = Baggage::from_header(&b.to_string()).unwrap();
+            proptest::prop_assert_eq!(again.dropped(), 0);
+        }
+    }
+}
