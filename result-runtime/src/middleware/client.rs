@@ -1,18 +1,24 @@
 //! The client layer: every outgoing request carries the current trace (and, for gRPC, the
 //! current deadline).
 
+use std::future::Future;
+use std::pin::Pin;
 use std::task::{Context as TaskCx, Poll};
 use std::time::Duration;
 
 use http::header::CONTENT_TYPE;
-use http::{HeaderName, Request};
+use http::{HeaderName, Request, Response};
+use pin_project_lite::pin_project;
+use tokio::time::Instant;
 use tower_layer::Layer;
 use tower_service::Service;
 
+use super::meter::{grpc_labels, http_labels, Meter, Side};
 use super::server::header_value;
 use super::TRACEPARENT;
 use crate::context::Context;
 use crate::trace::TraceContext;
+use crate::Code;
 
 /// The gRPC request header that carries the caller's deadline.
 pub const GRPC_TIMEOUT: &str = "grpc-timeout";
@@ -33,13 +39,16 @@ pub const GRPC_TIMEOUT: &str = "grpc-timeout";
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
+/// // An echo server: it answers with the traceparent it was sent.
 /// let echo = service_fn(|req: http::Request<()>| async move {
-///     Ok::<_, std::convert::Infallible>(req.headers()["traceparent"].to_str().unwrap().to_owned())
+///     let sent = req.headers()["traceparent"].clone();
+///     Ok::<_, std::convert::Infallible>(http::Response::builder().header("traceparent", sent).body(()).unwrap())
 /// });
 /// let client = ClientLayer::new().layer(echo);
 ///
 /// let root = result_runtime::trace::TraceContext::new_root();
-/// let sent = root.scope(client.oneshot(http::Request::new(()))).await.unwrap();
+/// let response = root.scope(client.oneshot(http::Request::new(()))).await.unwrap();
+/// let sent = response.headers()["traceparent"].to_str().unwrap();
 /// let sent: result_runtime::trace::TraceContext = sent.parse().unwrap();
 /// assert_eq!(sent.trace_id, root.trace_id);
 /// assert_ne!(sent.span_id, root.span_id);
@@ -74,13 +83,13 @@ pub struct ClientService<S> {
     inner: S,
 }
 
-impl<S, B> Service<Request<B>> for ClientService<S>
+impl<S, B, RB> Service<Request<B>> for ClientService<S>
 where
-    S: Service<Request<B>>,
+    S: Service<Request<B>, Response = Response<RB>>,
 {
-    type Response = S::Response;
+    type Response = Response<ClientBody<RB>>;
     type Error = S::Error;
-    type Future = S::Future;
+    type Future = ClientFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut TaskCx<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -97,6 +106,13 @@ where
         let is_grpc = headers
             .get(CONTENT_TYPE)
             .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
+        let meter = if is_grpc {
+            Meter::start(Side::GrpcClient, grpc_labels(req.uri().path()))
+        } else {
+            let peer = req.uri().authority().map_or("unknown", |a| a.as_str());
+            Meter::start(Side::HttpClient, http_labels(req.method().as_str(), "peer", peer))
+        };
+        let headers = req.headers_mut();
         if is_grpc {
             if let Some(left) = Context::current().and_then(|c| c.remaining()) {
                 // The caller's own timeout stands only when it is the shorter one.
@@ -112,8 +128,127 @@ where
                 }
             }
         }
-        self.inner.call(req)
+        ClientFuture { inner: self.inner.call(req), call: Some((meter, Instant::now(), is_grpc)) }
     }
+}
+
+pin_project! {
+    /// The future of [`ClientService`]: the response, and the call's metrics. Dropped before
+    /// it finished (the caller gave up), the call is counted as `CANCELLED`.
+    #[must_use = "futures do nothing unless polled"]
+    pub struct ClientFuture<F> {
+        #[pin]
+        inner: F,
+        call: Option<(Meter, Instant, bool)>,
+    }
+
+    impl<F> PinnedDrop for ClientFuture<F> {
+        fn drop(this: Pin<&mut Self>) {
+            if let Some((meter, start, _)) = this.project().call.take() {
+                meter.finish(Code::CANCELLED.name(), None, start.elapsed());
+            }
+        }
+    }
+}
+
+impl<F, RB, E> Future for ClientFuture<F>
+where
+    F: Future<Output = Result<Response<RB>, E>>,
+{
+    type Output = Result<Response<ClientBody<RB>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let out = std::task::ready!(this.inner.poll(cx));
+        let (meter, start, is_grpc) = this.call.take().expect("polled after completion");
+        Poll::Ready(match out {
+            // The connection failed: a transport fault, whatever the client wrapped it in.
+            Err(e) => {
+                meter.finish(Code::UNAVAILABLE.name(), None, start.elapsed());
+                Err(e)
+            }
+            Ok(response) if !is_grpc => {
+                let status = response.status().as_u16();
+                let code = if status < 400 { "OK" } else { Code::from_http(status).name() };
+                meter.finish(code, Some(status), start.elapsed());
+                Ok(response.map(|inner| ClientBody { inner, pending: None }))
+            }
+            Ok(response) => match grpc_status(response.headers()) {
+                // Trailers-only: the status is in the head.
+                Some(code) => {
+                    meter.finish(code, None, start.elapsed());
+                    Ok(response.map(|inner| ClientBody { inner, pending: None }))
+                }
+                None => {
+                    let pending = Some((meter, start));
+                    Ok(response.map(|inner| ClientBody { inner, pending }))
+                }
+            },
+        })
+    }
+}
+
+pin_project! {
+    /// The response body of [`ClientService`]: the inner body, watched for the gRPC
+    /// `grpc-status` trailer that finishes the call's metrics. Dropped before its end, the
+    /// call is counted as `CANCELLED`.
+    pub struct ClientBody<B> {
+        #[pin]
+        inner: B,
+        pending: Option<(Meter, Instant)>,
+    }
+
+    impl<B> PinnedDrop for ClientBody<B> {
+        fn drop(this: Pin<&mut Self>) {
+            if let Some((meter, start)) = this.project().pending.take() {
+                meter.finish(Code::CANCELLED.name(), None, start.elapsed());
+            }
+        }
+    }
+}
+
+impl<B: http_body::Body> http_body::Body for ClientBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut TaskCx<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let this = self.project();
+        let frame = std::task::ready!(this.inner.poll_frame(cx));
+        if this.pending.is_some() {
+            let code = match &frame {
+                Some(Ok(f)) => f.trailers_ref().map(|t| grpc_status(t).unwrap_or("OK")),
+                // The peer vanished mid-body.
+                Some(Err(_)) => Some(Code::UNAVAILABLE.name()),
+                None => Some("OK"),
+            };
+            if let Some(code) = code {
+                let (meter, start) = this.pending.take().expect("checked");
+                meter.finish(code, None, start.elapsed());
+            }
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// The code name of a `grpc-status` header (`OK` for 0), `None` when absent.
+fn grpc_status(headers: &http::HeaderMap) -> Option<&'static str> {
+    let status = headers.get("grpc-status")?;
+    Some(match status.to_str().ok().and_then(|s| s.parse::<i32>().ok()) {
+        Some(0) => "OK",
+        Some(n) => Code::from_grpc(n).name(),
+        None => Code::INTERNAL.name(),
+    })
 }
 
 /// Parses a `grpc-timeout` value: at most 8 ASCII digits and a unit (`H`, `M`, `S`, `m`,
@@ -213,10 +348,13 @@ mod tests {
     }
 
     async fn sent_headers(req: Request<()>) -> http::HeaderMap {
+        // The echo answers with the headers it was sent.
         let svc = ClientLayer::new().layer(service_fn(|r: Request<()>| async move {
-            Ok::<_, Infallible>(r.headers().clone())
+            let mut response = Response::new(());
+            *response.headers_mut() = r.headers().clone();
+            Ok::<_, Infallible>(response)
         }));
-        svc.oneshot(req).await.unwrap()
+        svc.oneshot(req).await.unwrap().headers().clone()
     }
 
     fn grpc_request() -> Request<()> {
@@ -270,5 +408,75 @@ mod tests {
         r.headers_mut().insert(GRPC_TIMEOUT, "100m".parse().unwrap());
         let h = ctx.scope(sent_headers(r)).await;
         assert_eq!(h[GRPC_TIMEOUT], "100m", "the caller's own timeout is shorter");
+    }
+
+    #[test]
+    fn client_calls_are_counted_by_service_method_and_code() {
+        use http_body_util::BodyExt;
+        use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        metrics::with_local_recorder(&recorder, || {
+            rt.block_on(async {
+                // gRPC: the status comes in the trailers.
+                let svc = ClientLayer::new().layer(service_fn(|_r: Request<()>| async {
+                    let mut trailers = http::HeaderMap::new();
+                    trailers.insert("grpc-status", "14".parse().unwrap());
+                    let body = http_body_util::StreamBody::new(futures_util::stream::iter([
+                        Ok::<_, Infallible>(http_body::Frame::data(bytes::Bytes::from_static(
+                            b"x",
+                        ))),
+                        Ok(http_body::Frame::trailers(trailers)),
+                    ]));
+                    Ok::<_, Infallible>(Response::new(body))
+                }));
+                let mut req = grpc_request();
+                *req.uri_mut() =
+                    "http://inventory:50051/inventory.Inventory/Reserve".parse().unwrap();
+                let response = svc.clone().oneshot(req).await.unwrap();
+                response.into_body().collect().await.unwrap();
+                // Dropped before the answer: the caller gave up.
+                let stuck = ClientLayer::new().layer(service_fn(|_r: Request<()>| async {
+                    std::future::pending::<Result<Response<()>, Infallible>>().await
+                }));
+                let mut req = grpc_request();
+                *req.uri_mut() = "/inventory.Inventory/Reserve".parse().unwrap();
+                let mut fut = std::pin::pin!(stuck.oneshot(req));
+                assert!(futures_util::poll!(fut.as_mut()).is_pending());
+            });
+            rt.block_on(async {
+                // HTTP: the status decides.
+                let svc = ClientLayer::new().layer(service_fn(|_r: Request<()>| async {
+                    let mut r = Response::new(());
+                    *r.status_mut() = http::StatusCode::TOO_MANY_REQUESTS;
+                    Ok::<_, Infallible>(r)
+                }));
+                let req = Request::post("http://checkout:8080/checkout").body(()).unwrap();
+                svc.oneshot(req).await.unwrap();
+            });
+        });
+        let mut counted = std::collections::BTreeMap::new();
+        for (key, _, _, value) in snapshotter.snapshot().into_vec() {
+            let key = key.key();
+            let labels: Vec<String> =
+                key.labels().map(|l| format!("{}={}", l.key(), l.value())).collect();
+            match value {
+                DebugValue::Counter(n) => {
+                    counted.insert(format!("{} {}", key.name(), labels.join(",")), n);
+                }
+                DebugValue::Gauge(v) => assert_eq!(v.into_inner(), 0.0, "{}", key.name()),
+                DebugValue::Histogram(_) => {}
+            }
+        }
+        let want: std::collections::BTreeMap<String, u64> = [
+            ("grpc_client_handled_total service=inventory.Inventory,method=Reserve,code=CANCELLED", 1),
+            ("grpc_client_handled_total service=inventory.Inventory,method=Reserve,code=UNAVAILABLE", 1),
+            ("http_client_requests_total method=POST,peer=checkout:8080,code=RATE_LIMITED,status=429", 1),
+        ]
+        .into_iter()
+        .map(|(k, n)| (k.to_owned(), n))
+        .collect();
+        assert_eq!(counted, want);
     }
 }

@@ -54,8 +54,8 @@ use tower_service::Service;
 use tracing::instrument::Instrumented;
 use tracing::Instrument;
 
+use super::meter::{http_labels, Meter, Side};
 use super::server::{extract, Call};
-use super::{HTTP_DURATION, HTTP_REQUESTS};
 use crate::context::{Context, Run};
 use crate::panic::CatchUnwind;
 use crate::trace::{TraceContext, TraceId};
@@ -342,6 +342,7 @@ where
             code = tracing::field::Empty,
         );
         let call = Call::new(trace, caller, start, span);
+        let meter = Meter::start(Side::HttpServer, http_labels(&method, "route", &route));
         let req = match self.layer.body_limit {
             Some(limit) if content_length(&req).is_some_and(|n| n > limit) => {
                 let error = TaskError::new(
@@ -351,7 +352,7 @@ where
                 .with_trace_id(trace.trace_id);
                 return ResultFuture {
                     state: State::Refused { error: Some(error) },
-                    call: Some((call, method, route)),
+                    call: Some((call, route, meter)),
                 };
             }
             Some(limit) => req.map(|body| Body::new(http_body_util::Limited::new(body, limit))),
@@ -361,7 +362,7 @@ where
         let fut = trace
             .scope(ctx.run(crate::panic::catch_unwind(STARTED.scope(start, inner))))
             .instrument(call.span.clone());
-        ResultFuture { state: State::Run { fut }, call: Some((call, method, route)) }
+        ResultFuture { state: State::Run { fut }, call: Some((call, route, meter)) }
     }
 }
 
@@ -378,14 +379,14 @@ pin_project! {
     pub struct ResultFuture<F> {
         #[pin]
         state: State<F>,
-        call: Option<(Call, String, String)>,
+        call: Option<(Call, String, Meter)>,
     }
 
     impl<F> PinnedDrop for ResultFuture<F> {
         fn drop(this: Pin<&mut Self>) {
-            if let Some((call, method, route)) = this.project().call.take() {
+            if let Some((call, route, meter)) = this.project().call.take() {
                 call.log(&route, Some(Code::CANCELLED), None);
-                record(method, route, 499, Code::CANCELLED.name(), &call);
+                meter.finish(Code::CANCELLED.name(), Some(499), call.start.elapsed());
             }
         }
     }
@@ -415,12 +416,12 @@ where
                 (Err(error.take().expect("polled after completion")), true)
             }
         };
-        let (call, method, route) = this.call.take().expect("polled after completion");
+        let (call, route, meter) = this.call.take().expect("polled after completion");
         let mut response = match out {
             Ok(Ok(response)) => response.into_response(),
             Ok(Err(e)) => {
                 call.log(&route, Some(Code::INTERNAL), None);
-                record(method, route, 500, "INTERNAL", &call);
+                meter.finish("INTERNAL", Some(500), call.start.elapsed());
                 return Poll::Ready(Err(e));
             }
             // A panic, the deadline or a refusal: the handler never answered. Answer for it,
@@ -466,23 +467,9 @@ where
         call.log(&route, code, error.as_ref());
         // Metrics are the operator's: they keep PANICKED apart from INTERNAL.
         let name = code.map_or("OK", |c| c.name());
-        record(method, route, response.status().as_u16(), name, &call);
+        meter.finish(name, Some(response.status().as_u16()), call.start.elapsed());
         Poll::Ready(Ok(response))
     }
-}
-
-fn record(method: String, route: String, status: u16, code: &'static str, call: &Call) {
-    let elapsed = call.start.elapsed().as_secs_f64();
-    metrics::histogram!(HTTP_DURATION, "method" => method.clone(), "route" => route.clone())
-        .record(elapsed);
-    metrics::counter!(
-        HTTP_REQUESTS,
-        "method" => method,
-        "route" => route,
-        "status" => status.to_string(),
-        "code" => code,
-    )
-    .increment(1);
 }
 
 #[cfg(test)]

@@ -29,7 +29,11 @@
 //!    level of the code's [`Severity`](crate::Severity) (`DEBUG` for success): a client's
 //!    mistake is not logged as a server error.
 //!
-//! Metric names: [`GRPC_REQUESTS`], [`GRPC_DURATION`], [`HTTP_REQUESTS`], [`HTTP_DURATION`].
+//! Metric names (server and client, calls, latency, in flight): [`GRPC_SERVER_CALLS`],
+//! [`GRPC_SERVER_DURATION`], [`GRPC_SERVER_IN_FLIGHT`], [`GRPC_CLIENT_CALLS`],
+//! [`GRPC_CLIENT_DURATION`], [`GRPC_CLIENT_IN_FLIGHT`], [`HTTP_SERVER_REQUESTS`],
+//! [`HTTP_SERVER_DURATION`], [`HTTP_SERVER_IN_FLIGHT`], [`HTTP_CLIENT_REQUESTS`],
+//! [`HTTP_CLIENT_DURATION`], [`HTTP_CLIENT_IN_FLIGHT`].
 //!
 //! Features: `tower` (the client layer and shared parts), `grpc` (tonic), `http` (axum); the
 //! module is empty without them. With `otel` too, each call's span is linked (through
@@ -42,6 +46,8 @@
 #[cfg(feature = "tower")]
 mod client;
 #[cfg(feature = "tower")]
+mod meter;
+#[cfg(feature = "tower")]
 mod server;
 
 #[cfg(feature = "grpc")]
@@ -51,7 +57,8 @@ pub mod http;
 
 #[cfg(feature = "tower")]
 pub use client::{
-    format_grpc_timeout, parse_grpc_timeout, ClientLayer, ClientService, GRPC_TIMEOUT,
+    format_grpc_timeout, parse_grpc_timeout, ClientBody, ClientFuture, ClientLayer, ClientService,
+    GRPC_TIMEOUT,
 };
 #[cfg(feature = "tower")]
 pub use server::trace_from_headers;
@@ -60,13 +67,31 @@ pub use server::trace_from_headers;
 pub const TRACEPARENT: &str = "traceparent";
 /// The response header that carries the trace id alone, for people and log searches.
 pub const X_TRACE_ID: &str = "x-trace-id";
-/// Counter of gRPC calls served, labelled `method` (the path) and `code` (`OK` or
-/// the [`Code`](crate::Code) name; `PANICKED` is kept apart from `INTERNAL` here, unlike on the
-/// wire).
-pub const GRPC_REQUESTS: &str = "grpc_server_handled_total";
-/// Histogram of gRPC call latency in seconds, labelled `method`.
-pub const GRPC_DURATION: &str = "grpc_server_handling_seconds";
-/// Counter of HTTP requests served, labelled `method`, `route`, `status` and `code`.
-pub const HTTP_REQUESTS: &str = "http_server_requests_total";
+/// Counter of gRPC calls served, labelled `service` (the full service name), `method` and
+/// `code` (`OK` or the [`Code`](crate::Code) name; `PANICKED` is kept apart from `INTERNAL`
+/// here, unlike on the wire). A call to an unknown method is labelled `unknown`.
+pub const GRPC_SERVER_CALLS: &str = "grpc_server_handled_total";
+/// Histogram of gRPC call latency in seconds, labelled `service` and `method`.
+pub const GRPC_SERVER_DURATION: &str = "grpc_server_handling_seconds";
+/// Gauge of gRPC calls being served, labelled `service` and `method`.
+pub const GRPC_SERVER_IN_FLIGHT: &str = "grpc_server_in_flight";
+/// Counter of gRPC calls made through [`ClientLayer`], labelled `service`, `method`, `code`.
+pub const GRPC_CLIENT_CALLS: &str = "grpc_client_handled_total";
+/// Histogram of gRPC client call latency in seconds, labelled `service` and `method`.
+pub const GRPC_CLIENT_DURATION: &str = "grpc_client_handling_seconds";
+/// Gauge of gRPC client calls in flight, labelled `service` and `method`.
+pub const GRPC_CLIENT_IN_FLIGHT: &str = "grpc_client_in_flight";
+/// Counter of HTTP requests served, labelled `method`, `route` (the matched route; `unknown`
+/// for a 404), `code` and `status`.
+pub const HTTP_SERVER_REQUESTS: &str = "http_server_requests_total";
 /// Histogram of HTTP request latency in seconds, labelled `method` and `route`.
-pub const HTTP_DURATION: &str = "http_server_request_duration_seconds";
+pub const HTTP_SERVER_DURATION: &str = "http_server_request_duration_seconds";
+/// Gauge of HTTP requests being served, labelled `method` and `route`.
+pub const HTTP_SERVER_IN_FLIGHT: &str = "http_server_requests_in_flight";
+/// Counter of HTTP requests made through [`ClientLayer`], labelled `method`, `peer` (the
+/// authority), `code` (`OK`, or the code of the status) and `status`.
+pub const HTTP_CLIENT_REQUESTS: &str = "http_client_requests_total";
+/// Histogram of HTTP client request latency in seconds, labelled `method` and `peer`.
+pub const HTTP_CLIENT_DURATION: &str = "http_client_request_duration_seconds";
+/// Gauge of HTTP client requests in flight, labelled `method` and `peer`.
+pub const HTTP_CLIENT_IN_FLIGHT: &str = "http_client_requests_in_flight";

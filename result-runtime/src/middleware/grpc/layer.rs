@@ -19,8 +19,9 @@ use tracing::Instrument;
 use super::body::{ResultBody, WatchBody};
 use super::status::{status_code, task_error_of};
 use crate::context::{Context, Run};
+use crate::middleware::meter::{grpc_labels, Meter, Side};
 use crate::middleware::server::{extract, Call};
-use crate::middleware::{parse_grpc_timeout, GRPC_DURATION, GRPC_REQUESTS, GRPC_TIMEOUT};
+use crate::middleware::{parse_grpc_timeout, GRPC_TIMEOUT};
 use crate::panic::CatchUnwind;
 use crate::trace::TraceScope;
 use crate::{Code, TaskError};
@@ -128,7 +129,7 @@ where
                 let error = error.with_trace_id(trace.trace_id);
                 return ResultFuture {
                     state: State::Refused { error: Some(error) },
-                    call: Some((call, method)),
+                    call: Some(Pending::new(call, method)),
                     gone: Arc::new(AtomicBool::new(false)),
                 };
             }
@@ -139,7 +140,7 @@ where
         let inner = call.span.in_scope(|| trace.sync_scope(|| self.inner.call(req)));
         let fut =
             trace.scope(ctx.run(crate::panic::catch_unwind(inner))).instrument(call.span.clone());
-        ResultFuture { state: State::Run { fut }, call: Some((call, method)), gone }
+        ResultFuture { state: State::Run { fut }, call: Some(Pending::new(call, method)), gone }
     }
 }
 
@@ -172,15 +173,15 @@ pin_project! {
     pub struct ResultFuture<F> {
         #[pin]
         state: State<F>,
-        call: Option<(Call, String)>,
+        call: Option<Pending>,
         // Set when the request body ended in a reset: the client cancelled.
         gone: Arc<AtomicBool>,
     }
 
     impl<F> PinnedDrop for ResultFuture<F> {
         fn drop(this: Pin<&mut Self>) {
-            if let Some((call, method)) = this.project().call.take() {
-                Pending { call, method }.finish(Some(Code::CANCELLED), None);
+            if let Some(pending) = this.project().call.take() {
+                pending.finish(Some(Code::CANCELLED), None);
             }
         }
     }
@@ -208,7 +209,7 @@ where
             StateProj::Run { fut } => std::task::ready!(fut.poll(cx)),
             StateProj::Refused { error } => Err(error.take().expect("polled after completion")),
         };
-        let (call, method) = this.call.take().expect("polled after completion");
+        let pending = this.call.take().expect("polled after completion");
         let (mut response, code, error) = match out {
             Ok(Ok(mut response)) => match outcome(&response) {
                 // tonic's own INTERNAL for a body cut short by the client's reset.
@@ -219,26 +220,26 @@ where
                 None => {
                     // The head of a success: the status comes in the trailers, so the body
                     // finishes the call.
-                    call.stamp(response.headers_mut());
-                    let pending = Some(Pending { call, method });
+                    pending.call.stamp(response.headers_mut());
+                    let pending = Some(pending);
                     return Poll::Ready(Ok(response.map(|inner| ResultBody::new(inner, pending))));
                 }
             },
             Ok(Err(e)) => {
                 // A transport-level error from the inner service: tonic turns it into a
                 // status; pass it on untouched.
-                Pending { call, method }.finish(Some(Code::INTERNAL), None);
+                pending.finish(Some(Code::INTERNAL), None);
                 return Poll::Ready(Err(e));
             }
             // A panic, the deadline or a cancellation: the handler never answered.
             Err(error) => {
-                let error = error.or_trace_id(Some(call.trace.trace_id));
+                let error = error.or_trace_id(Some(pending.call.trace.trace_id));
                 let response = Status::from(error.clone()).into_http();
                 (response, Some(error.code()), Some(error))
             }
         };
-        call.stamp(response.headers_mut());
-        Pending { call, method }.finish(code, error.as_ref());
+        pending.call.stamp(response.headers_mut());
+        pending.finish(code, error.as_ref());
         Poll::Ready(Ok(response.map(|inner| ResultBody::new(inner, None))))
     }
 }
@@ -247,16 +248,20 @@ where
 pub(super) struct Pending {
     call: Call,
     method: String,
+    meter: Meter,
 }
 
 impl Pending {
+    fn new(call: Call, method: String) -> Self {
+        let meter = Meter::start(Side::GrpcServer, grpc_labels(&method));
+        Self { call, method, meter }
+    }
+
+    /// Logs the call's end and records it, once.
     pub(super) fn finish(self, code: Option<Code>, error: Option<&TaskError>) {
         self.call.log(&self.method, code, error);
         let elapsed = self.call.start.elapsed();
-        let code = code.map_or("OK", |c| c.name());
-        metrics::histogram!(GRPC_DURATION, "method" => self.method.clone())
-            .record(elapsed.as_secs_f64());
-        metrics::counter!(GRPC_REQUESTS, "method" => self.method, "code" => code).increment(1);
+        self.meter.finish(code.map_or("OK", |c| c.name()), None, elapsed);
     }
 }
 
@@ -563,17 +568,21 @@ mod tests {
             let key = key.key();
             let label =
                 |name: &str| key.labels().find(|l| l.key() == name).map(|l| l.value().to_owned());
-            assert_eq!(label("method").as_deref(), Some("/inventory.Inventory/Reserve"));
+            assert_eq!(label("service").as_deref(), Some("inventory.Inventory"));
+            assert_eq!(label("method").as_deref(), Some("Reserve"));
             match value {
                 DebugValue::Counter(n) => {
-                    assert_eq!(key.name(), GRPC_REQUESTS);
+                    assert_eq!(key.name(), crate::middleware::GRPC_SERVER_CALLS);
                     counts.insert(label("code").unwrap(), n);
                 }
                 DebugValue::Histogram(v) => {
-                    assert_eq!(key.name(), GRPC_DURATION);
+                    assert_eq!(key.name(), crate::middleware::GRPC_SERVER_DURATION);
                     latencies += v.len();
                 }
-                DebugValue::Gauge(_) => panic!("no gauges"),
+                DebugValue::Gauge(v) => {
+                    assert_eq!(key.name(), crate::middleware::GRPC_SERVER_IN_FLIGHT);
+                    assert_eq!(v.into_inner(), 0.0, "every call left the in-flight gauge");
+                }
             }
         }
         let want = [

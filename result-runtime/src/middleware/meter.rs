@@ -1,0 +1,102 @@
+//! What the layers record through the `metrics` facade, in one place. The names follow
+//! Prometheus conventions (base units, `_total` counters, `_seconds` histograms; see the
+//! constants in [the module](super)); the label sets stay bounded whatever a client sends:
+//! no trace ids, and a call the server did not route (an unknown gRPC method, an unmatched
+//! HTTP path) is recorded under `unknown`, not under the path the client made up.
+
+use std::time::Duration;
+
+use metrics::Label;
+
+use super::{
+    GRPC_CLIENT_CALLS, GRPC_CLIENT_DURATION, GRPC_CLIENT_IN_FLIGHT, GRPC_SERVER_CALLS,
+    GRPC_SERVER_DURATION, GRPC_SERVER_IN_FLIGHT, HTTP_CLIENT_DURATION, HTTP_CLIENT_IN_FLIGHT,
+    HTTP_CLIENT_REQUESTS, HTTP_SERVER_DURATION, HTTP_SERVER_IN_FLIGHT, HTTP_SERVER_REQUESTS,
+};
+
+/// Which side of which protocol a call was on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(not(all(feature = "grpc", feature = "http")), allow(dead_code))]
+pub(crate) enum Side {
+    GrpcServer,
+    GrpcClient,
+    HttpServer,
+    HttpClient,
+}
+
+impl Side {
+    const fn names(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Self::GrpcServer => (GRPC_SERVER_CALLS, GRPC_SERVER_DURATION, GRPC_SERVER_IN_FLIGHT),
+            Self::GrpcClient => (GRPC_CLIENT_CALLS, GRPC_CLIENT_DURATION, GRPC_CLIENT_IN_FLIGHT),
+            Self::HttpServer => (HTTP_SERVER_REQUESTS, HTTP_SERVER_DURATION, HTTP_SERVER_IN_FLIGHT),
+            Self::HttpClient => (HTTP_CLIENT_REQUESTS, HTTP_CLIENT_DURATION, HTTP_CLIENT_IN_FLIGHT),
+        }
+    }
+}
+
+/// The `service` and `method` labels of a gRPC path `/package.Service/Method`; anything
+/// else is `unknown`.
+pub(crate) fn grpc_labels(path: &str) -> Vec<Label> {
+    let mut parts = path.strip_prefix('/').unwrap_or("").splitn(2, '/');
+    let (service, method) = match (parts.next(), parts.next()) {
+        (Some(s), Some(m)) if !s.is_empty() && !m.is_empty() && !m.contains('/') => (s, m),
+        _ => ("unknown", "unknown"),
+    };
+    vec![Label::new("service", service.to_owned()), Label::new("method", method.to_owned())]
+}
+
+/// The labels of an HTTP call: `method` (one of the standard methods, else `other`) and
+/// `name` (the server's route, or the client's peer).
+pub(crate) fn http_labels(method: &str, name: &'static str, value: &str) -> Vec<Label> {
+    const STANDARD: [&str; 9] =
+        ["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"];
+    let method = STANDARD.into_iter().find(|m| *m == method).unwrap_or("other");
+    vec![Label::new("method", method), Label::new(name, value.to_owned())]
+}
+
+/// One call in flight: counted in the in-flight gauge until it is finished or dropped.
+pub(crate) struct Meter {
+    side: Side,
+    labels: Vec<Label>,
+    finished: bool,
+}
+
+impl Meter {
+    pub(crate) fn start(side: Side, labels: Vec<Label>) -> Self {
+        metrics::gauge!(side.names().2, labels.iter()).increment(1.0);
+        Self { side, labels, finished: false }
+    }
+
+    /// Records the outcome: `code` is `OK` or a code name; `status` (HTTP only) the status.
+    pub(crate) fn finish(mut self, code: &'static str, status: Option<u16>, elapsed: Duration) {
+        self.finished = true;
+        let (calls, duration, in_flight) = self.side.names();
+        metrics::gauge!(in_flight, self.labels.iter()).decrement(1.0);
+        let mut labels = std::mem::take(&mut self.labels);
+        let unrouted = code == "UNIMPLEMENTED" || matches!(status, Some(404 | 405));
+        if unrouted && matches!(self.side, Side::GrpcServer | Side::HttpServer) {
+            // What the client made up is not a label; an HTTP method is already bounded.
+            for label in &mut labels {
+                if label.key() != "method" || self.side == Side::GrpcServer {
+                    *label = Label::new(label.key().to_owned(), "unknown");
+                }
+            }
+        }
+        metrics::histogram!(duration, labels.iter()).record(elapsed.as_secs_f64());
+        labels.push(Label::new("code", code));
+        if let Some(status) = status {
+            labels.push(Label::new("status", status.to_string()));
+        }
+        metrics::counter!(calls, labels).increment(1);
+    }
+}
+
+impl Drop for Meter {
+    fn drop(&mut self) {
+        if !self.finished {
+            // A call torn down without an outcome: keep the gauge honest.
+            metrics::gauge!(self.side.names().2, self.labels.iter()).decrement(1.0);
+        }
+    }
+}
