@@ -6,22 +6,32 @@ use std::fmt;
 use std::num::{NonZeroU128, NonZeroU64};
 
 thread_local! {
-    /// This thread's id generator, seeded from `fastrand`'s own per-thread generator (itself
-    /// seeded from the OS hasher's random keys and the thread id). One thread-local access
-    /// gives all the words a new root needs.
-    static ID_RNG: Cell<fastrand::Rng> = Cell::new(fastrand::Rng::new());
+    /// The state of this thread's id generator (a `fastrand::Rng`, kept as its seed so the
+    /// slot needs no lazy initialisation); `0` until seeded.
+    static ID_RNG: Cell<u64> = const { Cell::new(0) };
 }
 
-/// Runs `f` with this thread's id generator.
+/// Runs `f` with this thread's id generator: one thread-local access for all the words a
+/// new root needs.
 #[inline]
 fn with_rng<R>(f: impl FnOnce(&mut fastrand::Rng) -> R) -> R {
-    ID_RNG.with(|cell| {
-        // `f` only draws numbers and cannot panic, so the state is always put back.
-        let mut rng = cell.replace(fastrand::Rng::with_seed(0));
+    ID_RNG.with(|state| {
+        let mut seed = state.get();
+        if seed == 0 {
+            seed = new_seed();
+        }
+        let mut rng = fastrand::Rng::with_seed(seed);
         let out = f(&mut rng);
-        cell.set(rng);
+        state.set(rng.get_seed());
         out
     })
+}
+
+/// Seeds a thread's generator from `fastrand`'s own per-thread one (itself seeded from the
+/// OS hasher's random keys and the thread id), never with the "unseeded" zero.
+#[cold]
+fn new_seed() -> u64 {
+    fastrand::u64(1..)
 }
 
 /// A random non-zero `u128` (a zero, odds 2^-128, draws again).
@@ -153,5 +163,4 @@ mod tests {
         assert_eq!(more.len(), 1_000);
         assert_ne!(TraceId::random(), TraceId::random());
     }
-
 }

@@ -163,7 +163,6 @@ impl TraceContext {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

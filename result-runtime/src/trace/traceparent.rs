@@ -42,7 +42,6 @@ pub enum TraceparentError {
     TrailingData,
 }
 
-
 impl fmt::Display for TraceContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "00-{}-{}-{:02x}", self.trace_id, self.span_id, self.flags.0)
@@ -123,7 +122,6 @@ impl FromStr for SpanId {
         Self::from_u64(v as u64).ok_or(TraceparentError::ZeroSpanId)
     }
 }
-
 
 #[cfg(test)]
 mod tests {
