@@ -87,9 +87,9 @@ impl Parse for FallibleArgs {
                 set(&mut args.name, v, key.span, "name")?;
             } else if look.peek(kw::timeout) {
                 let key: kw::timeout = input.parse()?;
-                let lit: LitStr = eq_value(input)?;
-                let ms = parse_duration(&lit)?;
-                set(&mut args.timeout, (lit, ms), key.span, "timeout")?;
+                input.parse::<Token![=]>()?;
+                let timeout = parse_timeout(input)?;
+                set(&mut args.timeout, timeout, key.span, "timeout")?;
             } else if look.peek(kw::retry) {
                 let key: kw::retry = input.parse()?;
                 let lit: LitInt = eq_value(input)?;
@@ -127,31 +127,54 @@ impl Parse for FallibleArgs {
     }
 }
 
-/// Parses `"250ms"`, `"2s"`, `"1m"` or `"1h"` into milliseconds.
-fn parse_duration(lit: &LitStr) -> syn::Result<u64> {
-    let text = lit.value();
-    let digits = text.trim_end_matches(|c: char| c.is_ascii_alphabetic());
-    let unit = &text[digits.len()..];
-    let factor = match unit {
-        "ms" => Some(1),
-        "s" => Some(1_000),
-        "m" => Some(60_000),
-        "h" => Some(3_600_000),
-        _ => None,
-    };
-    let value = digits.parse::<u64>().ok().filter(|v| *v > 0);
-    match (value, factor) {
-        (Some(v), Some(f)) => v
-            .checked_mul(f)
-            .ok_or_else(|| syn::Error::new(lit.span(), format!("timeout {text:?} is too long"))),
-        _ => Err(syn::Error::new(
-            lit.span(),
-            format!(
-                "bad timeout {text:?}: write a positive whole number and a unit: \
-                 \"250ms\", \"2s\", \"1m\" or \"1h\""
-            ),
-        )),
+/// The one message for every rejected `timeout` value, whatever is wrong with it.
+fn bad_timeout(span: Span, shown: &str) -> syn::Error {
+    syn::Error::new(
+        span,
+        format!(
+            "bad timeout {shown}: write a string holding a whole number above zero and a unit \
+             (ms, s, m or h), with no sign, spaces or fraction, up to 2^64-1 milliseconds: \
+             e.g. \"250ms\", \"2s\", \"1m\" or \"1h\""
+        ),
+    )
+}
+
+/// The value of `timeout = ..`: a string literal in the grammar of [`timeout_millis`].
+fn parse_timeout(input: ParseStream<'_>) -> syn::Result<(LitStr, u64)> {
+    if input.peek(LitStr) {
+        let lit: LitStr = input.parse()?;
+        let text = lit.value();
+        let ms =
+            timeout_millis(&text).ok_or_else(|| bad_timeout(lit.span(), &format!("{text:?}")))?;
+        Ok((lit, ms))
+    } else if input.is_empty() || input.peek(Token![,]) {
+        Err(bad_timeout(input.span(), "(nothing)"))
+    } else {
+        let tt: proc_macro2::TokenTree = input.parse()?;
+        Err(bad_timeout(tt.span(), &format!("`{tt}`")))
     }
+}
+
+/// Milliseconds from the strict grammar `[0-9]+ ("ms" | "s" | "m" | "h")`: ASCII digits
+/// (no sign, no spaces, no fraction), then the unit; `None` for zero, anything else, or a
+/// value above `u64::MAX` milliseconds.
+fn timeout_millis(text: &str) -> Option<u64> {
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let factor: u64 = match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        _ => return None,
+    };
+    if digits.is_empty() {
+        return None;
+    }
+    let value = digits
+        .bytes()
+        .try_fold(0u64, |v, d| v.checked_mul(10)?.checked_add(u64::from(d - b'0')))?;
+    value.checked_mul(factor).filter(|ms| *ms > 0)
 }
 
 /// `#[traced(name = "..", level = "..", skip(..), skip_all, fields(..), err, ret, crate = "..")]`.
@@ -283,9 +306,49 @@ mod tests {
         assert_eq!(ms("2s").unwrap(), 2_000);
         assert_eq!(ms("1m").unwrap(), 60_000);
         assert_eq!(ms("1h").unwrap(), 3_600_000);
-        for bad in ["", "2", "s", "0s", "2 s", "1.5s", "2days", "-1s"] {
-            let e = ms(bad).err().unwrap().to_string();
-            assert!(e.contains("bad timeout"), "{bad}: {e}");
+        assert_eq!(ms("007s").unwrap(), 7_000);
+        assert_eq!(ms("18446744073709551615ms").unwrap(), u64::MAX);
+        assert_eq!(ms("5124095576030h").unwrap(), 5_124_095_576_030 * 3_600_000);
+        let message = |bad: &str| ms(bad).err().unwrap().to_string();
+        let one = message("+1s").replace("\"+1s\"", "");
+        for bad in [
+            "",
+            "2",
+            "s",
+            "ms",
+            "0s",
+            "0ms",
+            "00h",
+            "2 s",
+            " 2s",
+            "2s ",
+            "1.5s",
+            "1_000ms",
+            "2days",
+            "2S",
+            "2MS",
+            "-1s",
+            "+1s",
+            "1e3ms",
+            "١s",
+            "2sec",
+            "2ns",
+            "2us",
+            // overflow: of the number itself, and of the number times its unit
+            "18446744073709551616ms",
+            "99999999999999999999999s",
+            "18446744073709552s",
+            "5124095576031h",
+        ] {
+            let e = message(bad);
+            assert_eq!(e.replace(&format!("{bad:?}"), ""), one, "{bad}");
+            assert!(e.starts_with(&format!("bad timeout {bad:?}: ")), "{bad}: {e}");
+        }
+        for (bad, shown) in
+            [("timeout = 2", "`2`"), ("timeout = two", "`two`"), ("timeout = ", "(nothing)")]
+        {
+            let e = fallible(bad).err().unwrap().to_string();
+            assert_eq!(e.replace(shown, ""), one, "{bad}");
         }
     }
 

@@ -29,7 +29,9 @@ mod valid;
 /// Options:
 /// - `name = "..."`: the task name (default: the function's module path and name);
 /// - `timeout = "250ms" | "2s" | "1m" | "1h"`: a deadline for the whole call, retries
-///   included (the earlier of it and the ambient one applies);
+///   included (the earlier of it and the ambient one applies). Strictly ASCII digits then
+///   `ms`, `s`, `m` or `h`: no sign, spaces or fraction, above zero, at most `u64::MAX`
+///   milliseconds; anything else is one compile error;
 /// - `retry = N`: up to `N` retries of errors whose code is retryable, with exponential
 ///   backoff and jitter (`RetryPolicy`); every argument must be `Clone` and the receiver,
 ///   if any, `&self`;

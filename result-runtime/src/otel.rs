@@ -50,11 +50,11 @@ pub fn otel_context(tc: &TraceContext) -> opentelemetry::Context {
 /// The runtime's context for an OpenTelemetry span context; `None` when it is invalid.
 #[must_use]
 pub fn from_span_context(sc: &SpanContext) -> Option<TraceContext> {
-    Some(TraceContext {
-        trace_id: TraceId::from_u128(u128::from_be_bytes(sc.trace_id().to_bytes()))?,
-        span_id: SpanId::from_u64(u64::from_be_bytes(sc.span_id().to_bytes()))?,
-        flags: TraceFlags::from_bits(sc.trace_flags().to_u8()),
-    })
+    Some(TraceContext::new(
+        TraceId::from_u128(u128::from_be_bytes(sc.trace_id().to_bytes()))?,
+        SpanId::from_u64(u64::from_be_bytes(sc.span_id().to_bytes()))?,
+        TraceFlags::from_bits(sc.trace_flags().to_u8()),
+    ))
 }
 
 /// Makes `tc` the remote parent of `span`. Call it before the span is first entered.

@@ -154,6 +154,32 @@ fn stamp(error: TaskError) -> TaskError {
     error.or_trace_id(TraceContext::current_trace_id())
 }
 
+/// What `#[fallible_task(retry = N)]` needs of each argument: a fresh copy for every
+/// attempt. Implemented for every `Clone` type; the trait exists for its error message.
+/// Reached through the hidden `__private` module; not public API.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`retry` runs the function again, so each argument must be `Clone`; `{Self}` is not",
+    label = "this argument is not `Clone`",
+    note = "derive or implement `Clone`, pass a reference or an `Arc`, or remove `retry`"
+)]
+pub trait RetryArg {
+    /// The copy for the next attempt.
+    fn retry_clone(&self) -> Self;
+}
+
+impl<T: Clone> RetryArg for T {
+    fn retry_clone(&self) -> Self {
+        self.clone()
+    }
+}
+
+/// Clones an argument for one attempt (called by the `retry` expansion).
+#[doc(hidden)]
+pub fn retry_arg<T: RetryArg>(value: &T) -> T {
+    value.retry_clone()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -257,7 +283,7 @@ mod tests {
             }))
             .await
             .unwrap_err();
-        assert_eq!(*seen.lock().unwrap(), vec![Some(root); 3]);
+        assert_eq!(*seen.lock().unwrap(), vec![Some(root.clone()); 3]);
         assert_eq!(err.trace_id(), Some(root.trace_id));
     }
 

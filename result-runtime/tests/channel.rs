@@ -378,11 +378,12 @@ async fn each_item_carries_its_senders_trace_context() {
     tx.send(Ok(2)).await.unwrap();
     b.scope(async { tx.try_send(Err(err("in b"))).unwrap() }).await;
     let tx2 = tx.clone();
-    std::thread::spawn(move || a.sync_scope(|| tx2.blocking_send(Ok(3)).unwrap())).join().unwrap();
+    let a2 = a.clone();
+    std::thread::spawn(move || a2.sync_scope(|| tx2.blocking_send(Ok(3)).unwrap())).join().unwrap();
 
     let one = rx.recv_traced().await.unwrap();
-    assert_eq!(one.trace, Some(a));
-    assert_eq!(one.scope(async { TraceContext::current() }).await, Some(a));
+    assert_eq!(one.trace, Some(a.clone()));
+    assert_eq!(one.scope(async { TraceContext::current() }).await, Some(a.clone()));
     assert_eq!(one.sync_scope(TraceContext::current_trace_id), Some(a.trace_id));
 
     let two = rx.try_recv_traced().unwrap();

@@ -472,7 +472,7 @@ async fn tasks_inherit_the_spawners_trace_and_errors_are_stamped_with_it() {
     })
     .await;
     let all = g.join_all().await;
-    assert_eq!(*all[0].as_ref().unwrap(), Some(root));
+    assert_eq!(*all[0].as_ref().unwrap(), Some(root.clone()));
     assert_eq!(all[1].as_ref().unwrap_err().trace_id(), Some(root.trace_id));
 
     // An error that already knows its trace keeps it.

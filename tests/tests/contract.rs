@@ -47,7 +47,7 @@ async fn the_design_sketch_works_as_written() -> Result<()> {
     assert_eq!(e.kind(), ErrorKind::Failed);
     assert!(e.code().retryable());
     assert_eq!((e.task(), e.trace_id()), (None, None));
-    let parsed: Result<u8> = "x".parse::<u8>().code(Code::INVALID_ARGUMENT);
+    let parsed: Result<u8> = "x".parse::<u8>().with_code(Code::INVALID_ARGUMENT);
     assert_eq!(parsed.unwrap_err().code(), Code::INVALID_ARGUMENT);
 
     // trace context

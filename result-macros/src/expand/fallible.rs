@@ -1,6 +1,7 @@
 //! `#[fallible_task]`: the body runs in its own async block (so `return`, `?` and `Self`
-//! behave as written), its output is converted to `result_runtime::Result<T>` (keeping the
-//! classification of errors that implement `Classify`), and the runtime's `task` wrapper
+//! behave as written), its output is converted to `result_runtime::Result<T>` by
+//! `FutureExt::map` with a closure written here, where the concrete error type is known
+//! (keeping the classification of errors that implement `Classify`), and the runtime's `task` wrapper
 //! adds panic capture, the ambient context's cancellation, an optional deadline and retry,
 //! and stamps failures with the task name and trace id.
 
@@ -63,7 +64,7 @@ fn expand_fn(args: &FallibleArgs, item: &ItemFn) -> syn::Result<TokenStream> {
     let anchor = item::anchor(&user_ty);
     let block = item::user_block(item, body);
     let attempt = quote! {
-        #private::convert(async move { #anchor #block }, #convert)
+        #private::FutureExt::map(async move { #anchor #block }, #convert)
     };
 
     let mut sig = item.sig.clone();

@@ -67,7 +67,7 @@ mod snapshots {
                             ::result_runtime::__private::RetryPolicy::new(3u32)
                                 .run(move || {
                                     let mut id = ::result_runtime::__private::retry_arg(&id);
-                                    ::result_runtime::__private::convert(
+                                    ::result_runtime::__private::FutureExt::map(
                                         async move {
                                             if let ::core::option::Option::Some(__rr_ret) = ::core::option::Option::None::<
                                                 Result<User, DbError>,

@@ -133,7 +133,7 @@ fn expand_fn(args: &TracedArgs, item: &ItemFn) -> TokenStream {
                 None => quote!(|| { #anchor #block }),
             };
             quote! {
-                let #out = #private::traced_sync(#trace, &#span, #call);
+                let #out = #private::traced_sync(&#trace, &#span, #call);
                 use #private::{ViaStamp as _, ViaKeep as _};
                 (&#out).__rr_stamp().stamp(#out, #trace.trace_id)
             }

@@ -383,7 +383,7 @@ impl<T> Traced<T> {
     /// Runs `fut` with the sender's trace context as the current one (as it is, when the
     /// sender had none).
     pub fn scope<F: Future>(&self, fut: F) -> Either<crate::trace::TraceScope<F>, F> {
-        match self.trace {
+        match &self.trace {
             Some(tc) => Either::Left(tc.scope(fut)),
             None => Either::Right(fut),
         }
@@ -391,7 +391,7 @@ impl<T> Traced<T> {
 
     /// Runs `f` with the sender's trace context as the current one (for synchronous code).
     pub fn sync_scope<R>(&self, f: impl FnOnce() -> R) -> R {
-        match self.trace {
+        match &self.trace {
             Some(tc) => tc.sync_scope(f),
             None => f(),
         }

@@ -68,7 +68,7 @@ impl<T> ResultReceiver<T> {
         if self.shared.failure_taken.swap(true, Ordering::AcqRel) {
             return None;
         }
-        Some(Traced { result: Err(failure.error.clone()), trace: failure.trace })
+        Some(Traced { result: Err(failure.error.clone()), trace: failure.trace.clone() })
     }
 
     /// The next item, waiting for one; `None` once the channel is closed and drained.

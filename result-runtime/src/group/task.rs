@@ -157,8 +157,10 @@ where
         _ => None,
     };
     let work = Permitted { fut, permit, acquire };
-    let finish =
-        Finish { inner: catch_unwind(shared.ctx.run(work)), trace_id: trace.map(|t| t.trace_id) };
+    let finish = Finish {
+        inner: catch_unwind(shared.ctx.run(work)),
+        trace_id: trace.as_ref().map(|t| t.trace_id),
+    };
     let scope = TaskScope { shared: shared.clone(), index, name, slot: slot.clone() };
     let task = TASK.scope(scope, finish);
     match trace {

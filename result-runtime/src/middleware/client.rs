@@ -7,7 +7,7 @@ use std::task::{Context as TaskCx, Poll};
 use std::time::Duration;
 
 use http::header::CONTENT_TYPE;
-use http::{HeaderName, Request, Response};
+use http::{HeaderName, HeaderValue, Request, Response};
 use pin_project_lite::pin_project;
 use tokio::time::Instant;
 use tower_layer::Layer;
@@ -15,9 +15,9 @@ use tower_service::Service;
 
 use super::meter::{grpc_labels, http_labels, Meter, Side};
 use super::server::header_value;
-use super::TRACEPARENT;
+use super::{BAGGAGE, TRACEPARENT, TRACESTATE};
 use crate::context::Context;
-use crate::trace::TraceContext;
+use crate::trace::{TraceContext, TraceState};
 use crate::Code;
 
 /// The gRPC request header that carries the caller's deadline.
@@ -102,6 +102,19 @@ where
         if !headers.contains_key(TRACEPARENT) {
             let span = TraceContext::current_child_or_root();
             headers.insert(HeaderName::from_static(TRACEPARENT), header_value(span.to_string()));
+            // The tracestate belongs to this traceparent: a caller's own traceparent keeps
+            // whatever tracestate the caller set (or none).
+            if !span.tracestate().is_empty() && !headers.contains_key(TRACESTATE) {
+                let ts = span.tracestate().truncated(TraceState::MAX_HEADER_BYTES);
+                if let Ok(v) = HeaderValue::try_from(ts.to_string()) {
+                    headers.insert(HeaderName::from_static(TRACESTATE), v);
+                }
+            }
+            if !span.baggage().is_empty() && !headers.contains_key(BAGGAGE) {
+                if let Ok(v) = HeaderValue::try_from(span.baggage().to_string()) {
+                    headers.insert(HeaderName::from_static(BAGGAGE), v);
+                }
+            }
         }
         let is_grpc = headers
             .get(CONTENT_TYPE)

@@ -341,7 +341,7 @@ where
             span_id = %trace.span_id,
             code = tracing::field::Empty,
         );
-        let call = Call::new(trace, caller, start, span);
+        let call = Call::new(trace.clone(), caller, start, span);
         let meter = Meter::start(Side::HttpServer, http_labels(&method, "route", &route));
         let req = match self.layer.body_limit {
             Some(limit) if content_length(&req).is_some_and(|n| n > limit) => {

@@ -65,6 +65,10 @@ pub use server::trace_from_headers;
 
 /// The W3C trace context header.
 pub const TRACEPARENT: &str = "traceparent";
+/// The W3C header of vendor trace data that travels with `traceparent`.
+pub const TRACESTATE: &str = "tracestate";
+/// The W3C header of application key-value pairs that travel with the trace.
+pub const BAGGAGE: &str = "baggage";
 /// The response header that carries the trace id alone, for people and log searches.
 pub const X_TRACE_ID: &str = "x-trace-id";
 /// Counter of gRPC calls served, labelled `service` (the full service name), `method` and

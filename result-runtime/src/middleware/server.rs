@@ -7,8 +7,8 @@ use tokio::time::Instant;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use tracing::Level;
 
-use super::{TRACEPARENT, X_TRACE_ID};
-use crate::trace::{SpanId, TraceContext};
+use super::{BAGGAGE, TRACEPARENT, TRACESTATE, X_TRACE_ID};
+use crate::trace::{Baggage, SpanId, TraceContext, TraceState};
 use crate::{Code, TaskError};
 
 /// `tracing` macros need a constant level; this picks one at run time.
@@ -50,7 +50,52 @@ pub fn trace_from_headers(headers: &HeaderMap) -> TraceContext {
 }
 
 /// The server's trace context and the caller's span id, when the caller sent a valid one.
+///
+/// The caller's `tracestate` is kept only with a valid `traceparent` (W3C: a restarted trace
+/// drops it) and only when it is valid as a whole; `baggage` is independent of the trace and
+/// keeps every well-formed member. Rejections are caller input: logged at `debug`.
 pub(crate) fn extract(headers: &HeaderMap) -> (TraceContext, Option<SpanId>) {
+    let (trace, caller) = extract_parent(headers);
+    let trace = match caller {
+        Some(_) if headers.contains_key(TRACESTATE) => {
+            match header_strs(headers, TRACESTATE).and_then(|v| TraceState::from_headers(v).ok()) {
+                Some(ts) => trace.with_tracestate(ts),
+                None => {
+                    tracing::debug!("rejected tracestate: dropped");
+                    trace
+                }
+            }
+        }
+        _ => trace,
+    };
+    let trace = if headers.contains_key(BAGGAGE) {
+        match header_strs(headers, BAGGAGE).map(Baggage::from_headers) {
+            Some(Ok(baggage)) => {
+                if baggage.dropped() > 0 {
+                    tracing::debug!(
+                        dropped = baggage.dropped(),
+                        "malformed baggage members dropped"
+                    );
+                }
+                trace.with_baggage(baggage)
+            }
+            _ => {
+                tracing::debug!("baggage is not visible ASCII: dropped");
+                trace
+            }
+        }
+    } else {
+        trace
+    };
+    (trace, caller)
+}
+
+/// Every value of a header as text; `None` when one is not.
+fn header_strs<'a>(headers: &'a HeaderMap, name: &str) -> Option<Vec<&'a str>> {
+    headers.get_all(name).iter().map(|v| v.to_str().ok()).collect()
+}
+
+fn extract_parent(headers: &HeaderMap) -> (TraceContext, Option<SpanId>) {
     let mut values = headers.get_all(TRACEPARENT).iter();
     let (Some(first), None) = (values.next(), values.next()) else {
         if headers.contains_key(TRACEPARENT) {
@@ -63,7 +108,10 @@ pub(crate) fn extract(headers: &HeaderMap) -> (TraceContext, Option<SpanId>) {
         return (TraceContext::new_root(), None);
     };
     match TraceContext::from_header_or_root(Some(text)) {
-        (parent, None) => (parent.child(), Some(parent.span_id)),
+        (parent, None) => {
+            let caller = parent.span_id;
+            (parent.child(), Some(caller))
+        }
         (root, Some(error)) => {
             tracing::debug!(traceparent = text, %error, "rejected traceparent: starting a new trace");
             (root, None)
@@ -77,7 +125,8 @@ pub(crate) fn extract(headers: &HeaderMap) -> (TraceContext, Option<SpanId>) {
 /// remote parent with the trace's own root span id. The bridge itself is [`crate::otel`].
 #[cfg(feature = "otel")]
 pub(crate) fn link_otel(span: &tracing::Span, trace: &TraceContext, caller: Option<SpanId>) {
-    let parent = TraceContext { span_id: caller.unwrap_or(trace.span_id), ..*trace };
+    let mut parent = trace.clone();
+    parent.span_id = caller.unwrap_or(trace.span_id);
     if let Err(error) = crate::otel::set_parent(span, &parent) {
         tracing::debug!(%error, "could not link the OpenTelemetry span to the trace");
     }
@@ -198,7 +247,8 @@ mod tests {
         tracing::subscriber::with_default(subscriber, || {
             for h in [headers(&[VALID]), HeaderMap::new()] {
                 let (trace, caller) = extract(&h);
-                let call = Call::new(trace, caller, Instant::now(), tracing::info_span!("call"));
+                let call =
+                    Call::new(trace.clone(), caller, Instant::now(), tracing::info_span!("call"));
                 let otel = call.span.context();
                 let otel = otel.span();
                 let seen = otel.span_context();

@@ -27,10 +27,8 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
-/// At most this many members.
-pub const MAX_MEMBERS: usize = 64;
-/// At most this many bytes in the header.
-pub const MAX_BYTES: usize = 8_192;
+const MAX_MEMBERS: usize = Baggage::MAX_MEMBERS;
+const MAX_BYTES: usize = Baggage::MAX_BYTES;
 
 /// One baggage member: a key, its decoded value, and its properties as sent (`;`-separated).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -109,12 +107,17 @@ pub enum BaggageError {
     /// A key is not an RFC 9110 token.
     #[error("baggage key {0:?} is not a token")]
     Key(String),
-    /// Adding the member would pass [`MAX_MEMBERS`] or [`MAX_BYTES`].
+    /// Adding the member would pass [`Baggage::MAX_MEMBERS`] or [`Baggage::MAX_BYTES`].
     #[error("baggage would pass its limits ({MAX_MEMBERS} members, {MAX_BYTES} bytes)")]
     TooLarge,
 }
 
 impl Baggage {
+    /// At most this many members.
+    pub const MAX_MEMBERS: usize = 64;
+    /// At most this many bytes in the header.
+    pub const MAX_BYTES: usize = 8_192;
+
     /// No baggage.
     #[must_use]
     pub const fn new() -> Self {
@@ -141,7 +144,9 @@ impl Baggage {
     ///
     /// # Errors
     /// As [`from_header`](Self::from_header).
-    pub fn from_headers<'a>(values: impl IntoIterator<Item = &'a str>) -> Result<Self, BaggageError> {
+    pub fn from_headers<'a>(
+        values: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Self, BaggageError> {
         let mut entries: Vec<BaggageEntry> = Vec::new();
         let mut dropped = 0_u16;
         let mut bytes = 0;
@@ -406,7 +411,9 @@ mod tests {
         assert_eq!(b.with("b", "3").unwrap().to_string(), "b=3,a=1");
         assert_eq!(b.with("bad key", "1"), Err(BaggageError::Key("bad key".into())));
         assert_eq!(b.with("", "1"), Err(BaggageError::Key(String::new())));
-        let full = Baggage::from_header(&(0..64).map(|i| format!("k{i}=v")).collect::<Vec<_>>().join(",")).unwrap();
+        let full =
+            Baggage::from_header(&(0..64).map(|i| format!("k{i}=v")).collect::<Vec<_>>().join(","))
+                .unwrap();
         assert_eq!(full.with("one_more", "v"), Err(BaggageError::TooLarge));
         assert_eq!(full.with("k3", "w").unwrap().len(), 64, "replacing stays within the limit");
         assert_eq!(Baggage::new().with("big", &"x".repeat(MAX_BYTES)), Err(BaggageError::TooLarge));

@@ -38,12 +38,10 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
-/// At most this many list-members.
-pub const MAX_MEMBERS: usize = 32;
-/// What a sender keeps a header under, by dropping whole entries.
-pub const MAX_HEADER_BYTES: usize = 512;
-/// Entries longer than this are the first dropped when a header is over [`MAX_HEADER_BYTES`].
-pub const LONG_ENTRY: usize = 128;
+const MAX_MEMBERS: usize = TraceState::MAX_MEMBERS;
+const LONG_ENTRY: usize = TraceState::LONG_ENTRY;
+#[cfg(test)]
+const MAX_HEADER_BYTES: usize = TraceState::MAX_HEADER_BYTES;
 
 /// The W3C `tracestate`: ordered, unique vendor keys with opaque values.
 ///
@@ -56,7 +54,7 @@ pub struct TraceState(Option<Arc<[(Box<str>, Box<str>)]>>);
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum TraceStateError {
-    /// More than [`MAX_MEMBERS`] list-members.
+    /// More than [`TraceState::MAX_MEMBERS`] list-members.
     #[error("tracestate has more than {MAX_MEMBERS} members")]
     TooManyMembers,
     /// A list-member is not `key=value`.
@@ -86,6 +84,14 @@ pub enum TraceStateError {
 }
 
 impl TraceState {
+    /// At most this many list-members.
+    pub const MAX_MEMBERS: usize = 32;
+    /// What a sender keeps the header under, by dropping whole entries.
+    pub const MAX_HEADER_BYTES: usize = 512;
+    /// Entries longer than this are the first dropped when the header is over
+    /// [`TraceState::MAX_HEADER_BYTES`](Self::MAX_HEADER_BYTES).
+    pub const LONG_ENTRY: usize = 128;
+
     /// The empty tracestate.
     #[must_use]
     pub const fn new() -> Self {
@@ -97,7 +103,9 @@ impl TraceState {
     ///
     /// # Errors
     /// The first rule the combined list breaks.
-    pub fn from_headers<'a>(values: impl IntoIterator<Item = &'a str>) -> Result<Self, TraceStateError> {
+    pub fn from_headers<'a>(
+        values: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Self, TraceStateError> {
         let mut members = Vec::new();
         let mut index = 0;
         for value in values {
@@ -169,7 +177,7 @@ impl TraceState {
     }
 
     /// The list as it may be sent: at most `max_bytes` long as a header value, by dropping
-    /// whole entries: first those longer than [`LONG_ENTRY`] characters (from the end),
+    /// whole entries: first those longer than [`TraceState::LONG_ENTRY`] characters (from the end),
     /// then from the end. Never a cut entry.
     #[must_use]
     pub fn truncated(&self, max_bytes: usize) -> Self {
@@ -235,7 +243,9 @@ fn valid_key(key: &str) -> bool {
     let b = key.as_bytes();
     match key.split_once('@') {
         None => {
-            (1..=256).contains(&b.len()) && b[0].is_ascii_lowercase() && b.iter().all(|&c| key_char(c))
+            (1..=256).contains(&b.len())
+                && b[0].is_ascii_lowercase()
+                && b.iter().all(|&c| key_char(c))
         }
         Some((tenant, system)) => {
             let (t, s) = (tenant.as_bytes(), system.as_bytes());
@@ -318,7 +328,10 @@ mod tests {
             ("tenant@system=x".into(), Ok("tenant@system=x".into())),
             ("0tenant@sys=x".into(), Ok("0tenant@sys=x".into())),
             ("k=v v".into(), Ok("k=v v".into())),
-            ("k=!\"#$%&'()*+-./:;<>?@[\\]^_`{|}~".into(), Ok("k=!\"#$%&'()*+-./:;<>?@[\\]^_`{|}~".into())),
+            (
+                "k=!\"#$%&'()*+-./:;<>?@[\\]^_`{|}~".into(),
+                Ok("k=!\"#$%&'()*+-./:;<>?@[\\]^_`{|}~".into()),
+            ),
             (format!("{long_key}=v"), Ok(format!("{long_key}=v"))),
             (format!("k={long_value}"), Ok(format!("k={long_value}"))),
             (format!("{tenant}=v"), Ok(format!("{tenant}=v"))),
@@ -406,8 +419,12 @@ mod tests {
         // Every remaining entry is whole.
         assert_eq!(text.parse::<TraceState>().unwrap(), cut);
         // Without long entries, from the end.
-        let plain: TraceState =
-            (0..20).map(|i| format!("k{i:02}={}", "z".repeat(40))).collect::<Vec<_>>().join(",").parse().unwrap();
+        let plain: TraceState = (0..20)
+            .map(|i| format!("k{i:02}={}", "z".repeat(40)))
+            .collect::<Vec<_>>()
+            .join(",")
+            .parse()
+            .unwrap();
         let cut = plain.truncated(MAX_HEADER_BYTES);
         assert!(cut.to_string().len() <= MAX_HEADER_BYTES);
         assert_eq!(cut.iter().next().unwrap().0, "k00");

@@ -120,7 +120,7 @@ where
         );
         // tonic's generated services only build the handler's future in `call`; it runs,
         // and may panic, when polled below, inside every guard.
-        let call = Call::new(trace, caller, start, span);
+        let call = Call::new(trace.clone(), caller, start, span);
         let timeout = match timeout {
             Ok(timeout) => timeout,
             Err(error) => {

@@ -1,0 +1,163 @@
+//! The checkout service (tonic): per basket, one fail-fast task per line, each calling
+//! inventory (retried when retryable) and [`Pricing`] at the same time.
+
+mod pricing;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use futures::StreamExt;
+use result_runtime::channel::ResultChannel;
+use result_runtime::group::Group;
+use result_runtime::middleware::grpc::{GrpcResultExt, ResultLayer as GrpcLayer};
+use result_runtime::{fallible_task, traced, Code, Result, ResultExt, TaskError};
+use tonic::{Request, Response, Status};
+
+pub use pricing::{price_cents, Pricing};
+
+use crate::common::{
+    bind, channel, current_trace_id, incoming, log_exit, running, Running, TracedChannel,
+};
+use crate::pb::checkout::checkout_server::{Checkout as CheckoutApi, CheckoutServer};
+use crate::pb::checkout::{CheckoutReply, CheckoutRequest, Item, Line};
+use crate::pb::inventory::inventory_client::InventoryClient;
+use crate::pb::inventory::{ReserveReply, ReserveRequest};
+
+/// The checkout service: fans out to inventory and pricing per line, fail-fast.
+///
+/// Clones share the inventory channel and the price cache.
+#[derive(Clone, Debug)]
+pub struct Checkout {
+    inventory: InventoryClient<TracedChannel>,
+    pricing: Pricing,
+}
+
+impl Checkout {
+    /// How many lines of one basket are worked on at the same time.
+    pub const LINES_IN_FLIGHT: usize = 16;
+
+    /// A checkout that reserves stock through this channel to inventory, with its own
+    /// price cache.
+    #[must_use]
+    pub fn new(inventory: TracedChannel) -> Self {
+        Self::with_pricing(inventory, Pricing::new())
+    }
+
+    /// A checkout using `pricing` (a clone keeps an eye on the same cache).
+    #[must_use]
+    pub fn with_pricing(inventory: TracedChannel, pricing: Pricing) -> Self {
+        Self { inventory: InventoryClient::new(inventory), pricing }
+    }
+
+    /// Its price cache.
+    #[must_use]
+    pub fn pricing(&self) -> &Pricing {
+        &self.pricing
+    }
+
+    /// Checks out a basket.
+    ///
+    /// One task per line in a fail-fast [`Group`] (a child of the request's context, so the
+    /// request's deadline bounds it): the first failing line cancels the others, whose
+    /// inventory calls are dropped mid-flight. Lines stream through a fail-fast
+    /// [`ResultChannel`] to the collector as they complete; the first error closes it,
+    /// which stops the forwarding and drops the group.
+    ///
+    /// # Errors
+    /// `INVALID_ARGUMENT` for an empty basket; otherwise the first failure of any line.
+    #[fallible_task(name = "checkout")]
+    #[traced(name = "checkout", skip_all, fields(lines = request.items.len()))]
+    pub async fn checkout(&self, request: CheckoutRequest) -> Result<CheckoutReply> {
+        if request.items.is_empty() {
+            return Err(TaskError::new(Code::INVALID_ARGUMENT, "the basket is empty"));
+        }
+        let count = request.items.len();
+        let lines = Group::new().name("checkout.lines").limit(Self::LINES_IN_FLIGHT);
+        for item in request.items {
+            let this = self.clone();
+            lines.spawn(async move { this.line(item).await });
+        }
+        let (tx, rx) = ResultChannel::builder(count).fail_fast().build();
+        let produce = async move {
+            // The index travels with each line, so the receipt keeps the basket's order.
+            let finished = lines.join_stream().map(|(index, line)| line.map(|l| (index, l)));
+            // An error here is the channel closed by the first failed line: the collector
+            // has that failure already.
+            let _ = tx.forward(finished).await;
+        };
+        let ((), collected) = tokio::join!(produce, rx.collect_ok());
+        let mut lines = collected?;
+        lines.sort_unstable_by_key(|&(index, _)| index);
+        let lines: Vec<Line> = lines.into_iter().map(|(_, line)| line).collect();
+        let total_cents = lines.iter().map(|l| l.subtotal_cents).sum();
+        Ok(CheckoutReply { lines, total_cents, trace_id: current_trace_id() })
+    }
+
+    /// One line: inventory and pricing at the same time; the first failure drops the other
+    /// call (`try_join!`) and fails the line's group at once (`#[fallible_task]`).
+    #[fallible_task(name = "checkout.line")]
+    #[traced(name = "checkout.line", skip(self))]
+    async fn line(&self, item: Item) -> Result<Line> {
+        let attempts = AtomicU32::new(0);
+        let (reserved, unit_cents) =
+            tokio::try_join!(self.reserve(item.clone(), &attempts), self.pricing.price(&item.sku))?;
+        Ok(Line {
+            sku: item.sku,
+            qty: reserved.reserved,
+            unit_cents,
+            subtotal_cents: unit_cents * u64::from(reserved.reserved),
+            inventory_trace_id: reserved.trace_id,
+            inventory_attempts: attempts.load(Ordering::Relaxed),
+        })
+    }
+
+    /// Reserves one line in inventory, retrying up to twice when the error is retryable
+    /// (`UNAVAILABLE`, ...; never `FAILED_PRECONDITION` nor a panic), with backoff. Every
+    /// attempt counts itself in `attempts`.
+    #[fallible_task(name = "checkout.reserve", retry = 2)]
+    #[traced(name = "checkout.reserve", skip(self, attempts))]
+    async fn reserve(&self, item: Item, attempts: &AtomicU32) -> Result<ReserveReply> {
+        attempts.fetch_add(1, Ordering::Relaxed);
+        let mut inventory = self.inventory.clone();
+        inventory.reserve(ReserveRequest { sku: item.sku, qty: item.qty }).await.into_result()
+    }
+}
+
+#[tonic::async_trait]
+impl CheckoutApi for Checkout {
+    async fn checkout(
+        &self,
+        request: Request<CheckoutRequest>,
+    ) -> std::result::Result<Response<CheckoutReply>, Status> {
+        Ok(Response::new(Self::checkout(self, request.into_inner()).await?))
+    }
+}
+
+/// Starts checkout on `addr`, calling inventory at `inventory_url`.
+///
+/// # Errors
+/// When the address cannot be bound or the URL is invalid.
+pub async fn spawn_checkout(addr: SocketAddr, inventory_url: &str) -> Result<Running> {
+    serve_checkout(addr, Checkout::new(channel(inventory_url)?)).await
+}
+
+/// Starts `checkout` on `addr` (keep a clone of it, or of its [`Pricing`], to look at its
+/// cache).
+///
+/// # Errors
+/// When the address cannot be bound.
+pub async fn serve_checkout(addr: SocketAddr, checkout: Checkout) -> Result<Running> {
+    let (listener, addr) = bind(addr).await.with_code(Code::UNAVAILABLE)?;
+    Ok(running(addr, |stop| {
+        tokio::spawn(async move {
+            let r = tonic::transport::Server::builder()
+                .layer(GrpcLayer::new())
+                .add_service(CheckoutServer::new(checkout))
+                .serve_with_incoming_shutdown(incoming(listener), async {
+                    let _ = stop.await;
+                })
+                .await;
+            log_exit("checkout", r);
+        })
+    }))
+}

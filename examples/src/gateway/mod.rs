@@ -1,0 +1,135 @@
+//! The gateway (axum): `POST /checkout` with a JSON basket, calling checkout over gRPC and
+//! answering with the result envelope; and the HTTP client that calls it.
+
+mod client;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::State;
+use axum::routing::post;
+use axum::{Json, Router};
+use result_runtime::middleware::grpc::GrpcResultExt;
+use result_runtime::middleware::http::{Reply, ResultLayer as HttpLayer};
+use result_runtime::{fallible_task, traced, Code, Result, ResultExt, TaskError};
+use serde::{Deserialize, Serialize};
+
+pub use client::{checkout_via_gateway, http_client, post_json, Answer, HttpClient};
+
+use crate::common::{bind, channel, log_exit, running, Running, TracedChannel};
+use crate::pb::checkout::checkout_client::CheckoutClient;
+use crate::pb::checkout::{CheckoutRequest, Item};
+
+/// One line of a basket sent to the gateway.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BasketItem {
+    /// The SKU.
+    pub sku: String,
+    /// How many.
+    pub qty: u32,
+}
+
+/// The body of `POST /checkout`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Basket {
+    /// The lines.
+    pub items: Vec<BasketItem>,
+}
+
+/// A priced line of a [`Receipt`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceiptLine {
+    /// The SKU.
+    pub sku: String,
+    /// How many were reserved.
+    pub qty: u32,
+    /// The unit price in cents.
+    pub unit_cents: u64,
+    /// The trace id inventory saw for this line.
+    pub inventory_trace_id: String,
+    /// How many calls to inventory the line took (2: one retryable failure, retried).
+    #[serde(default)]
+    pub inventory_attempts: u32,
+}
+
+/// The `data` of a successful `POST /checkout`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipt {
+    /// The lines, in basket order.
+    pub lines: Vec<ReceiptLine>,
+    /// The total in cents.
+    pub total_cents: u64,
+    /// The trace id checkout saw.
+    pub checkout_trace_id: String,
+}
+
+/// The gateway's routes, calling checkout through `checkout`, behind the HTTP
+/// `ResultLayer` with the given per-request deadline.
+pub fn gateway_router(checkout: TracedChannel, timeout: Duration) -> Router {
+    Router::new()
+        .route("/checkout", post(checkout_handler))
+        .with_state(CheckoutClient::new(checkout))
+        .layer(HttpLayer::new().max_deadline(timeout))
+}
+
+async fn checkout_handler(
+    State(client): State<CheckoutClient<TracedChannel>>,
+    basket: std::result::Result<Json<Basket>, JsonRejection>,
+) -> Reply<Receipt> {
+    Reply(gateway_checkout(client, basket).await)
+}
+
+#[fallible_task(name = "gateway.checkout")]
+#[traced(name = "gateway.checkout", skip_all)]
+async fn gateway_checkout(
+    mut client: CheckoutClient<TracedChannel>,
+    basket: std::result::Result<Json<Basket>, JsonRejection>,
+) -> Result<Receipt> {
+    let Json(basket) = basket.map_err(|e| TaskError::new(Code::INVALID_ARGUMENT, e.body_text()))?;
+    let items =
+        basket.items.into_iter().map(|i| Item { sku: i.sku, qty: i.qty }).collect::<Vec<_>>();
+    let reply = client.checkout(CheckoutRequest { items }).await.into_result()?;
+    Ok(Receipt {
+        lines: reply
+            .lines
+            .into_iter()
+            .map(|l| ReceiptLine {
+                sku: l.sku,
+                qty: l.qty,
+                unit_cents: l.unit_cents,
+                inventory_trace_id: l.inventory_trace_id,
+                inventory_attempts: l.inventory_attempts,
+            })
+            .collect(),
+        total_cents: reply.total_cents,
+        checkout_trace_id: reply.trace_id,
+    })
+}
+
+/// Starts the gateway on `addr` (HTTP/1.1 and HTTP/2), calling checkout at `checkout_url`,
+/// with a per-request deadline of `timeout`.
+///
+/// # Errors
+/// When the address cannot be bound or the URL is invalid.
+pub async fn spawn_gateway(
+    addr: SocketAddr,
+    checkout_url: &str,
+    timeout: Duration,
+) -> Result<Running> {
+    let app = gateway_router(channel(checkout_url)?, timeout);
+    let (listener, addr) = bind(addr).await.with_code(Code::UNAVAILABLE)?;
+    Ok(running(addr, |stop| {
+        tokio::spawn(async move {
+            let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
+            let r = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stop.await;
+                })
+                .await;
+            log_exit("gateway", r);
+        })
+    }))
+}

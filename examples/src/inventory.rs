@@ -1,0 +1,154 @@
+//! The inventory service (tonic): reserves stock; the special SKUs fail on purpose.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use result_runtime::context::Context;
+use result_runtime::middleware::grpc::ResultLayer as GrpcLayer;
+use result_runtime::{fallible_task, traced, Code, Result, TaskError};
+use tonic::{Request, Response, Status};
+
+use crate::common::{bind, current_trace_id, incoming, log_exit, running, Running, SECRET};
+use crate::pb::inventory::inventory_server::{Inventory as InventoryApi, InventoryServer};
+use crate::pb::inventory::{ReserveReply, ReserveRequest};
+
+/// The inventory service.
+///
+/// It counts the calls it gets for the special SKUs (`flaky-*`, `oos-*`, `code-*`): that
+/// is how a `flaky-*` SKU fails only the first time, and how a test sees how often checkout
+/// retried. Clones share the counts.
+#[derive(Clone, Debug, Default)]
+pub struct Inventory {
+    calls: Arc<Mutex<HashMap<String, u32>>>,
+}
+
+#[tonic::async_trait]
+impl InventoryApi for Inventory {
+    async fn reserve(
+        &self,
+        request: Request<ReserveRequest>,
+    ) -> std::result::Result<Response<ReserveReply>, Status> {
+        Ok(Response::new(self.reserve_stock(request.into_inner()).await?))
+    }
+}
+
+impl Inventory {
+    /// A new inventory, with no calls counted yet.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Reserves stock for one line; the special SKUs of the crate docs fail on purpose.
+    ///
+    /// A panic in here (the `panic` SKU) becomes an `INTERNAL` error named
+    /// `inventory.reserve`, and the request's deadline (its `grpc-timeout`) ends the call
+    /// with `DEADLINE_EXCEEDED`: both are `#[fallible_task]`'s doing.
+    ///
+    /// # Errors
+    /// `INVALID_ARGUMENT` for a zero quantity, `FAILED_PRECONDITION` when out of stock,
+    /// `UNAVAILABLE` the first time a `flaky-*` SKU is seen, the forced code of a
+    /// `code-<NAME>` SKU.
+    #[fallible_task(name = "inventory.reserve")]
+    #[traced(name = "inventory.reserve", skip(self))]
+    pub async fn reserve_stock(&self, request: ReserveRequest) -> Result<ReserveReply> {
+        let ReserveRequest { sku, qty } = request;
+        if qty == 0 {
+            return Err(TaskError::new(Code::INVALID_ARGUMENT, "qty must be at least 1"));
+        }
+        match sku.as_str() {
+            "panic" => panic!("inventory invariant broken ({SECRET})"),
+            // The ambient deadline (the request's grpc-timeout) ends this call.
+            "slow" => tokio::time::sleep(Duration::from_secs(30)).await,
+            _ => {}
+        }
+        let calls = self.count_call(&sku);
+        if let Some(name) = sku.strip_prefix("code-") {
+            let code = Code::ALL.into_iter().find(|c| c.name() == name).unwrap_or(Code::INTERNAL);
+            return Err(TaskError::new(code, format!("forced {name}")));
+        }
+        if sku.starts_with("oos-") {
+            return Err(TaskError::new(Code::FAILED_PRECONDITION, format!("out of stock: {sku}")));
+        }
+        if sku.starts_with("flaky-") && calls == 1 {
+            return Err(TaskError::new(Code::UNAVAILABLE, format!("{sku}: stock service busy")));
+        }
+        let deadline_ms = Context::current()
+            .and_then(|c| c.remaining())
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        Ok(ReserveReply { sku, reserved: qty, trace_id: current_trace_id(), deadline_ms })
+    }
+
+    /// How many calls this inventory got for `sku` (special SKUs only; 0 for the others).
+    #[must_use]
+    pub fn calls(&self, sku: &str) -> u32 {
+        self.lock().get(sku).copied().unwrap_or(0)
+    }
+
+    /// Counts a call for a special SKU and returns its count, this one included. Other SKUs
+    /// are not counted (0), so that the map stays as small as the set of special SKUs used.
+    fn count_call(&self, sku: &str) -> u32 {
+        if !["flaky-", "oos-", "code-"].iter().any(|p| sku.starts_with(p)) {
+            return 0;
+        }
+        let mut calls = self.lock();
+        let n = calls.entry(sku.to_owned()).or_insert(0);
+        *n += 1;
+        *n
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, u32>> {
+        // A counter cannot be left half-updated: a poisoned lock's data is still good.
+        self.calls.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Starts inventory on `addr` (port 0: any free port), behind the gRPC `ResultLayer`.
+///
+/// # Errors
+/// When the address cannot be bound.
+pub async fn spawn_inventory(addr: SocketAddr) -> std::io::Result<Running> {
+    serve_inventory(addr, Inventory::new()).await
+}
+
+/// Starts `inventory` on `addr`, behind the gRPC `ResultLayer` (keep a clone of it to read
+/// its call counts).
+///
+/// # Errors
+/// When the address cannot be bound.
+pub async fn serve_inventory(addr: SocketAddr, inventory: Inventory) -> std::io::Result<Running> {
+    let (listener, addr) = bind(addr).await?;
+    Ok(running(addr, |stop| {
+        tokio::spawn(async move {
+            let r = tonic::transport::Server::builder()
+                .layer(GrpcLayer::new())
+                .add_service(InventoryServer::new(inventory))
+                .serve_with_incoming_shutdown(incoming(listener), async {
+                    let _ = stop.await;
+                })
+                .await;
+            log_exit("inventory", r);
+        })
+    }))
+}
+
+/// Starts inventory without the runtime's layer: the baseline of the `service` bench.
+///
+/// # Errors
+/// When the address cannot be bound.
+pub async fn spawn_inventory_without_layer(addr: SocketAddr) -> std::io::Result<Running> {
+    let (listener, addr) = bind(addr).await?;
+    Ok(running(addr, |stop| {
+        tokio::spawn(async move {
+            let r = tonic::transport::Server::builder()
+                .add_service(InventoryServer::new(Inventory::new()))
+                .serve_with_incoming_shutdown(incoming(listener), async {
+                    let _ = stop.await;
+                })
+                .await;
+            log_exit("inventory", r);
+        })
+    }))
+}

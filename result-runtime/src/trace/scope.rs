@@ -1,0 +1,94 @@
+//! The current trace context: a per-thread slot set for the duration of each poll of a
+//! [`TraceScope`] (or of a [`TraceContext::sync_scope`] call).
+
+use std::cell::Cell;
+use std::future::Future;
+
+use super::TraceContext;
+
+thread_local! {
+    /// The trace context of the task being polled on this thread. A hand-made task-local:
+    /// [`TraceScope`] sets it for the duration of each poll and puts the previous value
+    /// back, as tokio's `task_local!` does. A plain `Cell` (no borrow flag) is enough: the
+    /// value is only ever swapped, never borrowed.
+    static CURRENT: Cell<Option<TraceContext>> = const { Cell::new(None) };
+}
+
+/// Makes `ctx` current until dropped (also when a poll unwinds), then restores the
+/// previous one.
+struct Entered(Option<TraceContext>);
+
+impl Entered {
+    #[inline]
+    fn enter(ctx: TraceContext) -> Self {
+        Self(CURRENT.with(|c| c.replace(Some(ctx))))
+    }
+}
+
+impl Drop for Entered {
+    #[inline]
+    fn drop(&mut self) {
+        let previous = self.0.take();
+        CURRENT.with(|c| c.set(previous));
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future returned by [`TraceContext::scope`].
+    #[must_use = "futures do nothing unless polled"]
+    pub struct TraceScope<F> {
+        // Fused: a finished future is dropped inside the poll that finished it, still in
+        // this context.
+        #[pin]
+        fut: futures_util::future::Fuse<F>,
+        ctx: TraceContext,
+    }
+}
+
+impl<F: Future> Future for TraceScope<F> {
+    type Output = F::Output;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        let this = self.project();
+        let _entered = Entered::enter(this.ctx.clone());
+        this.fut.poll(cx)
+    }
+}
+
+/// The context of the code running on this thread, if any.
+#[inline]
+pub(super) fn current() -> Option<TraceContext> {
+    CURRENT.with(|c| {
+        let ctx = c.take();
+        let copy = ctx.clone();
+        c.set(ctx);
+        copy
+    })
+}
+
+/// The current trace id, without cloning the context.
+#[inline]
+pub(super) fn current_trace_id() -> Option<super::TraceId> {
+    CURRENT.with(|c| {
+        let ctx = c.take();
+        let id = ctx.as_ref().map(|t| t.trace_id);
+        c.set(ctx);
+        id
+    })
+}
+
+/// Runs `fut` with `ctx` as the current context.
+pub(super) fn scope<F: Future>(ctx: TraceContext, fut: F) -> TraceScope<F> {
+    use futures_util::FutureExt as _;
+    TraceScope { fut: fut.fuse(), ctx }
+}
+
+/// Runs `f` with `ctx` as the current context.
+#[inline]
+pub(super) fn sync_scope<R>(ctx: TraceContext, f: impl FnOnce() -> R) -> R {
+    let _entered = Entered::enter(ctx);
+    f()
+}
