@@ -14,7 +14,7 @@
 //! let sc = otel::span_context(&tc);
 //! assert_eq!(sc.trace_id().to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
 //! assert!(sc.is_remote() && sc.is_sampled());
-//! assert_eq!(otel::from_span_context(&sc), Some(tc));
+//! assert_eq!(otel::from_span_context(&sc).as_ref(), Some(&tc));
 //!
 //! let span = tracing::info_span!("handle");
 //! let _ = otel::set_parent(&span, &tc); // a no-op without an OpenTelemetry layer

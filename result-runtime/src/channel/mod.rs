@@ -365,7 +365,7 @@ pub struct ChannelStats {
 /// root.scope(async { tx.send(Ok(7)).await.unwrap() }).await;
 ///
 /// let item = rx.recv_traced().await.unwrap();
-/// assert_eq!(item.trace, Some(root));
+/// assert_eq!(item.trace, Some(root.clone()));
 /// // Handle it in the sender's trace: logs and errors get its trace id.
 /// let seen = item.scope(async { TraceContext::current_trace_id() }).await;
 /// assert_eq!(seen, Some(root.trace_id));
