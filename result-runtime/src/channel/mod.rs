@@ -135,6 +135,7 @@ use std::sync::{Arc, OnceLock};
 use event_listener::Event;
 use futures_util::future::Either;
 
+use crate::config::ConfigError;
 use crate::error::{Result, TaskError};
 use crate::sync::AtomicUsize as WaitCounter;
 use crate::trace::TraceContext;
@@ -300,7 +301,9 @@ impl<T> ResultChannel<T> {
     /// A channel holding at most `capacity` items: sends wait for room beyond that.
     ///
     /// # Panics
-    /// If `capacity` is zero (a rendezvous channel cannot give items back on cancellation).
+    /// If `capacity` is zero (a rendezvous channel cannot give items back on cancellation),
+    /// with the [`ConfigError`] message ``invalid setting `capacity`: must be greater than
+    /// zero, got 0``, as `tokio::sync::mpsc::channel(0)` panics.
     #[must_use]
     pub fn bounded(capacity: usize) -> (ResultSender<T>, ResultReceiver<T>) {
         Self::builder(capacity).build()
@@ -309,10 +312,15 @@ impl<T> ResultChannel<T> {
     /// A builder for a channel of `capacity` items, for options such as
     /// [`fail_fast`](Self::fail_fast).
     ///
+    /// The capacity is the one setting that can be wrong, and it is given here, so
+    /// [`build`](Self::build) cannot fail.
+    ///
     /// # Panics
-    /// If `capacity` is zero.
+    /// If `capacity` is zero, as [`bounded`](Self::bounded) does.
     pub fn builder(capacity: usize) -> Self {
-        assert!(capacity > 0, "ResultChannel capacity must be at least 1");
+        if capacity == 0 {
+            panic!("{}", ConfigError::zero("capacity"));
+        }
         Self { capacity, fail_fast: false, _items: PhantomData }
     }
 
@@ -454,9 +462,15 @@ mod tests {
     }
 
     #[test]
-    #[should_panic(expected = "capacity must be at least 1")]
+    #[should_panic(expected = "invalid setting `capacity`: must be greater than zero, got 0")]
     fn zero_capacity_is_refused() {
         let _ = ResultChannel::<u8>::bounded(0);
+    }
+
+    #[test]
+    #[should_panic(expected = "invalid setting `capacity`: must be greater than zero, got 0")]
+    fn zero_capacity_is_refused_by_the_builder_too() {
+        let _ = ResultChannel::<u8>::builder(0).fail_fast();
     }
 }
 
