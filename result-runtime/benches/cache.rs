@@ -56,7 +56,11 @@ fn run_threads(
 
 fn hit_path(c: &mut Criterion) {
     let keys = key_order();
-    let ours = ResultCache::<u64, u64>::builder().max_capacity(2 * ENTRIES).ttl(TTL).build();
+    let ours = ResultCache::<u64, u64>::builder()
+        .max_capacity(2 * ENTRIES)
+        .ttl(TTL)
+        .build()
+        .expect("valid cache settings");
     // Without any expiry the cache skips the clock read: shows what the read costs.
     let ours_no_ttl = ResultCache::<u64, u64>::new(2 * ENTRIES);
     let quick = quick_cache::sync::Cache::<u64, u64>::new(2 * ENTRIES as usize);
@@ -116,7 +120,11 @@ fn hit_path(c: &mut Criterion) {
 fn miss_storm(c: &mut Criterion) {
     const CALLERS: usize = 1_000;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let ours = ResultCache::<u64, u64>::builder().max_capacity(1 << 20).ttl(TTL).build();
+    let ours = ResultCache::<u64, u64>::builder()
+        .max_capacity(1 << 20)
+        .ttl(TTL)
+        .build()
+        .expect("valid cache settings");
     let moka =
         moka::future::Cache::<u64, u64>::builder().max_capacity(1 << 20).time_to_live(TTL).build();
     let next_key = AtomicUsize::new(0);
@@ -295,7 +303,11 @@ fn memory_per_entry() {
     }
     let quick_b = per_entry(before);
     let before = rss_bytes();
-    let ours = ResultCache::<u64, u64>::builder().max_capacity(N).ttl(TTL).build();
+    let ours = ResultCache::<u64, u64>::builder()
+        .max_capacity(N)
+        .ttl(TTL)
+        .build()
+        .expect("valid cache settings");
     for k in 0..N {
         ours.insert(k, k);
     }

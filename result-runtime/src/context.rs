@@ -28,8 +28,8 @@ use std::cell::Cell;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::task::{Context as TaskCx, Poll};
 use std::time::Duration;
 
@@ -38,6 +38,7 @@ use tokio::time::{Instant, Sleep};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use crate::error::{Result, TaskError};
+use crate::sync::{AtomicBool, OnceLock};
 
 thread_local! {
     /// The ambient context of the task being polled on this thread. A hand-made task-local
@@ -227,7 +228,7 @@ impl Context {
     #[must_use]
     pub fn cause(&self) -> Option<TaskError> {
         if let Some(node) = self.cancelled_node() {
-            return node.cause.get().cloned();
+            return node.cause.get_cloned();
         }
         self.deadline_passed().then(TaskError::deadline_exceeded)
     }
@@ -239,8 +240,8 @@ impl Context {
         if let Some(node) = self.cancelled_node() {
             // The cause is set before the flag is raised, so it is visible here.
             let stopped =
-                node.stopped.get_or_init(|| TaskError::cancelled(node.cause.get().cloned()));
-            return Some(stopped.clone());
+                node.stopped.get_or_init_cloned(|| TaskError::cancelled(node.cause.get_cloned()));
+            return Some(stopped);
         }
         self.deadline_passed().then(TaskError::deadline_exceeded)
     }
@@ -388,7 +389,7 @@ where
 mod tests {
     use super::*;
     use crate::{Code, ErrorKind};
-    use std::sync::atomic::AtomicUsize;
+    use std::sync::atomic::{AtomicBool, AtomicUsize};
 
     fn unavailable() -> TaskError {
         TaskError::new(Code::UNAVAILABLE, "down")
@@ -513,5 +514,73 @@ mod tests {
         let err = Context::new().run(async { Err::<(), _>(unavailable()) }).await.unwrap_err();
         assert_eq!(err.code(), Code::UNAVAILABLE);
         assert_eq!(err.kind(), ErrorKind::Failed);
+    }
+}
+
+/// Model checks of the cause protocol (`cause` set once, then the `cancelled` flag raised
+/// with `Release`; readers load the flag with `Acquire`, then the cause). Run with
+/// `RUSTFLAGS="--cfg loom" cargo test -p result-runtime --lib --release loom`.
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use crate::Code;
+    use loom::thread;
+
+    fn code(e: &TaskError) -> Code {
+        e.code()
+    }
+
+    /// Two racing cancels and a reader: whoever reads the context cancelled also reads a
+    /// cause, the same one on every later read (first cause wins, for everyone), and the
+    /// `Cancelled` error carries that same cause.
+    #[test]
+    fn loom_racing_cancels_agree_on_one_cause() {
+        loom::model(|| {
+            let ctx = Context::new();
+            let a = {
+                let ctx = ctx.clone();
+                thread::spawn(move || ctx.cancel(TaskError::new(Code::UNAVAILABLE, "a")))
+            };
+            let b = {
+                let ctx = ctx.clone();
+                thread::spawn(move || ctx.cancel(TaskError::new(Code::INTERNAL, "b")))
+            };
+            let seen = if ctx.is_cancelled() {
+                let first = ctx.cause().expect("cancelled, so the cause is visible");
+                let again = ctx.cause().expect("a cause is never taken back");
+                assert_eq!(code(&first), code(&again), "the cause changed after it was read");
+                Some(code(&first))
+            } else {
+                None
+            };
+            a.join().unwrap();
+            b.join().unwrap();
+            let cause = ctx.cause().expect("both cancels finished");
+            if let Some(seen) = seen {
+                assert_eq!(seen, code(&cause), "a later cancel replaced the cause");
+            }
+            let stopped = ctx.error().expect("cancelled");
+            assert_eq!(code(stopped.cause().expect("Cancelled carries its cause")), code(&cause));
+        });
+    }
+
+    /// A child cancelled through its parent, read from another thread: cancelled implies
+    /// the parent's cause is visible through the child, and the stop error carries it.
+    #[test]
+    fn loom_child_sees_the_parent_cause() {
+        loom::model(|| {
+            let parent = Context::new();
+            let child = parent.child();
+            let reader = thread::spawn(move || {
+                if child.is_cancelled() {
+                    let cause = child.cause().expect("cancelled, so the cause is visible");
+                    assert_eq!(cause.code(), Code::UNAVAILABLE);
+                    let stopped = child.error().expect("cancelled");
+                    assert_eq!(stopped.cause().unwrap().code(), Code::UNAVAILABLE);
+                }
+            });
+            parent.cancel(TaskError::new(Code::UNAVAILABLE, "parent"));
+            reader.join().unwrap();
+        });
     }
 }

@@ -71,6 +71,7 @@ mod code;
 mod config;
 mod error;
 mod spawn;
+mod sync;
 mod task;
 
 pub mod cache;

@@ -57,6 +57,7 @@ fn cache(ttl: u64, neg: u64) -> ResultCache<u64, u64> {
         .ttl(Duration::from_secs(ttl))
         .negative_ttl(Duration::from_secs(neg))
         .build()
+        .expect("valid cache settings")
 }
 
 #[tokio::test(start_paused = true)]
@@ -66,7 +67,8 @@ async fn ttl_is_exact_and_expired_values_are_never_returned() {
     let c = ResultCache::<u64, u64>::builder()
         .ttl(Duration::from_secs(10))
         .eviction_listener(move |k, v, cause| seen.lock().unwrap().push((k, v.unwrap(), cause)))
-        .build();
+        .build()
+        .expect("valid cache settings");
     let calls = Calls::default();
     assert_eq!(c.get_or_load(1, calls.ok(10)).await.unwrap(), 10);
 
@@ -134,7 +136,10 @@ async fn retryable_panicked_and_cancelled_errors_are_never_cached() {
 
 #[tokio::test(start_paused = true)]
 async fn without_negative_ttl_errors_are_not_cached() {
-    let c = ResultCache::<u64, u64>::builder().ttl(Duration::from_secs(1)).build();
+    let c = ResultCache::<u64, u64>::builder()
+        .ttl(Duration::from_secs(1))
+        .build()
+        .expect("valid cache settings");
     let calls = Calls::default();
     c.get_or_load(1, calls.err(not_found())).await.unwrap_err();
     c.get_or_load(1, calls.err(not_found())).await.unwrap_err();
@@ -279,8 +284,11 @@ async fn the_load_runs_in_the_trace_context_of_the_caller_that_started_it() {
 
 #[tokio::test(start_paused = true)]
 async fn refresh_ahead_serves_the_cached_value_and_reloads_exactly_once() {
-    let c =
-        ResultCache::<u64, u64>::builder().ttl(Duration::from_secs(10)).refresh_ahead(0.2).build();
+    let c = ResultCache::<u64, u64>::builder()
+        .ttl(Duration::from_secs(10))
+        .refresh_ahead(0.2)
+        .build()
+        .expect("valid cache settings");
     let calls = Calls::default();
     assert_eq!(c.get_or_load(1, calls.ok(1)).await.unwrap(), 1);
 
@@ -331,7 +339,8 @@ async fn time_to_idle_expires_unread_entries() {
     let c = ResultCache::<u64, u64>::builder()
         .ttl(Duration::from_secs(100))
         .time_to_idle(Duration::from_secs(10))
-        .build();
+        .build()
+        .expect("valid cache settings");
     c.insert(1, 1);
     advance(Duration::from_secs(10) - NS).await;
     assert_eq!(c.get(&1).unwrap().unwrap(), 1); // the read resets the idle clock
@@ -351,7 +360,8 @@ async fn capacity_bound_holds_and_evictions_are_reported() {
             assert_eq!(cause, RemovalCause::Capacity, "no key is inserted twice here");
             e.fetch_add(1, SeqCst);
         })
-        .build();
+        .build()
+        .expect("valid cache settings");
     assert_eq!(c.capacity(), 100);
     for k in 0..1_000 {
         c.insert(k, k);
@@ -374,7 +384,8 @@ async fn insert_get_invalidate() {
     let c = ResultCache::<String, u64>::builder()
         .ttl(Duration::from_secs(10))
         .eviction_listener(move |k, v, cause| r.lock().unwrap().push((k, v.ok(), cause)))
-        .build();
+        .build()
+        .expect("valid cache settings");
     assert!(c.get("a").is_none());
     c.insert("a".into(), 1);
     c.insert("b".into(), 2);
@@ -425,35 +436,62 @@ async fn a_panicking_listener_does_not_break_the_cache() {
     let c = ResultCache::<u64, u64>::builder()
         .max_capacity(1)
         .eviction_listener(|_, _, _| panic!("listener bug"))
-        .build();
+        .build()
+        .expect("valid cache settings");
     c.insert(1, 1);
     c.insert(2, 2);
     c.invalidate(&2);
     assert_eq!(c.get_or_load(3, || async { Ok(3) }).await.unwrap(), 3);
 }
 
+/// Every refused setting, by name: a builder returns `ConfigError` and never clamps.
 #[test]
-fn invalid_settings_are_refused_with_a_clear_error() {
-    let msg = |b: result_runtime::cache::CacheBuilder<u64, u64>| {
-        let e = b.try_build().unwrap_err();
-        assert_eq!(e.code(), Code::INVALID_ARGUMENT);
-        e.message().into_owned()
+fn invalid_settings_are_refused_with_a_config_error() {
+    let refused = |b: result_runtime::cache::CacheBuilder<u64, u64>| {
+        let e = b.build().unwrap_err();
+        (e.setting(), e.to_string())
     };
     let b = ResultCache::<u64, u64>::builder;
-    assert_eq!(msg(b().max_capacity(0)), "max_capacity must be at least 1");
-    assert_eq!(msg(b().ttl(Duration::ZERO)), "ttl must be longer than zero");
-    assert_eq!(msg(b().negative_ttl(Duration::ZERO)), "negative_ttl must be longer than zero");
-    assert_eq!(msg(b().time_to_idle(Duration::ZERO)), "time_to_idle must be longer than zero");
-    assert_eq!(msg(b().shards(0)), "shards must be at least 1");
-    assert_eq!(msg(b().refresh_ahead(0.5)), "refresh_ahead needs a ttl");
-    for f in [0.0, 1.0, -1.0, f64::NAN] {
-        assert_eq!(
-            msg(b().ttl(Duration::from_secs(1)).refresh_ahead(f)),
-            "refresh_ahead fraction must be between 0 and 1 (exclusive)"
-        );
+    let secs = Duration::from_secs;
+    let zero = |s: &str| format!("invalid setting `{s}`: must be greater than zero, got 0");
+    assert_eq!(refused(b().max_capacity(0)), ("max_capacity", zero("max_capacity")));
+    assert_eq!(refused(b().ttl(Duration::ZERO)), ("ttl", zero("ttl")));
+    assert_eq!(refused(b().negative_ttl(Duration::ZERO)), ("negative_ttl", zero("negative_ttl")));
+    assert_eq!(refused(b().time_to_idle(Duration::ZERO)), ("time_to_idle", zero("time_to_idle")));
+    assert_eq!(refused(b().shards(0)), ("shards", zero("shards")));
+    assert_eq!(
+        refused(b().ttl(secs(5)).negative_ttl(secs(6))),
+        (
+            "negative_ttl",
+            "invalid setting `negative_ttl`: must not be longer than the ttl (5s), got 6s".into()
+        )
+    );
+    assert_eq!(
+        refused(b().refresh_ahead(0.5)),
+        ("refresh_ahead", "invalid setting `refresh_ahead`: needs a ttl".into())
+    );
+    // A window of the whole TTL or more, none at all, or not a number.
+    for f in [1.0, 1.5, 0.0, -1.0, f64::NAN] {
+        let (setting, msg) = refused(b().ttl(secs(1)).refresh_ahead(f));
+        assert_eq!(setting, "refresh_ahead");
+        assert!(msg.contains("must be between 0 and 1 (exclusive)"), "{msg}");
     }
-    let r = std::panic::catch_unwind(|| b().max_capacity(0).build());
-    assert!(r.is_err());
+    // The error converts with `?` and keeps its classification's code.
+    let e = result_runtime::TaskError::from(b().max_capacity(0).build().unwrap_err());
+    assert!(e.to_string().contains("max_capacity"), "{e}");
+
+    // The edges that are allowed.
+    b().max_capacity(1).build().unwrap();
+    b().ttl(secs(5)).negative_ttl(secs(5)).build().unwrap();
+    b().negative_ttl(secs(5)).build().unwrap(); // values forever, errors for 5 s
+    b().ttl(Duration::from_nanos(1)).time_to_idle(Duration::from_nanos(1)).build().unwrap();
+    b().ttl(secs(1)).refresh_ahead(0.999).build().unwrap();
+}
+
+#[test]
+#[should_panic(expected = "invalid setting `max_capacity`: must be greater than zero, got 0")]
+fn new_with_zero_capacity_panics_with_the_config_error() {
+    let _ = ResultCache::<u64, u64>::new(0);
 }
 
 /// Real threads: callers released together on a multi-threaded runtime. Values and
@@ -523,7 +561,11 @@ fn a_load_killed_by_runtime_shutdown_leaves_the_key_loadable() {
 #[tokio::test]
 async fn capacity_bound_holds_with_many_shards() {
     for (cap, shards) in [(10_000, 64), (1_000, 8), (33, 4), (1, 16)] {
-        let c = ResultCache::<u64, u64>::builder().max_capacity(cap).shards(shards).build();
+        let c = ResultCache::<u64, u64>::builder()
+            .max_capacity(cap)
+            .shards(shards)
+            .build()
+            .expect("valid cache settings");
         assert!(c.capacity() <= cap && c.capacity() > 0);
         for k in 0..3 * cap {
             c.insert(k, k);
@@ -546,7 +588,8 @@ async fn the_listener_may_call_back_into_the_cache() {
             s.lock().unwrap().push((k, cause, cache.get(&2).is_some()));
             cache.invalidate(&99);
         })
-        .build();
+        .build()
+        .expect("valid cache settings");
     handle.set(c.clone()).unwrap();
     c.insert(1, 1);
     c.insert(2, 2);

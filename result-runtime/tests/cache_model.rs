@@ -32,7 +32,7 @@ proptest! {
         let cache = ResultCache::<u8, u32>::builder()
             .max_capacity(1_024)
             .ttl(Duration::from_secs(3_600))
-            .build();
+            .build().expect("valid cache settings");
         let mut model = HashMap::new();
         let (mut hits, mut misses) = (0, 0);
         for op in ops {

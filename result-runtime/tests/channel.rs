@@ -508,3 +508,45 @@ async fn fail_fast_error_reaches_every_kind_of_receive() {
     assert!(buf[1].is_err());
     assert_eq!(rx.recv_many(&mut buf, 10).await, 0);
 }
+
+/// Every closed-channel error of a fail-fast channel carries the cause: its text, and the
+/// chain of the error it was built from (here an `io::Error`), through `std::error::Error`
+/// as reporters (anyhow, tracing) walk it.
+#[tokio::test]
+async fn send_errors_carry_the_cause_text_and_chain() {
+    fn chain(e: &dyn std::error::Error) -> Vec<String> {
+        let mut out = vec![e.to_string()];
+        let mut next = e.source();
+        while let Some(s) = next {
+            out.push(s.to_string());
+            next = s.source();
+        }
+        out
+    }
+    let disk = std::io::Error::other("disk on fire");
+    let cause = TaskError::from(disk).context("flushing shard 3");
+    let (tx, _rx) = ResultChannel::<u32>::builder(1).fail_fast().build();
+    tx.send(Err(cause)).await.unwrap();
+
+    let send = tx.send(Ok(1)).await.unwrap_err();
+    let try_send = tx.try_send(Ok(2)).unwrap_err();
+    let timeout = tx.send_timeout(Ok(3), Duration::from_millis(1)).await.unwrap_err();
+    assert!(matches!(timeout, SendTimeoutError::Closed(_)));
+    let views: [&dyn std::error::Error; 3] = [&send, &try_send, &timeout];
+    for view in views {
+        let chain = chain(view);
+        assert!(chain[0].contains("flushing shard 3"), "the message is kept: {chain:?}");
+        assert!(view.source().is_some(), "the cause is the source: {chain:?}");
+        assert_eq!(chain.last().unwrap(), "disk on fire", "the root is reachable: {chain:?}");
+    }
+
+    // Without a cause there is nothing to chain.
+    let (tx, rx) = ResultChannel::<u32>::bounded(1);
+    rx.close();
+    let plain = tx.try_send(Ok(1)).unwrap_err();
+    assert!(std::error::Error::source(&plain).is_none());
+    tx.close();
+    let full = ResultChannel::<u32>::bounded(1);
+    full.0.try_send(Ok(1)).unwrap();
+    assert!(std::error::Error::source(&full.0.try_send(Ok(2)).unwrap_err()).is_none());
+}

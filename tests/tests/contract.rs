@@ -110,7 +110,7 @@ async fn the_design_sketch_works_as_written() -> Result<()> {
         .max_capacity(100_000)
         .ttl(Duration::from_secs(60))
         .negative_ttl(Duration::from_secs(5))
-        .build();
+        .build()?;
     let user = cache.get_or_load("7".to_owned(), || async { Ok(User(7)) }).await?;
     assert_eq!(user, User(7));
     let ring: HashRing<&str> = ["a", "b", "c"].into_iter().collect();

@@ -51,7 +51,8 @@ impl Pricing {
             .max_capacity(100_000)
             .ttl(Self::TTL)
             .negative_ttl(Self::NEGATIVE_TTL)
-            .build();
+            .build()
+            .expect("valid cache settings");
         Self { cache }
     }
 

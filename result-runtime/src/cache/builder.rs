@@ -12,8 +12,8 @@ use tokio::time::Instant;
 use super::flight::Flights;
 use super::stats::Counters;
 use super::{Hooks, Inner, Listener, RemovalCause, ResultCache, Store, Timing};
-use crate::code::Code;
-use crate::error::{Result, TaskError};
+use crate::config::ConfigError;
+use crate::error::Result;
 
 /// Builds a [`ResultCache`]; start with [`ResultCache::builder`].
 ///
@@ -32,14 +32,16 @@ use crate::error::{Result, TaskError};
 ///             tracing::debug!(%key, "evicted");
 ///         }
 ///     })
-///     .build();
+///     .build()
+///     .expect("valid settings");
 /// assert_eq!(cache.capacity(), 50_000);
 ///
-/// // Inconsistent settings are refused with a clear error.
-/// let err = ResultCache::<String, u8>::builder().refresh_ahead(0.2).try_build().unwrap_err();
-/// assert!(err.to_string().contains("refresh_ahead needs a ttl"));
+/// // Bad settings are refused, never clamped: the error names the setting.
+/// let err = ResultCache::<String, u8>::builder().refresh_ahead(0.2).build().unwrap_err();
+/// assert_eq!(err.setting(), "refresh_ahead");
+/// assert_eq!(err.to_string(), "invalid setting `refresh_ahead`: needs a ttl");
 /// ```
-#[must_use = "a builder does nothing until .build()"]
+#[must_use = "a builder does nothing until `build` is called"]
 pub struct CacheBuilder<K, V> {
     max_capacity: u64,
     ttl: Option<Duration>,
@@ -84,14 +86,16 @@ where
     }
 
     /// The most entries the cache holds (values and cached errors alike); past it, quick_cache's
-    /// CLOCK-style policy evicts. Default 10,000. Rounded down to a multiple of the shard
-    /// count so that the bound holds exactly.
+    /// CLOCK-style policy evicts. Default 10,000; at least 1. Rounded down to a multiple of
+    /// the shard count so that the bound holds exactly ([`ResultCache::capacity`] reports the
+    /// bound in force).
     pub fn max_capacity(mut self, entries: u64) -> Self {
         self.max_capacity = entries;
         self
     }
 
-    /// How long a loaded or inserted value stays fresh. Default: until evicted.
+    /// How long a loaded or inserted value stays fresh; longer than zero. Default: until
+    /// evicted.
     pub fn ttl(mut self, ttl: Duration) -> Self {
         self.ttl = Some(ttl);
         self
@@ -99,14 +103,15 @@ where
 
     /// How long a non-retryable error (`Failed` or `DeadlineExceeded` with a non-retryable
     /// code) stays cached. Default: errors are not cached. Retryable errors, panics and
-    /// cancellations are never cached.
+    /// cancellations are never cached. Longer than zero, and not longer than the
+    /// [`ttl`](Self::ttl) when there is one.
     pub fn negative_ttl(mut self, ttl: Duration) -> Self {
         self.negative_ttl = Some(ttl);
         self
     }
 
     /// An entry not read for this long expires (on top of its TTL). Costs one shared atomic
-    /// store per hit on the entry, so leave it off unless you need it.
+    /// store per hit on the entry, so leave it off unless you need it. Longer than zero.
     pub fn time_to_idle(mut self, idle: Duration) -> Self {
         self.time_to_idle = Some(idle);
         self
@@ -114,7 +119,8 @@ where
 
     /// A `get_or_load` hit in the last `fraction` of a value's TTL (`0 < fraction < 1`)
     /// returns the cached value and starts one background reload with that call's loader.
-    /// Needs a [`ttl`](Self::ttl). A failed reload keeps the current value until it expires.
+    /// Needs a [`ttl`](Self::ttl); a fraction of 1 or more (a window not shorter than the TTL)
+    /// is refused. A failed reload keeps the current value until it expires.
     pub fn refresh_ahead(mut self, fraction: f64) -> Self {
         self.refresh_ahead = Some(fraction);
         self
@@ -122,7 +128,7 @@ where
 
     /// How many independently locked shards the storage (and the single-flight table) use;
     /// rounded up to a power of two, and halved while a shard would hold fewer than 32
-    /// entries. Default: 4 × the available parallelism.
+    /// entries. At least 1. Default: 4 × the available parallelism.
     pub fn shards(mut self, shards: usize) -> Self {
         self.shards = Some(shards);
         self
@@ -140,46 +146,52 @@ where
         self
     }
 
-    /// Builds the cache.
-    ///
-    /// # Panics
-    /// When the settings are inconsistent; [`try_build`](Self::try_build) says why instead.
-    pub fn build(self) -> ResultCache<K, V> {
-        match self.try_build() {
-            Ok(cache) => cache,
-            Err(e) => panic!("invalid ResultCache settings: {}", e.message()),
-        }
-    }
-
-    /// Builds the cache, or says which setting is invalid.
+    /// Builds the cache, or refuses a bad setting (nothing is clamped).
     ///
     /// # Errors
-    /// `INVALID_ARGUMENT` when the capacity or a duration is zero, the shard count is zero,
-    /// or refresh-ahead has no TTL or a fraction outside `(0, 1)`.
-    pub fn try_build(self) -> Result<ResultCache<K, V>> {
-        let invalid = |msg: &'static str| Err(TaskError::new(Code::INVALID_ARGUMENT, msg));
+    /// A [`ConfigError`] naming the first refused setting:
+    /// - `max_capacity`: zero;
+    /// - `ttl`, `negative_ttl`, `time_to_idle`: zero;
+    /// - `negative_ttl`: longer than the `ttl` (errors would outlive values);
+    /// - `refresh_ahead`: without a `ttl`, or a fraction outside `(0, 1)` (a window not
+    ///   shorter than the TTL, or none at all);
+    /// - `shards`: zero.
+    pub fn build(self) -> std::result::Result<ResultCache<K, V>, ConfigError> {
         if self.max_capacity == 0 {
-            return invalid("max_capacity must be at least 1");
+            return Err(ConfigError::zero("max_capacity"));
         }
         if self.ttl.is_some_and(|d| d.is_zero()) {
-            return invalid("ttl must be longer than zero");
+            return Err(ConfigError::zero("ttl"));
         }
         if self.negative_ttl.is_some_and(|d| d.is_zero()) {
-            return invalid("negative_ttl must be longer than zero");
+            return Err(ConfigError::zero("negative_ttl"));
+        }
+        if let (Some(neg), Some(ttl)) = (self.negative_ttl, self.ttl) {
+            if neg > ttl {
+                return Err(ConfigError::new(
+                    "negative_ttl",
+                    format!("must not be longer than the ttl ({ttl:?}), got {neg:?}"),
+                ));
+            }
         }
         if self.time_to_idle.is_some_and(|d| d.is_zero()) {
-            return invalid("time_to_idle must be longer than zero");
+            return Err(ConfigError::zero("time_to_idle"));
         }
         if self.shards == Some(0) {
-            return invalid("shards must be at least 1");
+            return Err(ConfigError::zero("shards"));
         }
         let ns = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
         let ttl = self.ttl.map_or(u64::MAX, ns);
         let refresh_window = match self.refresh_ahead {
             None => None,
-            Some(_) if self.ttl.is_none() => return invalid("refresh_ahead needs a ttl"),
+            Some(_) if self.ttl.is_none() => {
+                return Err(ConfigError::new("refresh_ahead", "needs a ttl"));
+            }
             Some(f) if !(f > 0.0 && f < 1.0) => {
-                return invalid("refresh_ahead fraction must be between 0 and 1 (exclusive)")
+                return Err(ConfigError::new(
+                    "refresh_ahead",
+                    format!("the fraction of the ttl must be between 0 and 1 (exclusive), got {f}"),
+                ));
             }
             Some(f) => {
                 #[allow(
@@ -208,7 +220,7 @@ where
             .estimated_items_capacity(usize::try_from(capacity).unwrap_or(usize::MAX))
             .weight_capacity(capacity)
             .build()
-            .map_err(|_| TaskError::new(Code::INVALID_ARGUMENT, "invalid cache options"))?;
+            .expect("both capacities are set");
 
         let counters = Arc::new(Counters::default());
         let hooks = Hooks { listener: self.listener, counters: Arc::clone(&counters) };

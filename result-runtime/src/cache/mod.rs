@@ -48,7 +48,7 @@
 //!     .max_capacity(100_000)
 //!     .ttl(Duration::from_secs(60))
 //!     .negative_ttl(Duration::from_secs(5))
-//!     .build();
+//!     .build()?;
 //!
 //! let price = cache.get_or_load("sku-1".into(), || async { Ok(42) }).await?;
 //! assert_eq!(price, 42);
@@ -262,9 +262,13 @@ where
     }
 
     /// A cache holding up to `max_capacity` entries, with no expiry.
+    ///
+    /// # Panics
+    /// If `max_capacity` is zero, with the [`ConfigError`](crate::ConfigError) message the
+    /// builder returns (as `tokio::sync::mpsc::channel(0)` panics).
     #[must_use]
     pub fn new(max_capacity: u64) -> Self {
-        Self::builder().max_capacity(max_capacity).build()
+        Self::builder().max_capacity(max_capacity).build().unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// The cached result for `key`: `Some(Ok(v))` for a value, `Some(Err(e))` for a cached

@@ -49,6 +49,7 @@ impl<T> fmt::Display for SendError<T> {
     }
 }
 
+/// The source is the fail-fast cause, with its own chain (the error it was built from).
 impl<T> std::error::Error for SendError<T> {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         self.cause.as_ref().map(|c| c.as_std() as _)
@@ -102,7 +103,15 @@ impl<T> fmt::Display for TrySendError<T> {
     }
 }
 
-impl<T> std::error::Error for TrySendError<T> {}
+/// `Closed` has the [`SendError`]'s source (the fail-fast cause); `Full` has none.
+impl<T> std::error::Error for TrySendError<T> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Full(_) => None,
+            Self::Closed(e) => std::error::Error::source(e),
+        }
+    }
+}
 
 /// Why [`send_timeout`](super::ResultSender::send_timeout) did not send; both variants give
 /// the item back.
@@ -141,7 +150,15 @@ impl<T> fmt::Display for SendTimeoutError<T> {
     }
 }
 
-impl<T> std::error::Error for SendTimeoutError<T> {}
+/// `Closed` has the [`SendError`]'s source (the fail-fast cause); `Timeout` has none.
+impl<T> std::error::Error for SendTimeoutError<T> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Timeout(_) => None,
+            Self::Closed(e) => std::error::Error::source(e),
+        }
+    }
+}
 
 /// Why [`try_recv`](super::ResultReceiver::try_recv) returned nothing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]

@@ -135,7 +135,9 @@ use std::sync::{Arc, OnceLock};
 use event_listener::Event;
 use futures_util::future::Either;
 
+use crate::config::ConfigError;
 use crate::error::{Result, TaskError};
+use crate::sync::AtomicUsize as WaitCounter;
 use crate::trace::TraceContext;
 
 pub use error::{RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError};
@@ -211,7 +213,7 @@ struct Shared {
     space: Event,
     /// Senders between "saw Full" and "done": receivers skip `space.notify` (which always
     /// takes event-listener's list lock) while it is zero, which is almost always.
-    waiting: Padded<AtomicUsize>,
+    waiting: Padded<WaitCounter>,
     counters: ShardedCounters,
     failure: OnceLock<Failure>,
     failure_taken: AtomicBool,
@@ -299,7 +301,9 @@ impl<T> ResultChannel<T> {
     /// A channel holding at most `capacity` items: sends wait for room beyond that.
     ///
     /// # Panics
-    /// If `capacity` is zero (a rendezvous channel cannot give items back on cancellation).
+    /// If `capacity` is zero (a rendezvous channel cannot give items back on cancellation),
+    /// with the [`ConfigError`] message ``invalid setting `capacity`: must be greater than
+    /// zero, got 0``, as `tokio::sync::mpsc::channel(0)` panics.
     #[must_use]
     pub fn bounded(capacity: usize) -> (ResultSender<T>, ResultReceiver<T>) {
         Self::builder(capacity).build()
@@ -308,10 +312,15 @@ impl<T> ResultChannel<T> {
     /// A builder for a channel of `capacity` items, for options such as
     /// [`fail_fast`](Self::fail_fast).
     ///
+    /// The capacity is the one setting that can be wrong, and it is given here, so
+    /// [`build`](Self::build) cannot fail.
+    ///
     /// # Panics
-    /// If `capacity` is zero.
+    /// If `capacity` is zero, as [`bounded`](Self::bounded) does.
     pub fn builder(capacity: usize) -> Self {
-        assert!(capacity > 0, "ResultChannel capacity must be at least 1");
+        if capacity == 0 {
+            panic!("{}", ConfigError::zero("capacity"));
+        }
         Self { capacity, fail_fast: false, _items: PhantomData }
     }
 
@@ -331,7 +340,7 @@ impl<T> ResultChannel<T> {
         let shared = Arc::new(Shared {
             fail_fast: self.fail_fast,
             space: Event::new(),
-            waiting: Padded(AtomicUsize::new(0)),
+            waiting: Padded(WaitCounter::new(0)),
             counters: ShardedCounters::new(),
             failure: OnceLock::new(),
             failure_taken: AtomicBool::new(false),
@@ -453,8 +462,77 @@ mod tests {
     }
 
     #[test]
-    #[should_panic(expected = "capacity must be at least 1")]
+    #[should_panic(expected = "invalid setting `capacity`: must be greater than zero, got 0")]
     fn zero_capacity_is_refused() {
         let _ = ResultChannel::<u8>::bounded(0);
+    }
+
+    #[test]
+    #[should_panic(expected = "invalid setting `capacity`: must be greater than zero, got 0")]
+    fn zero_capacity_is_refused_by_the_builder_too() {
+        let _ = ResultChannel::<u8>::builder(0).fail_fast();
+    }
+}
+
+/// Model checks of the waiting-sender counter, on the real channel: under `--cfg loom`,
+/// async-channel's queue (`concurrent-queue`) and both events (`event-listener`) run on
+/// loom's atomics, fences and mutexes too, so what is checked is the code that ships.
+///
+/// The protocol (see [`Shared::made_room`]): a sender that saw `Full` increments `waiting`
+/// (`SeqCst`), listens, and pushes again: concurrent-queue's array queue issues a `SeqCst`
+/// fence before it reads `head` and reports `Full`. A receiver pops (a `SeqCst` CAS of
+/// `head`), then async-channel's `send_ops.notify_additional` issues a `SeqCst` fence before
+/// our load of `waiting`. Fence against fence: either the retry sees the room or the
+/// receiver sees the waiter. A lost wake-up leaves the sender parked for good, which loom
+/// reports as a deadlock (and does, if `start_waiting` is moved after the retry).
+///
+/// The models use capacity 2. At capacity 1 concurrent-queue uses its `Single` queue,
+/// where the pairing is made by `SeqCst` read-modify-writes of one state word instead of
+/// fences (the sender's failed CAS is coherence-ordered before the receiver's pop, so in
+/// the single total order `waiting += 1` < failed push < pop < fence < load, and the
+/// load sees the waiter). Loom models `SeqCst` accesses as `AcqRel` (a limitation its
+/// README states; only `SeqCst` fences are exact), so it reports a false deadlock there.
+///
+/// Run with `RUSTFLAGS="--cfg loom" cargo test -p result-runtime --lib --release loom`.
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use loom::thread;
+
+    /// A full channel; the receiver's first pop must let the waiting sender in.
+    fn full_channel() -> (ResultSender<u8>, ResultReceiver<u8>) {
+        let (tx, rx) = ResultChannel::<u8>::bounded(2);
+        tx.try_send(Ok(0)).unwrap();
+        tx.try_send(Ok(1)).unwrap();
+        (tx, rx)
+    }
+
+    /// An async sender waits for room on a full channel while a receiver makes it.
+    #[test]
+    fn loom_waiting_sender_is_woken_by_a_receive() {
+        loom::model(|| {
+            let (tx, rx) = full_channel();
+            let sender = thread::spawn(move || {
+                loom::future::block_on(tx.send(Ok(2))).unwrap();
+                assert_eq!(tx.shared.waiting.0.load(Ordering::SeqCst), 0);
+            });
+            assert_eq!(rx.try_recv().unwrap().unwrap(), 0);
+            sender.join().unwrap();
+            assert_eq!(rx.try_recv().unwrap().unwrap(), 1);
+            assert_eq!(rx.try_recv().unwrap().unwrap(), 2);
+        });
+    }
+
+    /// The same with the blocking send, which parks the thread on an `EventListener`.
+    #[test]
+    fn loom_blocking_sender_is_woken_by_a_receive() {
+        loom::model(|| {
+            let (tx, rx) = full_channel();
+            let sender = thread::spawn(move || tx.blocking_send(Ok(2)).unwrap());
+            assert_eq!(rx.try_recv().unwrap().unwrap(), 0);
+            sender.join().unwrap();
+            assert_eq!(rx.try_recv().unwrap().unwrap(), 1);
+            assert_eq!(rx.try_recv().unwrap().unwrap(), 2);
+        });
     }
 }

@@ -56,9 +56,7 @@ impl<T: Reset + Send + 'static> Drop for LocalSlot<T> {
         let Some(shared) = self.pool.upgrade() else { return };
         shared.retire(&self.stats);
         if let Some(obj) = self.obj.take() {
-            if let Some(queue) = &shared.queue {
-                let _ = queue.push(obj);
-            }
+            let _ = shared.queue.push(obj);
         }
     }
 }

@@ -26,8 +26,8 @@
 //! - **Bounded shared queue.** Objects returned while the thread's slot is full go to a
 //!   lock-free bounded queue (`concurrent-queue`, the array queue under async-channel) of
 //!   `capacity` objects, where any thread can take them. When it is full, the returned object
-//!   is dropped. So the pool keeps at most `capacity` objects plus one per thread that uses
-//!   it; `capacity == 0` turns pooling off entirely.
+//!   is dropped. So the pool keeps at most `capacity` objects (at least 1) plus one per
+//!   thread that uses it.
 //! - **Reset on return.** [`Reset::reset`] runs when a [`Pooled`] guard is dropped, before
 //!   the object can be seen again, so no request sees another's data.
 //! - **Retained-capacity cap.** An object whose [`Reset::retained_bytes`] is over
@@ -59,6 +59,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use concurrent_queue::ConcurrentQueue;
+
+use crate::config::ConfigError;
 
 use local::{bump, LocalStats};
 pub use reset::Reset;
@@ -100,8 +102,7 @@ type Factory<T> = Box<dyn Fn() -> T + Send + Sync>;
 struct Shared<T: Reset + Send + 'static> {
     /// Unique for the process lifetime: the key of this pool's thread-local slots.
     id: u64,
-    /// `None` when the capacity is 0 (nothing is pooled).
-    queue: Option<ConcurrentQueue<Box<T>>>,
+    queue: ConcurrentQueue<Box<T>>,
     factory: Factory<T>,
     max_retained_bytes: usize,
     registry: Mutex<Registry>,
@@ -121,7 +122,7 @@ impl<T: Reset + Send + 'static> Shared<T> {
     }
 
     fn pop_shared(&self) -> Option<Box<T>> {
-        self.queue.as_ref()?.pop().ok()
+        self.queue.pop().ok()
     }
 
     fn get(self: &Arc<Self>) -> Box<T> {
@@ -149,7 +150,7 @@ impl<T: Reset + Send + 'static> Shared<T> {
     }
 
     fn put(self: &Arc<Self>, mut obj: Box<T>) {
-        if std::thread::panicking() || self.queue.is_none() {
+        if std::thread::panicking() {
             return self.discard(obj);
         }
         obj.reset();
@@ -164,8 +165,7 @@ impl<T: Reset + Send + 'static> Shared<T> {
                 bump(&slot.stats.returned);
                 return None;
             }
-            let queue = self.queue.as_ref()?;
-            match queue.push(o) {
+            match self.queue.push(o) {
                 Ok(()) => {
                     bump(&slot.stats.returned);
                     None
@@ -180,11 +180,11 @@ impl<T: Reset + Send + 'static> Shared<T> {
         drop(rejected);
         if let Some(o) = obj {
             // No thread slot: shared queue only.
-            let pushed = self.queue.as_ref().map(|q| q.push(o));
+            let pushed = self.queue.push(o);
             let mut reg = self.registry();
             match pushed {
-                Some(Ok(())) => reg.retired.returned += 1,
-                _ => reg.retired.discarded += 1,
+                Ok(()) => reg.retired.returned += 1,
+                Err(_) => reg.retired.discarded += 1,
             }
         }
     }
@@ -203,9 +203,14 @@ impl<T: Reset + Send + 'static> Shared<T> {
 /// ```
 /// use result_runtime::pool::Pool;
 ///
-/// let pool = Pool::builder().capacity(32).max_retained_bytes(1 << 20).build(String::new);
+/// let pool = Pool::builder().capacity(32).max_retained_bytes(1 << 20).build(String::new)?;
 /// pool.get().push_str("hello");
 /// assert_eq!(pool.stats().returned, 1);
+///
+/// // Bad settings are refused, never clamped: the error names the setting.
+/// let err = Pool::builder().capacity(0).build(String::new).unwrap_err();
+/// assert_eq!(err.to_string(), "invalid setting `capacity`: must be greater than zero, got 0");
+/// # Ok::<(), result_runtime::ConfigError>(())
 /// ```
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct PoolBuilder<T> {
@@ -224,35 +229,43 @@ impl<T> fmt::Debug for PoolBuilder<T> {
 }
 
 impl<T: Reset + Send + 'static> PoolBuilder<T> {
-    /// Objects kept in the shared queue (default 64); each thread also keeps one in its slot.
-    /// 0 turns pooling off: every `get` calls the factory.
+    /// Objects kept in the shared queue (default 64, at least 1); each thread also keeps one
+    /// in its slot.
     pub fn capacity(mut self, capacity: usize) -> Self {
         self.capacity = capacity;
         self
     }
 
     /// Objects whose [`Reset::retained_bytes`] exceed this are dropped on return instead of
-    /// pooled (default 64 KiB; `usize::MAX` for no cap).
+    /// pooled (default 64 KiB; `usize::MAX` for no cap; 0 keeps only objects that retain
+    /// nothing, such as those with the default [`Reset::retained_bytes`]).
     pub fn max_retained_bytes(mut self, bytes: usize) -> Self {
         self.max_retained_bytes = bytes;
         self
     }
 
     /// The pool; `factory` makes an object when none is pooled.
-    pub fn build<F>(self, factory: F) -> Pool<T>
+    ///
+    /// # Errors
+    /// A [`ConfigError`] for `capacity` when it is zero (a pool that keeps nothing is a
+    /// factory: call it directly).
+    pub fn build<F>(self, factory: F) -> Result<Pool<T>, ConfigError>
     where
         F: Fn() -> T + Send + Sync + 'static,
     {
         static NEXT_ID: AtomicU64 = AtomicU64::new(0);
-        Pool {
+        if self.capacity == 0 {
+            return Err(ConfigError::zero("capacity"));
+        }
+        Ok(Pool {
             shared: Arc::new(Shared {
                 id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-                queue: (self.capacity > 0).then(|| ConcurrentQueue::bounded(self.capacity)),
+                queue: ConcurrentQueue::bounded(self.capacity),
                 factory: Box::new(factory),
                 max_retained_bytes: self.max_retained_bytes,
                 registry: Mutex::new(Registry::default()),
             }),
-        }
+        })
     }
 }
 
@@ -293,11 +306,15 @@ impl<T: Reset + Send + 'static> Pool<T> {
 
     /// A pool keeping up to `capacity` objects in its shared queue (plus one per thread),
     /// with the default retained-capacity cap; `factory` makes objects when none is pooled.
+    ///
+    /// # Panics
+    /// If `capacity` is zero, with the [`ConfigError`] message [`PoolBuilder::build`]
+    /// returns (as `tokio::sync::mpsc::channel(0)` panics).
     pub fn new<F>(capacity: usize, factory: F) -> Self
     where
         F: Fn() -> T + Send + Sync + 'static,
     {
-        Pool::builder().capacity(capacity).build(factory)
+        Pool::builder().capacity(capacity).build(factory).unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// An object: this thread's pooled one, else one from the shared queue, else a new one
@@ -315,13 +332,13 @@ impl<T: Reset + Send + 'static> Pool<T> {
     /// The shared queue's capacity.
     #[must_use]
     pub fn capacity(&self) -> usize {
-        self.shared.queue.as_ref().and_then(ConcurrentQueue::capacity).unwrap_or(0)
+        self.shared.queue.capacity().unwrap_or(usize::MAX)
     }
 
     /// Objects waiting in the shared queue now (not counting the per-thread slots).
     #[must_use]
     pub fn shared_len(&self) -> usize {
-        self.shared.queue.as_ref().map_or(0, ConcurrentQueue::len)
+        self.shared.queue.len()
     }
 
     /// Hits, misses, returned and discarded objects, summed over all threads.
