@@ -46,7 +46,7 @@ async fn cache(urls: &str, ns: &str) -> ResultCache<String, u64> {
 async fn fleet_child() {
     let Ok(role) = std::env::var("RR_FLEET_ROLE") else { return };
     let ctl = redis::Client::open(env("RR_CTL")).unwrap();
-    let mut conn = ctl.get_multiplexed_async_connection().await.unwrap();
+    let mut conn = redis_support::control(&ctl).await;
     let cache = cache(&env("RR_URLS"), &env("RR_NS")).await;
     let _: () = conn.rpush("ctl:ready", std::process::id()).await.unwrap();
     if role != "hang" && role != "finish" {

@@ -103,8 +103,9 @@ impl RedisServer {
     }
 
     /// A multiplexed connection for the test's own commands.
+    /// No response timeout: the tests' `BLPOP`s wait for signals.
     pub async fn conn(&self) -> redis::aio::MultiplexedConnection {
-        self.client().get_multiplexed_async_connection().await.expect("test connects")
+        control(&self.client()).await
     }
 
     /// Kills the server (SIGKILL) and waits for it to exit.
@@ -140,4 +141,10 @@ impl Drop for RedisServer {
 fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
     l.local_addr().expect("addr").port()
+}
+
+/// A connection for control commands: no response timeout, so `BLPOP` can wait for a signal.
+pub async fn control(client: &redis::Client) -> redis::aio::MultiplexedConnection {
+    let config = redis::AsyncConnectionConfig::new().set_response_timeout(None);
+    client.get_multiplexed_async_connection_with_config(&config).await.expect("test connects")
 }
