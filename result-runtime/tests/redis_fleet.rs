@@ -78,7 +78,9 @@ async fn fleet_child() {
     let verdict = results.iter().find_map(|r| {
         let ok = match (role.as_str(), r) {
             ("burst_err", Err(e)) => {
-                e.code().name() == "SKU_UNKNOWN" && e.client_message() == "no such sku" && !e.is_retryable()
+                e.code().name() == "SKU_UNKNOWN"
+                    && e.client_message() == "no such sku"
+                    && !e.is_retryable()
             }
             ("burst_retry", Err(e)) => e.code() == Code::UNAVAILABLE && e.is_retryable(),
             ("burst_ok" | "finish", Ok(v)) => *v == 42,
@@ -160,7 +162,8 @@ async fn four_processes_one_load_for_a_non_retryable_error() {
     let loads: u64 = conn.get("ctl:loads").await.unwrap();
     assert_eq!(loads, 1, "one load in the whole fleet, and its error shared");
     // The negative entry is in Redis, with the negative TTL.
-    let c = cache(&servers.iter().map(RedisServer::url).collect::<Vec<_>>().join(","), "burst_err").await;
+    let c = cache(&servers.iter().map(RedisServer::url).collect::<Vec<_>>().join(","), "burst_err")
+        .await;
     let e = c.get_or_load("hot".into(), || async { Ok(1) }).await.unwrap_err();
     assert_eq!(e.code().name(), "SKU_UNKNOWN");
     assert_eq!(c.remote_stats().unwrap().l2_hits, 1);
@@ -199,7 +202,9 @@ async fn a_killed_lease_holder_is_taken_over_once_within_the_lease() {
     assert_eq!(reports, ["ok 1", "ok 1"]);
     let (loads, done): (u64, u64) =
         redis::pipe().get("ctl:loads").get("ctl:done").query_async(&mut conn).await.unwrap();
-    println!("lease holder killed: taken over in {took:?} (lease {LEASE:?}), {done} completed load");
+    println!(
+        "lease holder killed: taken over in {took:?} (lease {LEASE:?}), {done} completed load"
+    );
     assert_eq!((loads, done), (2, 1), "the killed load and exactly one takeover");
     let margin = Duration::from_millis(1500);
     assert!(took <= LEASE + margin, "took {took:?}");

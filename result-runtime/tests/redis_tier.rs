@@ -54,7 +54,10 @@ impl Loads {
             futures::future::ready(Ok(v))
         }
     }
-    fn err(&self, e: TaskError) -> impl FnOnce() -> futures::future::Ready<result_runtime::Result<u64>> {
+    fn err(
+        &self,
+        e: TaskError,
+    ) -> impl FnOnce() -> futures::future::Ready<result_runtime::Result<u64>> {
         let c = self.0.clone();
         move || {
             c.fetch_add(1, SeqCst);
@@ -333,9 +336,9 @@ async fn a_corrupt_entry_is_a_miss() {
     let mut expected_corrupt = 0;
     let bad: Vec<Vec<u8>> = vec![
         b"{\"foreign\":true}".to_vec(),
-        good[..good.len() - 1].to_vec(),               // truncated
-        [&good[..], &[0xff, 0xff][..]].concat(),       // trailing bytes
-        vec![b'r', b'r', 1, 1, 0, 0],                  // an error entry of no category
+        good[..good.len() - 1].to_vec(),         // truncated
+        [&good[..], &[0xff, 0xff][..]].concat(), // trailing bytes
+        vec![b'r', b'r', 1, 1, 0, 0],            // an error entry of no category
         vec![b'r', b'r', 1, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff], // bad varint
         Vec::new(),
     ];

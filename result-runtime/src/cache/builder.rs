@@ -256,7 +256,9 @@ where
     }
 
     /// The in-process cache under a tier.
-    pub(super) fn build_for_tier(self) -> std::result::Result<ResultCache<K, V>, crate::ConfigError> {
+    pub(super) fn build_for_tier(
+        self,
+    ) -> std::result::Result<ResultCache<K, V>, crate::ConfigError> {
         self.try_build().map_err(|e| crate::ConfigError::new("cache", e.message().into_owned()))
     }
 }

@@ -87,10 +87,10 @@ use crate::panic::{catch_unwind, catch_unwind_sync};
 use crate::trace::TraceContext;
 
 pub use builder::CacheBuilder;
-pub use ring::HashRing;
-pub use stats::CacheStats;
 #[cfg(feature = "redis")]
 pub use remote::{RedisCacheBuilder, RemoteStats};
+pub use ring::HashRing;
+pub use stats::CacheStats;
 
 use flight::{Flights, Publisher, Slot};
 use stats::{Counter, Counters};

@@ -63,7 +63,16 @@ impl RedisServer {
         let dir = std::env::temp_dir().join(format!("rr-redis-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).ok()?;
         let mut child = Command::new(bin)
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
             .arg("--dir")
             .arg(&dir)
             .stdout(Stdio::piped())

@@ -14,7 +14,7 @@ use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
 use super::codec::{decode_key, Event, Names};
-use super::events::{spawn_subscriber, Heard, Waiters};
+use super::events::{spawn_subscriber, Heard, Subscription, Waiters};
 use super::lease::Scripts;
 use super::node::Node;
 use super::stats::RemoteCounters;
@@ -201,7 +201,18 @@ where
     /// Dropping the future before it completes drops the half-built cache and stops its
     /// subscriptions; nothing is left behind.
     pub async fn build(self) -> Result<ResultCache<K, V>, ConfigError> {
-        let Self { base, urls, namespace, local_ttl, lease_ttl, command_timeout, down_for, poll, max_wait, .. } = self;
+        let Self {
+            base,
+            urls,
+            namespace,
+            local_ttl,
+            lease_ttl,
+            command_timeout,
+            down_for,
+            poll,
+            max_wait,
+            ..
+        } = self;
         for (setting, d) in [
             ("local_ttl", local_ttl),
             ("lease_ttl", lease_ttl),
@@ -238,8 +249,12 @@ where
                 return Err(ConfigError::new("redis", format!("node {i} is listed twice")));
             }
             // Never echo the URL: it may carry a password.
-            let client = redis::Client::open(url.as_str())
-                .map_err(|e| ConfigError::new("redis", format!("node {i} is not a usable Redis URL ({:?})", e.kind())))?;
+            let client = redis::Client::open(url.as_str()).map_err(|e| {
+                ConfigError::new(
+                    "redis",
+                    format!("node {i} is not a usable Redis URL ({:?})", e.kind()),
+                )
+            })?;
             clients.push(client);
         }
 
@@ -247,8 +262,14 @@ where
         let counters = Arc::new(RemoteCounters::default());
         let mut nodes = Vec::with_capacity(clients.len());
         for (i, client) in clients.iter().enumerate() {
-            let node = Node::new(i, client.clone(), command_timeout, down_for, Arc::clone(&counters))
-                .map_err(|e| ConfigError::new("redis", format!("node {i} is not a usable Redis URL ({:?})", e.kind())))?;
+            let node =
+                Node::new(i, client.clone(), command_timeout, down_for, Arc::clone(&counters))
+                    .map_err(|e| {
+                        ConfigError::new(
+                            "redis",
+                            format!("node {i} is not a usable Redis URL ({:?})", e.kind()),
+                        )
+                    })?;
             nodes.push(Arc::new(node));
         }
         let ring: HashRing<Placed> =
@@ -272,16 +293,14 @@ where
         let mut ready = Vec::with_capacity(clients.len());
         for (i, client) in clients.into_iter().enumerate() {
             let (tx, rx) = oneshot::channel();
-            spawn_subscriber(
-                i,
+            let sub = Subscription {
+                node: i,
                 client,
-                names.channel.clone(),
-                command_timeout.max(Duration::from_millis(500)),
-                down_for,
-                cancel.child_token(),
-                tx,
-                Arc::clone(&heard),
-            );
+                channel: names.channel.clone(),
+                connect_timeout: command_timeout.max(Duration::from_millis(500)),
+                retry: down_for,
+            };
+            spawn_subscriber(sub, cancel.child_token(), tx, Arc::clone(&heard));
             ready.push(rx);
         }
         let tier: Arc<dyn Tier<K, V>> = tier;

@@ -19,12 +19,14 @@ use tokio_util::sync::CancellationToken;
 use super::codec::{decode_event, Event, WireError};
 
 type Note = Option<Option<WireError>>;
+/// Key bytes → the channel that wakes its waiters, and how many wait.
+type Table = HashMap<Vec<u8>, (watch::Sender<Note>, usize)>;
 
 /// This process's waiters, by key bytes. Few entries: local single-flight means at most one
 /// waiting flight per key.
 #[derive(Default)]
 pub(crate) struct Waiters {
-    map: Mutex<HashMap<Vec<u8>, (watch::Sender<Note>, usize)>>,
+    map: Mutex<Table>,
 }
 
 impl Waiters {
@@ -83,19 +85,26 @@ pub(crate) enum Heard {
     Resubscribed,
 }
 
-/// Keeps a subscription to `channel` on one node until `cancel`: reconnects after `retry`
-/// when it drops. `ready` fires after the first attempt (subscribed or not), so a cache
-/// that is built is already listening on every node that answered.
+/// One node's subscription to a namespace's event channel.
+pub(crate) struct Subscription {
+    pub(crate) node: usize,
+    pub(crate) client: redis::Client,
+    pub(crate) channel: String,
+    pub(crate) connect_timeout: Duration,
+    /// How long to wait before subscribing again after the subscription dropped.
+    pub(crate) retry: Duration,
+}
+
+/// Keeps `sub` subscribed until `cancel`: reconnects after `sub.retry` when it drops.
+/// `ready` fires after the first attempt (subscribed or not), so a cache that is built is
+/// already listening on every node that answered.
 pub(crate) fn spawn_subscriber(
-    node: usize,
-    client: redis::Client,
-    channel: String,
-    connect_timeout: Duration,
-    retry: Duration,
+    sub: Subscription,
     cancel: CancellationToken,
     ready: oneshot::Sender<()>,
     heard: Arc<dyn Fn(Heard) + Send + Sync>,
 ) {
+    let Subscription { node, client, channel, connect_timeout, retry } = sub;
     tokio::spawn(async move {
         let mut ready = Some(ready);
         let mut had_gap = false;

@@ -101,7 +101,9 @@ impl Acquired {
         };
         match int(items.first())? {
             1 => match items.get(1)? {
-                Value::BulkString(b) => Some(Self::Entry(b.clone(), int(items.get(2)).unwrap_or(-1))),
+                Value::BulkString(b) => {
+                    Some(Self::Entry(b.clone(), int(items.get(2)).unwrap_or(-1)))
+                }
                 _ => None,
             },
             2 => Some(Self::Leased),

@@ -38,7 +38,7 @@
 //!
 //! ## Placement
 //!
-//! Each key lives on one node, chosen by [`HashRing`](crate::cache::HashRing) over the node
+//! Each key lives on one node, chosen by [`HashRing`] over the node
 //! URLs: every replica must list the same URLs (in any order). Adding a node moves about
 //! 1/(n+1) of the keys, removing one moves only its keys; a moved key is one miss.
 
@@ -393,4 +393,3 @@ where
         self.counters.snapshot()
     }
 }
-
