@@ -37,6 +37,12 @@
 //! remote cache per address), moving only about 1/(n+1) of the keys when a node joins and only
 //! the leaving node's keys when one leaves.
 //!
+//! ## Across replicas
+//!
+//! With the `redis` feature, `CacheBuilder::redis(urls)` adds a shared tier: L2 on Redis
+//! nodes placed by [`HashRing`], one load per key across every replica (errors included),
+//! and invalidations every replica applies to its L1. See `cache::remote`.
+//!
 //! ```
 //! use std::time::Duration;
 //! use result_runtime::cache::ResultCache;

@@ -25,7 +25,9 @@
 //!    waiter (whichever `SET NX` wins) takes over.
 //!
 //! [`ResultCache::invalidate_everywhere`] deletes the entry and any lease and publishes an
-//! invalidation that every replica applies to its L1.
+//! invalidation that every replica applies to its L1. The synchronous methods stay local:
+//! `get` reads L1 only, and `insert`, `invalidate` and `invalidate_all` change this
+//! replica's L1 only.
 //!
 //! ## Redis is a cache, not a dependency
 //!
