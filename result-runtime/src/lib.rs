@@ -18,7 +18,8 @@
 //! | [`mod@panic`] | panic capture: message, location and backtrace, without printing captured panics |
 //!
 //! Features: `grpc` (tonic layers), `http` (axum layers and the JSON envelope), `otel`
-//! (OpenTelemetry bridge); all off by default, so a user of groups and macros compiles
+//! (OpenTelemetry bridge), `redis` (the result cache's shared tier on Redis nodes,
+//! `cache::remote`); all off by default, so a user of groups and macros compiles
 //! neither tonic nor axum.
 //!
 //! What is built on other crates, and what is written here: groups spawn on tokio's

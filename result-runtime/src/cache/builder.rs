@@ -248,7 +248,29 @@ where
                     || timing.tti != u64::MAX,
                 timing,
                 capacity,
+                #[cfg(feature = "redis")]
+                remote: std::sync::OnceLock::new(),
             }),
         })
+    }
+}
+
+#[cfg(feature = "redis")]
+impl<K, V> CacheBuilder<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    /// What the Redis tier needs to know: the TTL, the negative TTL, and whether
+    /// refresh-ahead is on (which a tier refuses).
+    pub(super) fn tier_settings(&self) -> (Option<Duration>, Option<Duration>, bool) {
+        (self.ttl, self.negative_ttl, self.refresh_ahead.is_some())
+    }
+
+    /// The in-process cache under a tier.
+    pub(super) fn build_for_tier(
+        self,
+    ) -> std::result::Result<ResultCache<K, V>, crate::ConfigError> {
+        self.build()
     }
 }

@@ -37,6 +37,12 @@
 //! remote cache per address), moving only about 1/(n+1) of the keys when a node joins and only
 //! the leaving node's keys when one leaves.
 //!
+//! ## Across replicas
+//!
+//! With the `redis` feature, `CacheBuilder::redis(urls)` adds a shared tier: L2 on Redis
+//! nodes placed by [`HashRing`], one load per key across every replica (errors included),
+//! and invalidations every replica applies to its L1. See `cache::remote`.
+//!
 //! ```
 //! use std::time::Duration;
 //! use result_runtime::cache::ResultCache;
@@ -65,6 +71,9 @@
 
 mod builder;
 mod flight;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub mod remote;
 mod ring;
 mod stats;
 
@@ -84,6 +93,8 @@ use crate::panic::{catch_unwind, catch_unwind_sync};
 use crate::trace::TraceContext;
 
 pub use builder::CacheBuilder;
+#[cfg(feature = "redis")]
+pub use remote::{RedisCacheBuilder, RemoteStats};
 pub use ring::HashRing;
 pub use stats::CacheStats;
 
@@ -216,6 +227,9 @@ struct Inner<K, V> {
     clocked: bool,
     timing: Timing,
     capacity: u64,
+    /// The Redis tier, set once while a tiered cache is built.
+    #[cfg(feature = "redis")]
+    remote: std::sync::OnceLock<Arc<dyn remote::Tier<K, V>>>,
 }
 
 /// A concurrent cache of `Result<V>` with single-flight loading, negative caching of
@@ -388,6 +402,55 @@ where
         }
     }
 
+    /// Invalidates `key` in every replica: removes it from this L1 (as
+    /// [`invalidate`](Self::invalidate) does), then, on a Redis-tiered cache, deletes its
+    /// Redis entry and any lease on it (a load running elsewhere then stores nothing) and
+    /// publishes an invalidation that every replica applies to its L1. On a cache without a
+    /// tier it is `invalidate`.
+    ///
+    /// Returns whether Redis took the invalidation (`true` without a tier); `false` when the
+    /// key's node is down, in which case other replicas' L1 copies expire within their
+    /// [local TTL](RedisCacheBuilder::local_ttl).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use result_runtime::cache::ResultCache;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let cache = ResultCache::<String, u64>::new(100);
+    /// cache.insert("sku-1".into(), 7);
+    /// assert!(cache.invalidate_everywhere(&"sku-1".into()).await);
+    /// assert!(cache.get("sku-1").is_none());
+    /// # }
+    /// ```
+    ///
+    /// # Cancel safety
+    /// The L1 removal happens before the first await; dropping the future after that may
+    /// leave the Redis entry in place.
+    #[cfg(feature = "redis")]
+    pub async fn invalidate_everywhere(&self, key: &K) -> bool {
+        self.invalidate(key);
+        match self.inner.remote.get() {
+            Some(tier) => Arc::clone(tier).invalidate(key.clone()).await,
+            None => true,
+        }
+    }
+
+    /// The Redis tier's counters in this process; `None` for a cache without a tier.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use result_runtime::cache::ResultCache;
+    /// assert!(ResultCache::<u64, u64>::new(10).remote_stats().is_none());
+    /// ```
+    #[cfg(feature = "redis")]
+    #[must_use]
+    pub fn remote_stats(&self) -> Option<RemoteStats> {
+        self.inner.remote.get().map(|t| t.stats())
+    }
+
     /// How many entries are stored, including expired ones that no read has removed yet
     /// (they still count against the capacity until they are read or evicted).
     #[must_use]
@@ -525,6 +588,23 @@ where
         // cancellation must not cancel a load that other callers are waiting for.
         let trace = TraceContext::current();
         tokio::spawn(async move {
+            #[cfg(feature = "redis")]
+            if let Some(tier) = inner.remote.get().cloned() {
+                let local: remote::LocalLoad<V> = Box::new(move || {
+                    Box::pin(async move { catch_unwind(async move { loader().await }).await? })
+                });
+                let load = catch_unwind(tier.load(key.clone(), local));
+                let loaded = match trace {
+                    Some(t) => t.scope(load).await,
+                    None => load.await,
+                };
+                let (result, counted, cap) = match loaded {
+                    Ok(l) => (l.result, l.ran_loader, l.l1_cap),
+                    Err(e) => (Err(e), true, 0),
+                };
+                inner.finish(key, id, result, refresh, &publisher, counted, cap);
+                return;
+            }
             // The loader is called inside the task and inside the capture, so a panic while
             // building the future is caught as well as one while polling it.
             let load = catch_unwind(async move { loader().await });
@@ -532,18 +612,38 @@ where
                 Some(t) => t.scope(load).await,
                 None => load.await,
             };
-            inner.finish(key, id, result.and_then(|r| r), refresh, &publisher);
+            inner.finish(key, id, result.and_then(|r| r), refresh, &publisher, true, u64::MAX);
         });
     }
 
     /// Stores a finished load's result (when it is cacheable and the flight is still
     /// current), leaves the table and then wakes the waiters.
-    fn finish(&self, key: K, id: u64, result: Result<V>, refresh: bool, publisher: &Publisher<V>) {
-        self.counters.add(Counter::Loads);
-        if result.is_err() {
-            self.counters.add(Counter::LoadErrors);
+    ///
+    /// `loaded` says whether this process ran the loader (a tier may have read the result
+    /// from Redis instead); `cap` bounds how long the result stays (nanoseconds, `u64::MAX`
+    /// for no bound beyond its TTL).
+    #[allow(clippy::too_many_arguments)]
+    fn finish(
+        &self,
+        key: K,
+        id: u64,
+        result: Result<V>,
+        refresh: bool,
+        publisher: &Publisher<V>,
+        loaded: bool,
+        cap: u64,
+    ) {
+        if loaded {
+            self.counters.add(Counter::Loads);
+            if result.is_err() {
+                self.counters.add(Counter::LoadErrors);
+            }
         }
-        let entry = self.entry_for(&result, self.now(), refresh);
+        let now = self.now();
+        let entry = self.entry_for(&result, now, refresh).filter(|_| cap > 0).map(|mut e| {
+            e.expires = e.expires.min(now.saturating_add(cap));
+            e
+        });
         let state = {
             let mut flights = self.flights.lock(&key);
             if flights.get(&key).is_some_and(|f| f.id == id) {
