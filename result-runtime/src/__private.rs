@@ -4,6 +4,7 @@
 pub use crate::code::Code;
 pub use crate::context::Context;
 pub use crate::error::{Result, TaskError};
+pub use crate::group::registry::{boxed_group_task, BoxTaskFuture, GroupTask};
 pub use crate::panic::catch_unwind;
 pub use crate::trace::TraceContext;
 pub use ::core;
@@ -16,22 +17,6 @@ use std::task::{Context as TaskCx, Poll};
 
 use crate::context::Run;
 use crate::panic::CatchUnwind;
-
-/// The boxed future a registered group task returns.
-pub type BoxTaskFuture = Pin<Box<dyn Future<Output = Result<()>> + Send>>;
-
-/// A zero-argument task function registered in a named group by
-/// `#[fallible_task(group = "...")]`; `Group::registered(name)` runs all of a name's entries.
-pub struct GroupTask {
-    /// The group name given to the macro.
-    pub group: &'static str,
-    /// The function's path, used as the task name.
-    pub name: &'static str,
-    /// Starts the function.
-    pub run: fn() -> BoxTaskFuture,
-}
-
-inventory::collect!(GroupTask);
 
 /// Called by `#[fallible_task]` when the annotated function fails: if the caller runs inside
 /// a group task (at any depth), the group records the error as its failure (unless it has one
@@ -150,15 +135,6 @@ fn failed(name: &'static str, error: TaskError) -> TaskError {
     let error = error.with_task(name).or_trace_id(TraceContext::current_trace_id());
     fail_ambient_group(&error);
     error
-}
-
-/// Boxes a registered group task's future. A registered fn may return a value; the group
-/// only needs to know whether it failed.
-pub fn boxed_group_task<T, F>(fut: F) -> BoxTaskFuture
-where
-    F: Future<Output = Result<T>> + Send + 'static,
-{
-    Box::pin(async move { fut.await.map(drop) })
 }
 
 /// What `retry` needs of each argument: a fresh copy for every attempt.
