@@ -14,7 +14,10 @@ use result_runtime::{Code, Result, TaskError};
 use tokio::sync::{mpsc, oneshot};
 
 /// Awaits `handle`, reporting on `registered` right after its first poll.
-async fn await_reporting(mut handle: TaskHandle, registered: mpsc::UnboundedSender<()>) -> Result<()> {
+async fn await_reporting(
+    mut handle: TaskHandle,
+    registered: mpsc::UnboundedSender<()>,
+) -> Result<()> {
     let mut reported = false;
     std::future::poll_fn(move |cx| {
         let poll = Pin::new(&mut handle).poll(cx);

@@ -4,7 +4,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context as TaskCx, Poll, Waker};
 
-use super::sync::{lock, AtomicBool, Arc, Mutex, Ordering};
+use super::sync::{lock, Arc, AtomicBool, Mutex, Ordering};
 use crate::error::Result;
 
 /// Where a task leaves its outcome for its handles. Written at most once: by the task when

@@ -143,10 +143,7 @@ impl<T> fmt::Debug for Group<T> {
 
 impl<T> Group<T> {
     fn from_shared(shared: Shared) -> Self {
-        Self {
-            shared: Arc::new(shared),
-            tasks: Mutex::new(Tasks { set: JoinSet::new(), next: 0 }),
-        }
+        Self { shared: Arc::new(shared), tasks: Mutex::new(Tasks { set: JoinSet::new(), next: 0 }) }
     }
 }
 

@@ -34,7 +34,6 @@ pub(super) struct Shared {
 }
 
 impl Shared {
-
     /// Records `error` as the group's failure unless one is stored already, then cancels the
     /// group's context with it as the cause. Cancellations are never recorded: they are
     /// consequences of a failure (here or in a parent), not failures of their own.
