@@ -178,6 +178,20 @@ impl<T: Send + 'static> Group<T> {
 
     /// The options of a new group: limit, timeout or deadline, collect-all mode, name,
     /// parent context. See [`GroupBuilder`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use result_runtime::group::Group;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> result_runtime::Result<()> {
+    /// let g = Group::builder().limit(4).timeout(Duration::from_secs(1)).build()?;
+    /// g.spawn(async { Ok(1) });
+    /// assert_eq!(g.join().await?, [1]);
+    /// # Ok(()) }
+    /// ```
     pub fn builder() -> GroupBuilder<T> {
         GroupBuilder::new()
     }
@@ -189,14 +203,31 @@ impl<T: Send + 'static> Group<T> {
         &self.shared.ctx
     }
 
-    /// The winning failure, once one is recorded.
+    /// The winning failure, once one is recorded (always `None` in collect-all mode).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use result_runtime::{group::Group, Code, ErrorKind, TaskError};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let g = Group::<()>::new();
+    /// let waiting = g.spawn(std::future::pending());
+    /// assert!(g.failure().is_none());
+    /// g.cancel(TaskError::new(Code::UNAVAILABLE, "shutting down"));
+    /// assert_eq!(g.failure().unwrap().message(), "shutting down");
+    /// assert_eq!(waiting.await.unwrap_err().kind(), ErrorKind::Cancelled);
+    /// # }
+    /// ```
     #[must_use]
     pub fn failure(&self) -> Option<TaskError> {
         self.shared.failure.get()
     }
 
     /// Cancels the group as a failure would: `error` becomes the group's error unless one is
-    /// recorded already (a `Cancelled` error is not recorded, but still cancels).
+    /// recorded already (a `Cancelled` error is not recorded, but still cancels). See
+    /// [`failure`](Self::failure) for an example.
     pub fn cancel(&self, error: TaskError) {
         if error.is_cancelled() || self.shared.collect_all {
             self.shared.ctx.cancel(error);
@@ -211,6 +242,21 @@ impl<T: Send + 'static> Group<T> {
 
     /// How many tasks were ever spawned into the group (finished ones included): the index
     /// the next spawn gets. Unlike `JoinSet::len`, it never goes down.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use result_runtime::group::Group;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let g = Group::new();
+    /// assert_eq!(g.spawned(), 0);
+    /// let h = g.spawn(async { Ok(()) });
+    /// h.await.unwrap();
+    /// assert_eq!(g.spawned(), 1, "finished, still counted");
+    /// # }
+    /// ```
     #[must_use]
     pub fn spawned(&self) -> usize {
         self.lock().next
@@ -219,6 +265,24 @@ impl<T: Send + 'static> Group<T> {
     /// Spawns `fut` as the next task. Never waits: over the limit, the task waits for a slot
     /// itself (and stops waiting when the group is cancelled). Spawning into a cancelled
     /// group is allowed; the task ends `Cancelled` without being polled.
+    ///
+    /// The returned [`TaskHandle`] can be awaited for the task's outcome, or dropped: the
+    /// task runs on either way (the group owns it).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use result_runtime::group::Group;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> result_runtime::Result<()> {
+    /// let g = Group::new();
+    /// let first = g.spawn(async { Ok(10) });
+    /// g.spawn(async { Ok(20) }); // handle dropped: the task still runs
+    /// assert_eq!(first.index(), 0);
+    /// assert_eq!(g.join().await?, [10, 20]);
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Panics
     /// Outside a tokio runtime, as `tokio::spawn`.
@@ -230,6 +294,22 @@ impl<T: Send + 'static> Group<T> {
     }
 
     /// [`spawn`](Self::spawn) with a task name for errors (instead of `group[index]`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use result_runtime::{group::Group, Code, TaskError};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let g = Group::<()>::new();
+    /// g.spawn_named("load-config", async { Err(TaskError::new(Code::NOT_FOUND, "no file")) });
+    /// assert_eq!(g.join().await.unwrap_err().task(), Some("load-config"));
+    /// # }
+    /// ```
+    ///
+    /// # Panics
+    /// Outside a tokio runtime, as `tokio::spawn`.
     pub fn spawn_named<F>(&self, name: impl Into<Cow<'static, str>>, fut: F) -> TaskHandle
     where
         F: Future<Output = Result<T>> + Send + 'static,
@@ -258,6 +338,8 @@ impl<T: Send + 'static> Group<T> {
     ///
     /// # Errors
     /// [`AtLimit`] with the future, untouched, when every slot is busy.
+    ///
+    /// # Examples
     ///
     /// ```
     /// use result_runtime::group::Group;
@@ -296,6 +378,10 @@ impl<T: Send + 'static> Group<T> {
     ///
     /// # Errors
     /// The group's winning failure; or, without one, the error of the lowest index.
+    ///
+    /// # Cancel safety
+    /// Not cancel safe, by design: the group is consumed, and dropping the future before it
+    /// completes cancels and aborts every task, discarding the values already produced.
     pub async fn join(mut self) -> Result<Vec<T>> {
         let mut out = Collector::new(self.spawned());
         let set = &mut self.tasks.get_mut().unwrap_or_else(PoisonError::into_inner).set;
@@ -307,6 +393,25 @@ impl<T: Send + 'static> Group<T> {
 
     /// Waits for every task and returns every result in spawn order: the collect-all view
     /// (in fail-fast mode, the siblings a failure stopped show as `Cancelled`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use result_runtime::{group::Group, Code, TaskError};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> result_runtime::Result<()> {
+    /// let g = Group::builder().collect_all().build()?;
+    /// g.spawn(async { Err(TaskError::new(Code::NOT_FOUND, "a")) });
+    /// g.spawn(async { Ok(2) });
+    /// let all = g.join_all().await;
+    /// assert_eq!(all[0].as_ref().unwrap_err().code(), Code::NOT_FOUND);
+    /// assert_eq!(*all[1].as_ref().unwrap(), 2);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Cancel safety
+    /// As [`join`](Self::join): dropping the future cancels and aborts the tasks.
     pub async fn join_all(mut self) -> Vec<Result<T>> {
         let mut out = Collector::new(self.spawned());
         let set = &mut self.tasks.get_mut().unwrap_or_else(PoisonError::into_inner).set;
@@ -319,6 +424,8 @@ impl<T: Send + 'static> Group<T> {
     /// The results as tasks finish, `(index, result)`, without keeping them: for long-lived
     /// groups. The stream owns the group (more work can be spawned through
     /// [`JoinStream::group`]) and ends when no task is left.
+    ///
+    /// # Examples
     ///
     /// ```
     /// use futures::StreamExt;
@@ -349,6 +456,8 @@ impl<T: Send + 'static> Group<T> {
     /// its parent), no further input is taken. Without a limit every input is spawned at
     /// once.
     ///
+    /// # Examples
+    ///
     /// ```
     /// use result_runtime::group::Group;
     ///
@@ -363,6 +472,10 @@ impl<T: Send + 'static> Group<T> {
     ///
     /// # Errors
     /// As [`join`](Self::join).
+    ///
+    /// # Cancel safety
+    /// As [`join`](Self::join): dropping the future cancels and aborts the tasks, and no
+    /// further input is taken.
     pub async fn map<I, F, Fut>(mut self, inputs: I, mut f: F) -> Result<Vec<T>>
     where
         I: IntoIterator,

@@ -16,6 +16,10 @@ use crate::error::Result;
 /// siblings it cancelled (each `Cancelled`, with the failure as the cause), so a consumer sees
 /// every index exactly once. [`Group::failure`] (through [`group`](Self::group)) tells the
 /// winning failure at any time.
+///
+/// # Cancel safety
+/// `StreamExt::next` on it is cancel safe: an item is taken from the group only when it is
+/// returned, so a `next()` dropped in a `select!` loses nothing.
 #[must_use = "streams do nothing unless polled"]
 pub struct JoinStream<T> {
     pub(super) group: Group<T>,
