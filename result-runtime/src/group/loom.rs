@@ -121,7 +121,7 @@ fn loom_a_cancelled_sibling_never_wins_the_failure() {
         sibling.join().unwrap();
         let winner = shared.failure.get().expect("a real failure was recorded");
         assert_eq!(winner.kind(), ErrorKind::Failed);
-        assert!(["a", "b"].contains(&winner.message()));
+        assert!(["a", "b"].contains(&winner.message().as_ref()));
         assert_eq!(shared.ctx.cause().unwrap().message(), winner.message());
     });
 }
