@@ -156,7 +156,7 @@ fn limit_64(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
         b.to_async(rt).iter_custom(|iters| async move {
             let start = Instant::now();
             for _ in 0..iters {
-                let group = Group::new().limit(64);
+                let group = Group::builder().limit(64).build().unwrap();
                 for i in 0..N {
                     group.spawn(async move {
                         tokio::task::yield_now().await;
@@ -172,8 +172,10 @@ fn limit_64(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
         b.to_async(rt).iter_custom(|iters| async move {
             let start = Instant::now();
             for _ in 0..iters {
-                let out = Group::new()
+                let out = Group::builder()
                     .limit(64)
+                    .build()
+                    .unwrap()
                     .map(0..N, |i| async move {
                         tokio::task::yield_now().await;
                         Ok(i)

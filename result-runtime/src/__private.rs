@@ -5,6 +5,8 @@
 pub use crate::code::Code;
 pub use crate::context::Context;
 pub use crate::error::{Result, TaskError};
+// #[fallible_task(group = "..")]: the registry of named groups.
+pub use crate::group::registry::{boxed_group_task, BoxTaskFuture, GroupTask};
 pub use crate::panic::catch_unwind;
 pub use crate::trace::TraceContext;
 pub use ::core;
@@ -20,31 +22,3 @@ pub use crate::task::{fail_ambient_group, task, task_with_timeout, Flatten, Task
 // #[traced]
 pub use crate::trace::traced::{traced, traced_sync, Keep, Stamp, Traced, ViaKeep, ViaStamp};
 
-// #[fallible_task(group = "..")]: the registry of named groups.
-use std::future::Future;
-use std::pin::Pin;
-
-/// The boxed future a registered group task returns.
-pub type BoxTaskFuture = Pin<Box<dyn Future<Output = Result<()>> + Send>>;
-
-/// A zero-argument task function registered in a named group by
-/// `#[fallible_task(group = "...")]`; `Group::registered(name)` runs all of a name's entries.
-pub struct GroupTask {
-    /// The group name given to the macro.
-    pub group: &'static str,
-    /// The function's path, used as the task name.
-    pub name: &'static str,
-    /// Starts the function.
-    pub run: fn() -> BoxTaskFuture,
-}
-
-inventory::collect!(GroupTask);
-
-/// Boxes a registered group task's future. A registered fn may return a value; the group
-/// only needs to know whether it failed.
-pub fn boxed_group_task<T, F>(fut: F) -> BoxTaskFuture
-where
-    F: Future<Output = Result<T>> + Send + 'static,
-{
-    Box::pin(async move { fut.await.map(drop) })
-}

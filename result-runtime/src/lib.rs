@@ -48,7 +48,7 @@
 //! let trace = TraceContext::new_root();
 //! let prices = trace
 //!     .scope(async {
-//!         let g = Group::new().limit(8).timeout(Duration::from_secs(5));
+//!         let g = Group::builder().limit(8).timeout(Duration::from_secs(5)).build()?;
 //!         for sku in ["a", "b"] {
 //!             g.spawn(fetch_price(sku.to_owned()));
 //!         }

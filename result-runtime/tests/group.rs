@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use result_runtime::context::Context;
-use result_runtime::group::{Group, ZeroLimit};
+use result_runtime::group::Group;
 use result_runtime::trace::TraceContext;
-use result_runtime::{Code, ErrorKind, Result, TaskError};
+use result_runtime::{Code, ConfigError, ErrorKind, Result, TaskError};
 use tokio::sync::{mpsc, oneshot, Notify};
 
 /// Counts drops; a task holding one shows whether its future was dropped.
@@ -150,7 +150,7 @@ async fn results_keep_spawn_order_under_random_completion_order() {
 #[tokio::test(start_paused = true)]
 async fn the_limit_is_never_exceeded_and_is_used() {
     let inside = HighWater::default();
-    let g = Group::new().limit(4);
+    let g = Group::builder().limit(4).build().unwrap();
     let mut rng = fastrand::Rng::with_seed(3);
     for i in 0..100_usize {
         let inside = inside.clone();
@@ -168,7 +168,7 @@ async fn the_limit_is_never_exceeded_and_is_used() {
 #[tokio::test(start_paused = true)]
 async fn the_deadline_fails_the_group_and_drops_the_slow_tasks() {
     let drops = Drops::default();
-    let g = Group::new().name("slow").timeout(Duration::from_secs(1));
+    let g = Group::builder().name("slow").timeout(Duration::from_secs(1)).build().unwrap();
     g.spawn(async { Ok(1) });
     for _ in 0..3 {
         let guard = drops.guard();
@@ -191,7 +191,7 @@ async fn a_panic_among_1000_tasks_becomes_the_error_and_cancels_the_rest() {
     let drops = Drops::default();
     let go = Arc::new(Notify::new());
     let (started_tx, mut started) = mpsc::unbounded_channel();
-    let g = Group::new().name("batch");
+    let g = Group::builder().name("batch").build().unwrap();
     for i in 0..1_000_u32 {
         let go = go.clone();
         let started = started_tx.clone();
@@ -252,7 +252,7 @@ async fn an_outer_failure_cancels_a_nested_group() {
 async fn a_nested_failure_reaches_the_outer_join() {
     let outer = Group::<()>::new();
     outer.spawn(async {
-        let inner = Group::new().name("inner");
+        let inner = Group::builder().name("inner").build().unwrap();
         inner.spawn(async { Ok(()) });
         inner.spawn(async { Err(TaskError::new(Code::NOT_FOUND, "deep")) });
         inner.join().await.map(drop)
@@ -273,7 +273,7 @@ async fn a_cancelled_parent_context_ends_the_group_with_its_cause() {
     assert_eq!(err.kind(), ErrorKind::Cancelled);
     assert_eq!(err.cause().unwrap().message(), "shutting down");
 
-    let g = Group::<u32>::with_context(&parent);
+    let g = Group::<u32>::builder().parent(&parent).build().unwrap();
     let polled = Arc::new(AtomicUsize::new(0));
     let p = polled.clone();
     g.spawn(async move {
@@ -325,7 +325,7 @@ async fn dropping_the_join_future_aborts_its_tasks() {
 
 #[tokio::test]
 async fn try_spawn_refuses_at_the_limit_and_gives_the_future_back() {
-    let g = Group::new().limit(2);
+    let g = Group::builder().limit(2).build().unwrap();
     let (a_tx, a_rx) = oneshot::channel::<()>();
     let (b_tx, b_rx) = oneshot::channel::<()>();
     let a = g.try_spawn(async { a_rx.await.map(|()| 1).map_err(TaskError::from) }).unwrap();
@@ -352,7 +352,7 @@ async fn spawn_never_blocks_and_a_failure_frees_the_work_queued_behind_the_limit
     let polled = Arc::new(AtomicUsize::new(0));
     let drops = Drops::default();
     let (go_tx, go_rx) = oneshot::channel::<()>();
-    let g = Group::new().limit(1);
+    let g = Group::builder().limit(1).build().unwrap();
     g.spawn(async {
         go_rx.await.unwrap();
         Ok(())
@@ -378,7 +378,7 @@ async fn spawn_never_blocks_and_a_failure_frees_the_work_queued_behind_the_limit
 
 #[tokio::test(start_paused = true)]
 async fn a_deadline_frees_the_work_queued_behind_the_limit() {
-    let g = Group::<()>::new().limit(2).timeout(Duration::from_secs(5));
+    let g = Group::<()>::builder().limit(2).timeout(Duration::from_secs(5)).build().unwrap();
     for _ in 0..50 {
         g.spawn(std::future::pending());
     }
@@ -386,39 +386,12 @@ async fn a_deadline_frees_the_work_queued_behind_the_limit() {
 }
 
 #[test]
-fn limit_zero_is_rejected_with_a_clear_error() {
-    let (_, err) = Group::<()>::new().try_limit(0).unwrap_err();
-    assert_eq!(err, ZeroLimit);
-    assert_eq!(
-        err.to_string(),
-        "a group limit must be at least 1: `limit(0)` could never run a task"
-    );
+fn limit_zero_is_refused_by_the_builder_with_a_clear_error() {
+    let err = Group::<()>::builder().limit(0).build().unwrap_err();
+    assert_eq!(err, ConfigError::zero("limit"));
+    assert_eq!(err.setting(), "limit");
+    assert_eq!(err.to_string(), "invalid setting `limit`: must be greater than zero, got 0");
     assert_eq!(TaskError::classified(err).code(), Code::INVALID_ARGUMENT);
-}
-
-#[tokio::test]
-async fn limit_zero_fails_the_group_instead_of_hanging() {
-    let g = Group::new().limit(0);
-    let polled = Arc::new(AtomicUsize::new(0));
-    for _ in 0..3 {
-        let polled = polled.clone();
-        g.spawn(async move {
-            polled.fetch_add(1, SeqCst);
-            Ok(())
-        });
-    }
-    let err = g.join().await.unwrap_err();
-    assert_eq!(err.code(), Code::INVALID_ARGUMENT);
-    assert!(err.to_string().contains("`limit(0)` could never run a task"), "{err}");
-    assert_eq!(polled.load(SeqCst), 0);
-}
-
-#[tokio::test]
-#[should_panic(expected = "Group::limit must be called before the first spawn")]
-async fn options_after_a_spawn_are_a_programming_error() {
-    let g = Group::new();
-    g.spawn(async { Ok(()) });
-    let _ = g.limit(2);
 }
 
 async fn deep_helper(fail: bool) -> u32 {
@@ -512,7 +485,7 @@ async fn join_stream_reports_every_index_once_and_serves_a_long_lived_group() {
     }
     seen.sort_unstable();
     assert_eq!(seen, (0..20).collect::<Vec<_>>());
-    assert!(stream.failure().is_none());
+    assert!(stream.group().failure().is_none());
 }
 
 #[tokio::test]
@@ -552,8 +525,10 @@ async fn map_pulls_its_input_lazily_and_keeps_input_order() {
     };
     let mut rng = fastrand::Rng::with_seed(11);
     let (d, p) = (done.clone(), pulled.clone());
-    let out = Group::new()
+    let out = Group::builder()
         .limit(3)
+        .build()
+        .unwrap()
         .map(inputs, |x| {
             // Only as many inputs out as the limit allows beyond what has finished.
             assert!(p.load(SeqCst) <= d.load(SeqCst) + 3);
@@ -576,8 +551,10 @@ async fn map_pulls_its_input_lazily_and_keeps_input_order() {
 async fn map_stops_pulling_after_a_failure() {
     let pulled = Arc::new(AtomicUsize::new(0));
     let p = pulled.clone();
-    let err = Group::new()
+    let err = Group::builder()
         .limit(2)
+        .build()
+        .unwrap()
         .map(
             (0..1_000_000_u64).inspect(move |_| {
                 p.fetch_add(1, SeqCst);
@@ -602,7 +579,7 @@ async fn map_stops_pulling_after_a_failure() {
 #[tokio::test]
 async fn collect_all_cancels_nothing_and_returns_every_error() {
     let (go_tx, go_rx) = tokio::sync::watch::channel(false);
-    let g = Group::new().collect_all();
+    let g = Group::builder().collect_all().build().unwrap();
     for i in 0..10_u32 {
         let mut go = go_rx.clone();
         g.spawn(async move {
@@ -631,7 +608,7 @@ async fn collect_all_cancels_nothing_and_returns_every_error() {
     assert!(!ctx.is_cancelled());
 
     // join in collect-all mode: the lowest index's error.
-    let g = Group::<u32>::new().collect_all();
+    let g = Group::<u32>::builder().collect_all().build().unwrap();
     g.spawn(async { Ok(0) });
     g.spawn(async { Err(TaskError::new(Code::NOT_FOUND, "first")) });
     g.spawn(async { Err(TaskError::new(Code::NOT_FOUND, "second")) });
@@ -651,7 +628,7 @@ async fn cancel_fails_the_group_like_a_task_would() {
 #[tokio::test]
 async fn an_empty_group_joins_to_nothing() {
     let g = Group::<u8>::new();
-    assert!(g.is_empty());
+    assert_eq!(g.spawned(), 0);
     assert_eq!(g.join().await.unwrap(), Vec::<u8>::new());
 }
 
@@ -715,7 +692,7 @@ async fn a_panic_while_a_cancelled_future_is_dropped_does_not_vanish() {
     // Cancelled futures are dropped after the task's own capture: the panic reaches the
     // group through tokio's JoinError, without its index, and still shows up.
     let (started_tx, mut started) = mpsc::unbounded_channel();
-    let g = Group::<u32>::new().collect_all();
+    let g = Group::<u32>::builder().collect_all().build().unwrap();
     g.spawn(async move {
         let _bomb = PanicOnDrop;
         started_tx.send(()).unwrap();
@@ -731,7 +708,7 @@ async fn a_panic_while_a_cancelled_future_is_dropped_does_not_vanish() {
 
 #[tokio::test]
 async fn fail_ambient_in_collect_all_mode_cancels_nothing() {
-    let g = Group::new().collect_all();
+    let g = Group::builder().collect_all().build().unwrap();
     g.spawn(async {
         result_runtime::__private::fail_ambient_group(&unavailable("reported"));
         Ok(deep_helper(false).await)
@@ -759,7 +736,7 @@ fn a_spawn_outside_a_runtime_panics_and_leaves_no_hole() {
         drop(g.spawn(async { Ok(1) }));
     }));
     assert!(spawned.is_err());
-    assert!(g.is_empty());
+    assert_eq!(g.spawned(), 0);
     let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
     let index = rt.block_on(async { g.spawn(async { Ok(2) }).index() });
     assert_eq!(index, 0);

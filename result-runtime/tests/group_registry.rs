@@ -2,8 +2,10 @@
 //! the hook `#[fallible_task(group = "...")]` expands to.
 
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::time::Duration;
 
 use result_runtime::__private::{BoxTaskFuture, GroupTask};
+use result_runtime::context::Context;
 use result_runtime::group::Group;
 use result_runtime::{Code, ErrorKind, TaskError};
 
@@ -74,11 +76,20 @@ async fn a_registered_failure_is_fail_fast_and_names_the_function() {
 }
 
 #[tokio::test]
-async fn a_configured_group_can_take_registered_tasks() {
-    let g = Group::new().limit(1);
-    assert_eq!(g.spawn_registered("startup"), 2);
+async fn a_registered_group_can_take_more_work() {
+    let g = Group::registered("startup");
+    assert_eq!(g.spawned(), 2);
     g.spawn(async { Ok(()) });
     assert_eq!(g.join().await.unwrap().len(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_registered_group_takes_its_deadline_from_the_ambient_context() {
+    let ctx = Context::new().with_timeout(Duration::from_secs(1));
+    let g = ctx.scope(async { Group::registered("no-such-group") }).await;
+    assert_eq!(g.context().deadline(), ctx.deadline());
+    ctx.cancel(TaskError::new(Code::UNAVAILABLE, "shutting down"));
+    assert!(g.context().is_cancelled(), "a child of the ambient context");
 }
 
 #[tokio::test]

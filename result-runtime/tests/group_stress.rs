@@ -48,7 +48,7 @@ async fn two_hundred_rounds_of_a_thousand_tasks() {
             })
             .collect();
         let limited = round % 3 == 0;
-        let g = if limited { Group::new().limit(64) } else { Group::new() };
+        let g = if limited { Group::builder().limit(64).build().unwrap() } else { Group::new() };
         for (i, &plan) in plans.iter().enumerate() {
             let guard = Live::new(&live);
             let yields = rng.u8(0..3);

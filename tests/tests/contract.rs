@@ -70,7 +70,7 @@ async fn the_design_sketch_works_as_written() -> Result<()> {
     // fail-fast group, under one trace
     let users = tc
         .scope(async {
-            let g = Group::new().limit(8).timeout(Duration::from_secs(2));
+            let g = Group::builder().limit(8).timeout(Duration::from_secs(2)).build()?;
             for id in [3, 1, 2] {
                 g.spawn(fetch_user(id));
             }

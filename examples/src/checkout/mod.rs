@@ -72,7 +72,11 @@ impl Checkout {
             return Err(TaskError::new(Code::INVALID_ARGUMENT, "the basket is empty"));
         }
         let count = request.items.len();
-        let lines = Group::new().name("checkout.lines").limit(Self::LINES_IN_FLIGHT);
+        let lines = Group::builder()
+            .name("checkout.lines")
+            .limit(Self::LINES_IN_FLIGHT)
+            .build()
+            .expect("LINES_IN_FLIGHT is at least 1");
         for item in request.items {
             let this = self.clone();
             lines.spawn(async move { this.line(item).await });

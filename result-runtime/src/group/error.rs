@@ -1,24 +1,10 @@
-//! The errors of configuring and feeding a group.
+//! The error of feeding a group (its settings are refused with
+//! [`ConfigError`](crate::ConfigError)).
 
 use std::fmt;
 
 use crate::code::Code;
 use crate::error::Classify;
-
-/// [`Group::limit`](super::Group::limit) was given `0`.
-///
-/// A limit of zero could never run a task: a group that accepted it would wait forever (Go's
-/// `errgroup.SetLimit(0)` does exactly that). Converted into a `TaskError` with
-/// [`TaskError::classified`](crate::TaskError::classified) it is `INVALID_ARGUMENT`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("a group limit must be at least 1: `limit(0)` could never run a task")]
-pub struct ZeroLimit;
-
-impl Classify for ZeroLimit {
-    fn code(&self) -> Code {
-        Code::INVALID_ARGUMENT
-    }
-}
 
 /// [`Group::try_spawn`](super::Group::try_spawn) refused: every slot of the limit is busy.
 /// The future is handed back, not lost. Classified as `RATE_LIMITED` (load shed).

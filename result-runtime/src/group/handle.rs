@@ -2,30 +2,100 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
-use std::task::{Context as TaskCx, Poll};
+use std::task::{Context as TaskCx, Poll, Waker};
 
-use futures_util::task::AtomicWaker;
-
+use super::sync::{lock, Arc, AtomicBool, Mutex, Ordering};
 use crate::error::Result;
 
-/// Where a task leaves its outcome for its handle. Written exactly once: by the task when it
-/// ends, or by its drop guard when the task is torn down before it could.
+/// Where a task leaves its outcome for its handles. Written at most once: by the task when
+/// it ends, or by its drop guard when the task is torn down before it could.
+///
+/// Every handle (clones included) awaiting the outcome has its own entry in the waiter list,
+/// and [`set`](Self::set) wakes them all: a single waker slot would let the last clone to
+/// register replace the others', leaving them waiting forever.
 #[derive(Default)]
 pub(super) struct Slot {
-    outcome: OnceLock<Result<()>>,
-    waker: AtomicWaker,
+    /// Raised once the outcome is stored: `is_finished` without the lock.
+    done: AtomicBool,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    outcome: Option<Result<()>>,
+    /// The wakers of the handles waiting, indexed by the key each handle keeps; a handle that
+    /// stops waiting leaves a hole, which the next one to register reuses.
+    waiters: Vec<Option<Waker>>,
 }
 
 impl Slot {
     pub(super) fn is_set(&self) -> bool {
-        self.outcome.get().is_some()
+        self.done.load(Ordering::Acquire)
     }
 
+    /// Stores `outcome` (unless one is stored already) and wakes every waiting handle.
     pub(super) fn set(&self, outcome: Result<()>) {
-        if self.outcome.set(outcome).is_ok() {
-            self.waker.wake();
+        let waiters = {
+            let mut state = lock(&self.state);
+            if state.outcome.is_some() {
+                return;
+            }
+            state.outcome = Some(outcome);
+            self.done.store(true, Ordering::Release);
+            std::mem::take(&mut state.waiters)
+        };
+        // Outside the lock: a waker may run arbitrary code.
+        for waker in waiters.into_iter().flatten() {
+            waker.wake();
         }
+    }
+
+    /// The outcome, or `Pending` with `cx`'s waker registered under `key` (a new key when
+    /// there is none yet).
+    fn poll(&self, key: &mut Option<usize>, cx: &TaskCx<'_>) -> Poll<Result<()>> {
+        let mut state = lock(&self.state);
+        if let Some(outcome) = &state.outcome {
+            *key = None;
+            return Poll::Ready(outcome.clone());
+        }
+        match *key {
+            Some(k) => match &mut state.waiters[k] {
+                Some(waker) if waker.will_wake(cx.waker()) => {}
+                entry => *entry = Some(cx.waker().clone()),
+            },
+            None => {
+                let waker = Some(cx.waker().clone());
+                let k = match state.waiters.iter().position(Option::is_none) {
+                    Some(hole) => {
+                        state.waiters[hole] = waker;
+                        hole
+                    }
+                    None => {
+                        state.waiters.push(waker);
+                        state.waiters.len() - 1
+                    }
+                };
+                *key = Some(k);
+            }
+        }
+        Poll::Pending
+    }
+
+    /// Removes the waker registered under `key` (its handle stopped waiting).
+    fn unregister(&self, key: usize) {
+        let mut state = lock(&self.state);
+        // After `set` the list is empty and the key means nothing any more.
+        if let Some(entry) = state.waiters.get_mut(key) {
+            *entry = None;
+        }
+        while let Some(None) = state.waiters.last() {
+            state.waiters.pop();
+        }
+    }
+
+    #[cfg(all(test, loom))]
+    pub(super) fn waiters(&self) -> usize {
+        lock(&self.state).waiters.iter().flatten().count()
     }
 }
 
@@ -38,6 +108,13 @@ impl Slot {
 /// (or the stream, or `map`), so every value has exactly one owner and `join` never misses
 /// one. Awaiting a handle does not consume anything, and dropping a handle does not cancel its
 /// task: the group owns its tasks.
+///
+/// Clones are handles to the same task, and any number of them can be awaited at once, from
+/// different tasks: every one is woken when the task ends, with the same outcome.
+///
+/// # Cancel safety
+/// Awaiting is cancel safe: a handle abandoned mid-await (a `select!` that took another
+/// branch) can be awaited again later and still sees the outcome.
 ///
 /// ```
 /// use result_runtime::{group::Group, Code, ErrorKind, TaskError};
@@ -53,10 +130,29 @@ impl Slot {
 /// assert_eq!(group.join().await.unwrap_err().kind(), ErrorKind::Failed);
 /// # }
 /// ```
-#[derive(Clone)]
 pub struct TaskHandle {
     index: usize,
     slot: Arc<Slot>,
+    /// This handle's entry in the slot's waiter list, while it waits.
+    waiter: Option<usize>,
+}
+
+impl Clone for TaskHandle {
+    /// Another handle to the same task, with a waiter entry of its own: every clone can be
+    /// awaited at the same time, and every one is woken.
+    fn clone(&self) -> Self {
+        Self { index: self.index, slot: self.slot.clone(), waiter: None }
+    }
+}
+
+impl Drop for TaskHandle {
+    /// A handle dropped while it waits (a `select!` that took another branch) leaves the
+    /// waiter list. The task is not affected: the group owns it.
+    fn drop(&mut self) {
+        if let Some(key) = self.waiter.take() {
+            self.slot.unregister(key);
+        }
+    }
 }
 
 impl std::fmt::Debug for TaskHandle {
@@ -70,7 +166,7 @@ impl std::fmt::Debug for TaskHandle {
 
 impl TaskHandle {
     pub(super) fn new(index: usize, slot: Arc<Slot>) -> Self {
-        Self { index, slot }
+        Self { index, slot, waiter: None }
     }
 
     /// The task's position in spawn order: where its value sits in `join`'s `Vec`, and the
@@ -83,7 +179,7 @@ impl TaskHandle {
     /// Whether the task has ended (its outcome is available without waiting).
     #[must_use]
     pub fn is_finished(&self) -> bool {
-        self.slot.outcome.get().is_some()
+        self.slot.is_set()
     }
 }
 
@@ -91,14 +187,7 @@ impl Future for TaskHandle {
     type Output = Result<()>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<Self::Output> {
-        if let Some(outcome) = self.slot.outcome.get() {
-            return Poll::Ready(outcome.clone());
-        }
-        self.slot.waker.register(cx.waker());
-        // The task may have finished between the check and the registration.
-        match self.slot.outcome.get() {
-            Some(outcome) => Poll::Ready(outcome.clone()),
-            None => Poll::Pending,
-        }
+        let this = self.get_mut();
+        this.slot.poll(&mut this.waiter, cx)
     }
 }

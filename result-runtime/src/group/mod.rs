@@ -11,12 +11,12 @@
 //! - results in spawn order ([`join`](Group::join)), or as they finish
 //!   ([`join_stream`](Group::join_stream)) for long-lived groups that must not keep every
 //!   output;
-//! - a concurrency [`limit`](Group::limit) that never blocks [`spawn`](Group::spawn) (work
+//! - a concurrency [`limit`](GroupBuilder::limit) that never blocks [`spawn`](Group::spawn) (work
 //!   over the limit waits for a slot inside its task, and that wait ends when the group is
 //!   cancelled: no deadlock when the failing task is queued behind the limit),
 //!   [`try_spawn`](Group::try_spawn) for callers that shed load, and a lazy
 //!   [`map`](Group::map);
-//! - a [`timeout`](Group::timeout) / [`deadline`](Group::deadline);
+//! - a [`timeout`](GroupBuilder::timeout) / [`deadline`](GroupBuilder::deadline);
 //! - panics become `Panicked` errors with message, location and task name, and fail the group
 //!   like any error (they never abort the process and never vanish);
 //! - tasks run under a child of the ambient context and inherit the spawner's trace context,
@@ -24,10 +24,15 @@
 //!   cancels the inner one;
 //! - no task outlives its group: dropping the group, or the future awaiting `join`, cancels
 //!   and aborts its tasks;
-//! - a collect-all mode ([`collect_all`](Group::collect_all), [`join_all`](Group::join_all));
+//! - a collect-all mode ([`collect_all`](GroupBuilder::collect_all),
+//!   [`join_all`](Group::join_all));
 //! - named groups: [`Group::registered`] runs every function that
 //!   `#[fallible_task(group = "...")]` registered under a name (the registry is the
 //!   `inventory` crate).
+//!
+//! Options are set on a [`GroupBuilder`] ([`Group::builder`]) before the group exists, and
+//! a bad one (a zero limit, a zero timeout) is refused there with a
+//! [`ConfigError`](crate::ConfigError); [`Group::new`] is the defaults.
 //!
 //! ## How tasks are stopped
 //! Every task runs inside [`Context::run`] on the group's context, so cancelling the context
@@ -40,7 +45,7 @@
 //!
 //! ## Which error wins
 //! In fail-fast mode the group's error is the first failure *recorded*: tasks record their
-//! failure atomically (a `OnceLock`) the moment they end with it, or earlier when a
+//! failure atomically (a set-once store) the moment they end with it, or earlier when a
 //! `#[fallible_task]` function below them fails. When several tasks fail "at once", the
 //! first to reach that atomic wins, whatever their spawn order; the others' errors are still
 //! in their own results ([`join_all`](Group::join_all), the stream, their handles).
@@ -61,14 +66,14 @@
 //! }
 //!
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)]
-//! # async fn main() -> Result<()> {
-//! let g = Group::new().limit(8).timeout(Duration::from_secs(2));
+//! # async fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
+//! let g = Group::builder().limit(8).timeout(Duration::from_secs(2)).build()?;
 //! for id in [1, 2, 3] {
 //!     g.spawn(fetch_user(id));
 //! }
 //! assert_eq!(g.join().await?, ["user-1", "user-2", "user-3"]);
 //!
-//! let g = Group::new().name("users");
+//! let g = Group::builder().name("users").build()?;
 //! for id in [1, 13, 3] {
 //!     g.spawn(fetch_user(id));
 //! }
@@ -79,28 +84,30 @@
 //! # Ok(()) }
 //! ```
 
+mod builder;
 mod error;
+mod failure;
 mod handle;
+#[cfg(all(test, loom))]
+mod loom;
+pub(crate) mod registry;
 mod stream;
+mod sync;
 mod task;
 
 use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
 
-use tokio::sync::Semaphore;
 use tokio::task::{JoinError, JoinSet};
-use tokio::time::Instant;
 
-use crate::__private::GroupTask;
 use crate::code::Code;
 use crate::context::Context;
 use crate::error::{Result, TaskError};
-use crate::panic::PanicReport;
 
-pub use error::{AtLimit, ZeroLimit};
+pub use builder::GroupBuilder;
+pub use error::AtLimit;
 pub use handle::TaskHandle;
 pub use stream::JoinStream;
 pub(crate) use task::fail_ambient;
@@ -114,7 +121,7 @@ struct Tasks<T> {
 
 /// A fail-fast group of tasks producing `T`s. See the [module docs](self).
 ///
-/// Configure it with the builder methods before the first spawn; spawn with `&self`
+/// Configure it with a [`GroupBuilder`] ([`Group::builder`]); spawn with `&self`
 /// (`spawn` never waits); consume it with one of [`join`](Self::join),
 /// [`join_all`](Self::join_all), [`join_stream`](Self::join_stream) or [`map`](Self::map).
 /// Spawning needs a tokio runtime, as `tokio::spawn` does.
@@ -134,151 +141,59 @@ impl<T> fmt::Debug for Group<T> {
     }
 }
 
+impl<T> Group<T> {
+    fn from_shared(shared: Shared) -> Self {
+        Self { shared: Arc::new(shared), tasks: Mutex::new(Tasks { set: JoinSet::new(), next: 0 }) }
+    }
+}
+
 impl<T: Send + 'static> Default for Group<T> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl Group<()> {
-    /// A fail-fast group running every task registered under `name` with
-    /// `#[fallible_task(group = "name")]` (each named after its function). The registry is
-    /// static: it holds what was linked into the binary. A name nobody registered gives an
-    /// empty group, whose `join` is `Ok(vec![])`; [`Group::registered_count`] tells them
-    /// apart.
+impl<T: Send + 'static> Group<T> {
+    /// A fail-fast group without limit or deadline, whose context is a child of the ambient
+    /// one ([`Context::current`]) when there is one: a group created inside a task of another
+    /// group is cancelled with it. The defaults of [`Group::builder`].
+    ///
+    /// # Examples
     ///
     /// ```
     /// use result_runtime::group::Group;
     ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> result_runtime::Result<()> {
-    /// let all: Vec<()> = Group::registered("nothing-registered-here").join().await?;
-    /// assert!(all.is_empty());
+    /// let g = Group::new();
+    /// g.spawn(async { Ok("a") });
+    /// g.spawn(async { Ok("b") });
+    /// assert_eq!(g.join().await?, ["a", "b"]);
     /// # Ok(()) }
     /// ```
     #[must_use]
-    pub fn registered(name: &str) -> Self {
-        let group = Self::new().name(name.to_owned());
-        group.spawn_registered(name);
-        group
-    }
-
-    /// Spawns every task registered under `name` into this group (configured as you like),
-    /// and returns how many there were.
-    pub fn spawn_registered(&self, name: &str) -> usize {
-        let mut count = 0;
-        for task in inventory::iter::<GroupTask>.into_iter().filter(|t| t.group == name) {
-            self.spawn_named(task.name, (task.run)());
-            count += 1;
-        }
-        count
-    }
-
-    /// How many tasks are registered under `name`.
-    #[must_use]
-    pub fn registered_count(name: &str) -> usize {
-        inventory::iter::<GroupTask>.into_iter().filter(|t| t.group == name).count()
-    }
-}
-
-impl<T: Send + 'static> Group<T> {
-    /// A fail-fast group without limit or deadline, whose context is a child of the ambient
-    /// one ([`Context::current`]) when there is one: a group created inside a task of another
-    /// group is cancelled with it.
-    #[must_use]
     pub fn new() -> Self {
-        match Context::current() {
-            Some(parent) => Self::with_context(&parent),
-            None => Self::from_ctx(Context::new()),
-        }
+        Self::builder().build().expect("the default options are valid")
     }
 
-    /// A group whose context is a child of `parent` (instead of the ambient one).
-    #[must_use]
-    pub fn with_context(parent: &Context) -> Self {
-        Self::from_ctx(parent.child())
-    }
-
-    fn from_ctx(ctx: Context) -> Self {
-        Self {
-            shared: Arc::new(Shared::new(ctx)),
-            tasks: Mutex::new(Tasks { set: JoinSet::new(), next: 0 }),
-        }
-    }
-
-    /// Mutable access to the configuration, which tasks share: only before the first spawn.
-    fn configure(&mut self, option: &str) -> &mut Shared {
-        let spawned = self.tasks.get_mut().unwrap_or_else(PoisonError::into_inner).next;
-        assert!(spawned == 0, "Group::{option} must be called before the first spawn");
-        Arc::get_mut(&mut self.shared).expect("no task holds the group state before a spawn")
-    }
-
-    /// At most `n` tasks run at once; the others wait for a slot, in spawn order.
+    /// The options of a new group: limit, timeout or deadline, collect-all mode, name,
+    /// parent context. See [`GroupBuilder`].
     ///
-    /// `limit(0)` could never run a task (Go's `errgroup.SetLimit(0)` blocks forever). It
-    /// does not panic: the group starts failed with the [`ZeroLimit`] error
-    /// (`INVALID_ARGUMENT`), so every spawn ends at once and [`join`](Self::join) returns
-    /// that error. Use [`try_limit`](Self::try_limit) to reject it where the limit is set.
+    /// # Examples
     ///
-    /// # Panics
-    /// When called after the first spawn (as every option).
-    #[must_use]
-    pub fn limit(self, n: usize) -> Self {
-        match self.try_limit(n) {
-            Ok(g) => g,
-            Err((mut g, zero)) => {
-                g.configure("limit").fail(&TaskError::classified(zero));
-                g
-            }
-        }
-    }
-
-    /// [`limit`](Self::limit), refusing `0` with the group handed back unchanged.
+    /// ```
+    /// use std::time::Duration;
+    /// use result_runtime::group::Group;
     ///
-    /// # Errors
-    /// The group and [`ZeroLimit`] when `n` is 0.
-    ///
-    /// # Panics
-    /// When called after the first spawn (as every option).
-    pub fn try_limit(mut self, n: usize) -> std::result::Result<Self, (Self, ZeroLimit)> {
-        if n == 0 {
-            return Err((self, ZeroLimit));
-        }
-        self.configure("limit").limit = Some(Arc::new(Semaphore::new(n)));
-        Ok(self)
-    }
-
-    /// Every task must finish within `timeout` from now; the first to see the deadline pass
-    /// fails the group with `DeadlineExceeded`. An earlier deadline of the parent context
-    /// still applies.
-    #[must_use]
-    pub fn timeout(self, timeout: Duration) -> Self {
-        self.deadline(Instant::now() + timeout)
-    }
-
-    /// Every task must finish by `deadline` (see [`timeout`](Self::timeout)).
-    #[must_use]
-    pub fn deadline(mut self, deadline: Instant) -> Self {
-        let shared = self.configure("deadline");
-        shared.ctx = shared.ctx.with_deadline(deadline);
-        self
-    }
-
-    /// Collect-all mode: a failure does not cancel the other tasks, and no error is recorded
-    /// as the winner. [`join_all`](Self::join_all) returns every result;
-    /// [`join`](Self::join) returns the values or the error of the lowest index.
-    #[must_use]
-    pub fn collect_all(mut self) -> Self {
-        self.configure("collect_all").collect_all = true;
-        self
-    }
-
-    /// Names the group: unnamed tasks are called `name[index]` in errors (`group[index]`
-    /// without a name).
-    #[must_use]
-    pub fn name(mut self, name: impl Into<Cow<'static, str>>) -> Self {
-        self.configure("name").name = Some(name.into());
-        self
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> result_runtime::Result<()> {
+    /// let g = Group::builder().limit(4).timeout(Duration::from_secs(1)).build()?;
+    /// g.spawn(async { Ok(1) });
+    /// assert_eq!(g.join().await?, [1]);
+    /// # Ok(()) }
+    /// ```
+    pub fn builder() -> GroupBuilder<T> {
+        GroupBuilder::new()
     }
 
     /// The group's context: cancelled with the winning failure as the cause, or by its
@@ -288,14 +203,31 @@ impl<T: Send + 'static> Group<T> {
         &self.shared.ctx
     }
 
-    /// The winning failure, once one is recorded.
+    /// The winning failure, once one is recorded (always `None` in collect-all mode).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use result_runtime::{group::Group, Code, ErrorKind, TaskError};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let g = Group::<()>::new();
+    /// let waiting = g.spawn(std::future::pending());
+    /// assert!(g.failure().is_none());
+    /// g.cancel(TaskError::new(Code::UNAVAILABLE, "shutting down"));
+    /// assert_eq!(g.failure().unwrap().message(), "shutting down");
+    /// assert_eq!(waiting.await.unwrap_err().kind(), ErrorKind::Cancelled);
+    /// # }
+    /// ```
     #[must_use]
     pub fn failure(&self) -> Option<TaskError> {
-        self.shared.failure.get().cloned()
+        self.shared.failure.get()
     }
 
     /// Cancels the group as a failure would: `error` becomes the group's error unless one is
-    /// recorded already (a `Cancelled` error is not recorded, but still cancels).
+    /// recorded already (a `Cancelled` error is not recorded, but still cancels). See
+    /// [`failure`](Self::failure) for an example.
     pub fn cancel(&self, error: TaskError) {
         if error.is_cancelled() || self.shared.collect_all {
             self.shared.ctx.cancel(error);
@@ -308,21 +240,49 @@ impl<T: Send + 'static> Group<T> {
         self.tasks.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// How many tasks were spawned so far.
+    /// How many tasks were ever spawned into the group (finished ones included): the index
+    /// the next spawn gets. Unlike `JoinSet::len`, it never goes down.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use result_runtime::group::Group;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let g = Group::new();
+    /// assert_eq!(g.spawned(), 0);
+    /// let h = g.spawn(async { Ok(()) });
+    /// h.await.unwrap();
+    /// assert_eq!(g.spawned(), 1, "finished, still counted");
+    /// # }
+    /// ```
     #[must_use]
-    pub fn len(&self) -> usize {
+    pub fn spawned(&self) -> usize {
         self.lock().next
-    }
-
-    /// Whether nothing was spawned yet.
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     /// Spawns `fut` as the next task. Never waits: over the limit, the task waits for a slot
     /// itself (and stops waiting when the group is cancelled). Spawning into a cancelled
     /// group is allowed; the task ends `Cancelled` without being polled.
+    ///
+    /// The returned [`TaskHandle`] can be awaited for the task's outcome, or dropped: the
+    /// task runs on either way (the group owns it).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use result_runtime::group::Group;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> result_runtime::Result<()> {
+    /// let g = Group::new();
+    /// let first = g.spawn(async { Ok(10) });
+    /// g.spawn(async { Ok(20) }); // handle dropped: the task still runs
+    /// assert_eq!(first.index(), 0);
+    /// assert_eq!(g.join().await?, [10, 20]);
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Panics
     /// Outside a tokio runtime, as `tokio::spawn`.
@@ -334,6 +294,22 @@ impl<T: Send + 'static> Group<T> {
     }
 
     /// [`spawn`](Self::spawn) with a task name for errors (instead of `group[index]`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use result_runtime::{group::Group, Code, TaskError};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let g = Group::<()>::new();
+    /// g.spawn_named("load-config", async { Err(TaskError::new(Code::NOT_FOUND, "no file")) });
+    /// assert_eq!(g.join().await.unwrap_err().task(), Some("load-config"));
+    /// # }
+    /// ```
+    ///
+    /// # Panics
+    /// Outside a tokio runtime, as `tokio::spawn`.
     pub fn spawn_named<F>(&self, name: impl Into<Cow<'static, str>>, fut: F) -> TaskHandle
     where
         F: Future<Output = Result<T>> + Send + 'static,
@@ -363,12 +339,14 @@ impl<T: Send + 'static> Group<T> {
     /// # Errors
     /// [`AtLimit`] with the future, untouched, when every slot is busy.
     ///
+    /// # Examples
+    ///
     /// ```
     /// use result_runtime::group::Group;
     ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> result_runtime::Result<()> {
-    /// let g = Group::new().limit(1);
+    /// let g = Group::builder().limit(1).build().unwrap();
     /// let (release, wait) = tokio::sync::oneshot::channel::<()>();
     /// g.try_spawn(async { wait.await.ok(); Ok(1) }).unwrap();
     /// let refused = g.try_spawn(async { Ok(2) }).unwrap_err();
@@ -400,8 +378,12 @@ impl<T: Send + 'static> Group<T> {
     ///
     /// # Errors
     /// The group's winning failure; or, without one, the error of the lowest index.
+    ///
+    /// # Cancel safety
+    /// Not cancel safe, by design: the group is consumed, and dropping the future before it
+    /// completes cancels and aborts every task, discarding the values already produced.
     pub async fn join(mut self) -> Result<Vec<T>> {
-        let mut out = Collector::new(self.len());
+        let mut out = Collector::new(self.spawned());
         let set = &mut self.tasks.get_mut().unwrap_or_else(PoisonError::into_inner).set;
         while let Some(res) = set.join_next().await {
             out.accept(res, &self.shared);
@@ -411,8 +393,27 @@ impl<T: Send + 'static> Group<T> {
 
     /// Waits for every task and returns every result in spawn order: the collect-all view
     /// (in fail-fast mode, the siblings a failure stopped show as `Cancelled`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use result_runtime::{group::Group, Code, TaskError};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> result_runtime::Result<()> {
+    /// let g = Group::builder().collect_all().build()?;
+    /// g.spawn(async { Err(TaskError::new(Code::NOT_FOUND, "a")) });
+    /// g.spawn(async { Ok(2) });
+    /// let all = g.join_all().await;
+    /// assert_eq!(all[0].as_ref().unwrap_err().code(), Code::NOT_FOUND);
+    /// assert_eq!(*all[1].as_ref().unwrap(), 2);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Cancel safety
+    /// As [`join`](Self::join): dropping the future cancels and aborts the tasks.
     pub async fn join_all(mut self) -> Vec<Result<T>> {
-        let mut out = Collector::new(self.len());
+        let mut out = Collector::new(self.spawned());
         let set = &mut self.tasks.get_mut().unwrap_or_else(PoisonError::into_inner).set;
         while let Some(res) = set.join_next().await {
             out.accept(res, &self.shared);
@@ -423,6 +424,8 @@ impl<T: Send + 'static> Group<T> {
     /// The results as tasks finish, `(index, result)`, without keeping them: for long-lived
     /// groups. The stream owns the group (more work can be spawned through
     /// [`JoinStream::group`]) and ends when no task is left.
+    ///
+    /// # Examples
     ///
     /// ```
     /// use futures::StreamExt;
@@ -447,18 +450,21 @@ impl<T: Send + 'static> Group<T> {
     /// Runs `f` over `inputs` in this group and returns the values in input order (after
     /// those of tasks spawned before), failing fast like [`join`](Self::join).
     ///
-    /// The input is pulled lazily: with a [`limit`](Self::limit) of `n`, the next input is
+    /// The input is pulled lazily: with a [`limit`](GroupBuilder::limit) of `n`, the next input is
     /// taken (and `f` called) only when one of the `n` slots is free, so a million inputs
     /// never queue a million futures; once the group is cancelled (a failure, its deadline,
     /// its parent), no further input is taken. Without a limit every input is spawned at
     /// once.
+    ///
+    /// # Examples
     ///
     /// ```
     /// use result_runtime::group::Group;
     ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> result_runtime::Result<()> {
-    /// let squares = Group::new().limit(4).map(1..=1000_u64, |x| async move { Ok(x * x) }).await?;
+    /// let g = Group::builder().limit(4).build().unwrap();
+    /// let squares = g.map(1..=1000_u64, |x| async move { Ok(x * x) }).await?;
     /// assert_eq!(squares.len(), 1000);
     /// assert_eq!(squares[9], 100);
     /// # Ok(()) }
@@ -466,6 +472,10 @@ impl<T: Send + 'static> Group<T> {
     ///
     /// # Errors
     /// As [`join`](Self::join).
+    ///
+    /// # Cancel safety
+    /// As [`join`](Self::join): dropping the future cancels and aborts the tasks, and no
+    /// further input is taken.
     pub async fn map<I, F, Fut>(mut self, inputs: I, mut f: F) -> Result<Vec<T>>
     where
         I: IntoIterator,
@@ -571,7 +581,7 @@ impl<T> Collector<T> {
 
     fn finish(self, shared: &Shared) -> Result<Vec<T>> {
         if let Some(failure) = shared.failure.get() {
-            return Err(failure.clone());
+            return Err(failure);
         }
         if let Some(lost) = self.lost {
             return Err(lost);
@@ -595,14 +605,7 @@ impl<T> Collector<T> {
 /// `Panicked` error and fails the group, it does not vanish.
 fn join_error(error: JoinError, shared: &Shared) -> TaskError {
     match error.try_into_panic() {
-        Ok(payload) => {
-            let message = payload
-                .downcast_ref::<String>()
-                .map(String::as_str)
-                .or_else(|| payload.downcast_ref::<&'static str>().copied())
-                .unwrap_or("non-string panic payload");
-            TaskError::panicked(PanicReport::new(message.to_owned(), None))
-        }
+        Ok(payload) => crate::panic::panicked(payload),
         Err(_) => Collector::<()>::missing(shared),
     }
 }

@@ -4,13 +4,15 @@
 use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::task::{ready, Context as TaskCx, Poll};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
+use super::failure::FirstFailure;
 use super::handle::{Slot, TaskHandle};
+use super::sync;
 use crate::context::Context;
 use crate::error::{Result, TaskError};
 use crate::panic::catch_unwind;
@@ -23,7 +25,7 @@ pub(super) struct Shared {
     pub(super) ctx: Context,
     /// The winning failure. Set once, *before* the context is cancelled, so a `Cancelled`
     /// caused by it can never be recorded in its place.
-    pub(super) failure: OnceLock<TaskError>,
+    pub(super) failure: FirstFailure,
     /// The concurrency limit, when there is one.
     pub(super) limit: Option<Arc<Semaphore>>,
     /// Collect-all mode: failures do not cancel the group.
@@ -32,10 +34,6 @@ pub(super) struct Shared {
 }
 
 impl Shared {
-    pub(super) fn new(ctx: Context) -> Self {
-        Self { ctx, failure: OnceLock::new(), limit: None, collect_all: false, name: None }
-    }
-
     /// Records `error` as the group's failure unless one is stored already, then cancels the
     /// group's context with it as the cause. Cancellations are never recorded: they are
     /// consequences of a failure (here or in a parent), not failures of their own.
@@ -43,7 +41,7 @@ impl Shared {
         if self.collect_all || error.is_cancelled() {
             return;
         }
-        if self.failure.set(error.clone()).is_ok() {
+        if self.failure.record(error) {
             self.ctx.cancel(error.clone());
         }
     }
@@ -81,7 +79,7 @@ struct TaskScope {
     shared: Arc<Shared>,
     index: usize,
     name: Option<Cow<'static, str>>,
-    slot: Arc<Slot>,
+    slot: sync::Arc<Slot>,
 }
 
 impl Drop for TaskScope {
@@ -96,10 +94,10 @@ impl Drop for TaskScope {
 
 /// Whether a [`TaskHandle`] for the task still exists. Handles are the only other owners of
 /// the slot and are made only by `spawn`, so once the count is one nobody can ever read the
-/// outcome: most tasks are spawned with their handle dropped, and skip the `OnceLock` set and
-/// the waker.
-fn has_handle(slot: &Arc<Slot>) -> bool {
-    Arc::strong_count(slot) > 1
+/// outcome: most tasks are spawned with their handle dropped, and skip storing it and the
+/// wake-up.
+fn has_handle(slot: &sync::Arc<Slot>) -> bool {
+    sync::Arc::strong_count(slot) > 1
 }
 
 tokio::task_local! {
@@ -150,7 +148,7 @@ where
     T: Send + 'static,
     F: Future<Output = Result<T>> + Send + 'static,
 {
-    let slot = Arc::new(Slot::default());
+    let slot = sync::Arc::new(Slot::default());
     let trace = TraceContext::current();
     let acquire = match (&permit, &shared.limit) {
         (None, Some(limit)) => Some(acquire(limit.clone())),

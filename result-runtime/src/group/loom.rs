@@ -1,0 +1,127 @@
+//! loom models of the group's own synchronisation: the handle slot (every awaiting clone is
+//! woken, a handle that gives up leaves no waker behind) and the first-failure store (one
+//! winner, stored before the context is cancelled).
+//!
+//! Run: `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 CARGO_TARGET_DIR=target/loom
+//! cargo test -p result-runtime --lib --release loom`
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::Context as TaskCx;
+
+use loom::thread;
+
+use super::failure::FirstFailure;
+use super::handle::{Slot, TaskHandle};
+use super::sync::Arc;
+use super::task::Shared;
+use crate::code::Code;
+use crate::context::Context;
+use crate::error::{ErrorKind, TaskError};
+
+fn failure(message: &'static str) -> TaskError {
+    TaskError::new(Code::UNAVAILABLE, message)
+}
+
+/// Two clones awaited on two threads while the task ends on a third: both are woken, with
+/// the same outcome. With one waker slot, loom finds the interleaving where the second
+/// registration replaces the first and that awaiter is never woken (a deadlock).
+#[test]
+fn loom_slot_wakes_every_awaiting_clone() {
+    loom::model(|| {
+        let slot = Arc::new(Slot::default());
+        let a = TaskHandle::new(0, slot.clone());
+        let b = a.clone();
+        let ta = thread::spawn(move || loom::future::block_on(a));
+        let tb = thread::spawn(move || loom::future::block_on(b));
+        slot.set(Err(failure("done")));
+        for awaiter in [ta, tb] {
+            assert_eq!(awaiter.join().unwrap().unwrap_err().message(), "done");
+        }
+        assert!(slot.is_set());
+        assert_eq!(slot.waiters(), 0);
+    });
+}
+
+/// One awaiter registers and gives up (dropped mid-await) while another waits and the task
+/// ends: the one still waiting is woken, and no waker is left behind.
+#[test]
+fn loom_slot_a_handle_that_gives_up_leaves_no_waker() {
+    loom::model(|| {
+        let slot = Arc::new(Slot::default());
+        let mut quitter = TaskHandle::new(0, slot.clone());
+        let waiter = quitter.clone();
+        let tq = thread::spawn(move || {
+            let mut cx = TaskCx::from_waker(futures_util::task::noop_waker_ref());
+            let _ = Pin::new(&mut quitter).poll(&mut cx);
+            drop(quitter);
+        });
+        let tw = thread::spawn(move || loom::future::block_on(waiter));
+        slot.set(Ok(()));
+        tq.join().unwrap();
+        assert!(tw.join().unwrap().is_ok());
+        assert_eq!(slot.waiters(), 0);
+    });
+}
+
+/// Two real failures race for the store: exactly one wins, and every later read sees it.
+#[test]
+fn loom_first_failure_has_exactly_one_winner() {
+    loom::model(|| {
+        let store = Arc::new(FirstFailure::default());
+        let racers: Vec<_> = ["a", "b"]
+            .into_iter()
+            .map(|message| {
+                let store = store.clone();
+                thread::spawn(move || store.record(&failure(message)).then_some(message))
+            })
+            .collect();
+        let winners: Vec<&str> = racers.into_iter().filter_map(|t| t.join().unwrap()).collect();
+        assert_eq!(winners.len(), 1, "{winners:?}");
+        assert_eq!(store.get().unwrap().message(), winners[0]);
+    });
+}
+
+/// The fail-fast path itself: two tasks fail while a sibling, stopped by the cancellation,
+/// reports its `Cancelled`. Whoever sees the context cancelled also sees the winning failure
+/// stored (it is stored first), the context's cause is that failure, and a `Cancelled` never
+/// wins.
+#[test]
+fn loom_a_cancelled_sibling_never_wins_the_failure() {
+    loom::model(|| {
+        let shared = std::sync::Arc::new(Shared {
+            ctx: Context::new(),
+            failure: FirstFailure::default(),
+            limit: None,
+            collect_all: false,
+            name: None,
+        });
+        let failing: Vec<_> = ["a", "b"]
+            .into_iter()
+            .map(|message| {
+                let shared = shared.clone();
+                thread::spawn(move || shared.fail(&failure(message)))
+            })
+            .collect();
+        let sibling = {
+            let shared = shared.clone();
+            thread::spawn(move || {
+                // Stopped by the group's cancellation, if it came already.
+                if let Some(stopped) = shared.ctx.error() {
+                    assert_eq!(stopped.kind(), ErrorKind::Cancelled);
+                    let winner = shared.failure.get().expect("stored before the cancel");
+                    assert_eq!(stopped.cause().unwrap().message(), winner.message());
+                    shared.fail(&stopped);
+                }
+            })
+        };
+        for t in failing {
+            t.join().unwrap();
+        }
+        sibling.join().unwrap();
+        let winner = shared.failure.get().expect("a real failure was recorded");
+        assert_eq!(winner.kind(), ErrorKind::Failed);
+        assert!(["a", "b"].contains(&winner.message().as_ref()));
+        assert_eq!(shared.ctx.cause().unwrap().message(), winner.message());
+    });
+}
