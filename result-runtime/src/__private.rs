@@ -21,4 +21,3 @@ pub use crate::task::{fail_ambient_group, task, task_with_timeout, Flatten, Task
 
 // #[traced]
 pub use crate::trace::traced::{traced, traced_sync, Keep, Stamp, Traced, ViaKeep, ViaStamp};
-
