@@ -126,6 +126,10 @@ fn client_message(code: Code) -> String {
     }
 }
 
+fn expected_kind(code: Code) -> result_runtime::ErrorKind {
+    result_runtime::ErrorKind::of(code.category())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_code_crosses_grpc_through_the_table() {
     bounded(async {
@@ -141,8 +145,11 @@ async fn every_code_crosses_grpc_through_the_table() {
             assert_eq!(id.to_str().unwrap(), trace.trace_id.to_string(), "{code}");
             assert!(status.metadata().get(TRACEPARENT).is_some(), "{code}");
 
+            // The code survives the hop in the status details (a panic is INTERNAL to clients).
             let back = status.into_task_error();
-            assert_eq!(back.code(), Code::from_grpc(code.grpc().as_i32()), "{code}");
+            let expected = Code::from_name(code.wire_name()).unwrap();
+            assert_eq!(back.code(), expected, "{code}");
+            assert_eq!(back.kind(), expected_kind(expected), "{code}");
             assert_eq!(back.trace_id(), Some(trace.trace_id));
             assert_eq!(back.is_retryable(), back.code().retryable());
         }
@@ -164,8 +171,9 @@ async fn every_code_crosses_http_through_the_table() {
         for code in Code::ALL {
             let sku = format!("code-{}", code.name());
             let answer = post(&client, &stack, &basket(&[(&sku, 1)]), None).await;
-            // Two gRPC hops and one HTTP hop: the code is what gRPC can carry.
-            let seen = Code::from_grpc(code.grpc().as_i32());
+            // Two gRPC hops and one HTTP hop: the code survives every one (a panic is INTERNAL
+            // to clients).
+            let seen = Code::from_name(code.wire_name()).unwrap();
             assert_eq!(answer.status, seen.http_status(), "{code}");
             assert_eq!(answer.envelope.code, seen.name(), "{code}");
             assert_eq!(answer.envelope.data, None);
@@ -233,8 +241,11 @@ async fn grpc_timeout_becomes_the_handlers_deadline() {
         assert!(reply.deadline_ms > 0, "the handler saw a deadline");
         assert!(u128::from(reply.deadline_ms) <= sent.as_millis(), "{}", reply.deadline_ms);
 
+        // No grpc-timeout: the server's maximum deadline, never none.
         let reply = inventory.reserve(reserve("tea", 1, None)).await.unwrap().into_inner();
-        assert_eq!(reply.deadline_ms, 0, "no grpc-timeout, no deadline");
+        let max = result_runtime::middleware::grpc::DEFAULT_MAX_DEADLINE.as_millis();
+        assert!(reply.deadline_ms > 0, "no grpc-timeout still has a deadline");
+        assert!(u128::from(reply.deadline_ms) <= max, "{}", reply.deadline_ms);
 
         // tonic's client enforces grpc-timeout itself and would race the server: send the
         // header from a plain HTTP/2 client to see the server's own answer.

@@ -41,5 +41,5 @@ mod status;
 
 pub use body::{ResultBody, WatchBody};
 pub use details::ERROR_DOMAIN;
-pub use layer::{ResultFuture, ResultLayer, ResultService};
+pub use layer::{ResultFuture, ResultLayer, ResultService, DEFAULT_MAX_DEADLINE};
 pub use status::{grpc_code, task_error_of, GrpcResultExt, StatusExt};
