@@ -84,7 +84,7 @@ pub use builder::CircuitBreakerBuilder;
 pub use classify::{code_verdict, default_verdict, Verdict};
 #[cfg(feature = "tower")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
-pub use layer::{BreakerLayer, BreakerService};
+pub use layer::{BoxError, BreakerLayer, BreakerService, ResponseFuture};
 pub use registry::{registry, Registry};
 pub use window::Window;
 
@@ -300,6 +300,15 @@ pub(crate) struct OwnedPermit {
 
 #[cfg(feature = "tower")]
 impl OwnedPermit {
+    /// Reports a response's code (`None`: a success), through the breaker's policy.
+    pub(crate) fn record_code(self, code: Option<crate::Code>) {
+        let verdict = match code {
+            None => Verdict::Success,
+            Some(code) => self.core.verdict::<()>(&Err(crate::TaskError::new(code, ""))),
+        };
+        self.verdict(verdict);
+    }
+
     pub(crate) fn verdict(mut self, verdict: Verdict) {
         if let Some(t) = self.ticket.take() {
             self.core.complete(t, verdict);
