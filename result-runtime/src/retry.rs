@@ -430,8 +430,10 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn an_exhausted_budget_returns_the_last_error_and_counts_it() {
-        let budget = crate::breaker::RetryBudget::builder().ratio(0.5).min_per_sec(0).build().unwrap();
-        let policy = RetryPolicy::new(3).base_delay(Duration::from_millis(1)).budget(budget.clone());
+        let budget =
+            crate::breaker::RetryBudget::builder().ratio(0.5).min_per_sec(0).build().unwrap();
+        let policy =
+            RetryPolicy::new(3).base_delay(Duration::from_millis(1)).budget(budget.clone());
         let calls = AtomicU32::new(0);
         // Two runs deposit 2 x 0.5 = one retry; four runs of three attempts each would make
         // eight retries without the budget.

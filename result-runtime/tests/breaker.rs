@@ -44,7 +44,9 @@ async fn the_breaker_sees_every_attempt_and_its_opening_stops_the_retries() {
     let b = breaker();
     let dep = Dependency::default();
     // Backoff capped at 1 s: shorter than the breaker's 5 s wait.
-    let policy = RetryPolicy::new(3).base_delay(Duration::from_millis(100)).max_delay(Duration::from_secs(1));
+    let policy = RetryPolicy::new(3)
+        .base_delay(Duration::from_millis(100))
+        .max_delay(Duration::from_secs(1));
     let start = Instant::now();
     // First request: three attempts, all reach the dependency.
     let err = policy.run(|| b.call(dep.call())).await.unwrap_err();
@@ -107,7 +109,10 @@ async fn named_breakers_are_shared_and_configured_once() {
     let e = registry().register_breaker("tests-shared", CircuitBreaker::builder()).unwrap_err();
     assert_eq!(e.setting(), "name");
     let c = registry()
-        .register_breaker("tests-configured", CircuitBreaker::builder().min_calls(1).window(Window::Count(1)))
+        .register_breaker(
+            "tests-configured",
+            CircuitBreaker::builder().min_calls(1).window(Window::Count(1)),
+        )
         .unwrap();
     let _ = c.call(async { Err::<(), _>(TaskError::new(Code::UNAVAILABLE, "x")) }).await;
     assert_eq!(registry().breaker("tests-configured").state(), State::Open);
@@ -133,7 +138,12 @@ mod layer {
     /// counting the calls that reach it.
     fn upstream(
         calls: Arc<AtomicU32>,
-    ) -> impl Service<Req, Response = http::Response<()>, Error = std::convert::Infallible, Future: Send> + Clone {
+    ) -> impl Service<
+        Req,
+        Response = http::Response<()>,
+        Error = std::convert::Infallible,
+        Future: Send,
+    > + Clone {
         tower::service_fn(move |req: Req| {
             calls.fetch_add(1, Ordering::SeqCst);
             let status = if req.uri().path() == "/not-found" { "5" } else { "14" };
@@ -152,7 +162,8 @@ mod layer {
             CircuitBreaker::builder().name("up").min_calls(3).window(Window::Count(3)).jitter(0.0),
         )
         .unwrap();
-        let mut svc = tower::ServiceBuilder::new().layer(layer.clone()).service(upstream(calls.clone()));
+        let mut svc =
+            tower::ServiceBuilder::new().layer(layer.clone()).service(upstream(calls.clone()));
         for _ in 0..3 {
             let res = svc.ready().await.unwrap().call(req("/pkg.Svc/Down")).await.unwrap();
             assert_eq!(res.headers()["grpc-status"], "14");
@@ -165,7 +176,10 @@ mod layer {
             let status = err.downcast_ref::<tonic::Status>().expect("a tonic status");
             assert_eq!(status.code(), tonic::Code::Unavailable);
             let e = result_runtime::middleware::grpc::task_error_of(status).unwrap();
-            assert_eq!((e.code(), e.retry_after()), (Code::CIRCUIT_OPEN, Some(Duration::from_secs(5))));
+            assert_eq!(
+                (e.code(), e.retry_after()),
+                (Code::CIRCUIT_OPEN, Some(Duration::from_secs(5)))
+            );
         }
         #[cfg(not(feature = "grpc"))]
         assert!(err.to_string().contains("CIRCUIT_OPEN"), "{err}");
@@ -174,7 +188,11 @@ mod layer {
             let res = svc.ready().await.unwrap().call(req("/not-found")).await.unwrap();
             assert_eq!(res.headers()["grpc-status"], "5");
         }
-        let states: Vec<_> = layer.breakers().into_iter().map(|(k, b)| (k, b.name().unwrap().to_owned(), b.state())).collect();
+        let states: Vec<_> = layer
+            .breakers()
+            .into_iter()
+            .map(|(k, b)| (k, b.name().unwrap().to_owned(), b.state()))
+            .collect();
         assert_eq!(
             states,
             [
@@ -187,9 +205,16 @@ mod layer {
 
     #[tokio::test(start_paused = true)]
     async fn transport_errors_count_and_http_statuses_are_classified() {
-        let b = CircuitBreaker::builder().min_calls(2).window(Window::Count(2)).jitter(0.0).build().unwrap();
+        let b = CircuitBreaker::builder()
+            .min_calls(2)
+            .window(Window::Count(2))
+            .jitter(0.0)
+            .build()
+            .unwrap();
         let mut failing = BreakerLayer::new(b.clone()).layer(tower::service_fn(|_: Req| async {
-            Err::<http::Response<()>, _>(std::io::Error::from(std::io::ErrorKind::ConnectionRefused))
+            Err::<http::Response<()>, _>(std::io::Error::from(
+                std::io::ErrorKind::ConnectionRefused,
+            ))
         }));
         for _ in 0..2 {
             let _ = failing.ready().await.unwrap().call(req("/")).await.unwrap_err();
@@ -199,7 +224,9 @@ mod layer {
         let b = CircuitBreaker::builder().min_calls(3).window(Window::Count(3)).build().unwrap();
         let mut http = BreakerLayer::new(b.clone()).layer(tower::service_fn(|r: Req| async move {
             let status: u16 = r.uri().path()[1..].parse().unwrap();
-            Ok::<_, std::convert::Infallible>(http::Response::builder().status(status).body(()).unwrap())
+            Ok::<_, std::convert::Infallible>(
+                http::Response::builder().status(status).body(()).unwrap(),
+            )
         }));
         for path in ["/404", "/400", "/200", "/404"] {
             http.ready().await.unwrap().call(req(path)).await.unwrap();

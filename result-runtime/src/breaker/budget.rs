@@ -105,17 +105,27 @@ impl RetryBudgetBuilder {
     /// `[1 s, 60 s]`, or a zero ratio with a zero floor (a budget that never allows a retry).
     pub fn build(self) -> Result<RetryBudget, ConfigError> {
         if !(0.0..=1000.0).contains(&self.ratio) {
-            return Err(ConfigError::new("ratio", format!("must be in [0, 1000], got {}", self.ratio)));
+            return Err(ConfigError::new(
+                "ratio",
+                format!("must be in [0, 1000], got {}", self.ratio),
+            ));
         }
         if self.ratio == 0.0 && self.min_per_sec == 0 {
-            return Err(ConfigError::new("ratio", "with min_per_sec 0, a zero ratio never allows a retry"));
+            return Err(ConfigError::new(
+                "ratio",
+                "with min_per_sec 0, a zero ratio never allows a retry",
+            ));
         }
         if self.ttl < Duration::from_secs(1) || self.ttl > Duration::from_secs(60) {
-            return Err(ConfigError::new("ttl", format!("must be in [1s, 60s], got {:?}", self.ttl)));
+            return Err(ConfigError::new(
+                "ttl",
+                format!("must be in [1s, 60s], got {:?}", self.ttl),
+            ));
         }
         #[allow(clippy::cast_possible_truncation)] // at most 1000 * 1000
         let deposit = (self.ratio * SCALE as f64).round() as i64;
-        let reserve = i64::from(self.min_per_sec) * SCALE * i64::try_from(self.ttl.as_secs()).unwrap_or(60);
+        let reserve =
+            i64::from(self.min_per_sec) * SCALE * i64::try_from(self.ttl.as_secs()).unwrap_or(60);
         Ok(RetryBudget(Arc::new(Shared {
             name: self.name,
             deposit,

@@ -249,11 +249,18 @@ impl CircuitBreakerBuilder {
         if self.max_open_for.is_some_and(|m| m < self.open_for) {
             return Err(ConfigError::new(
                 "max_open_for",
-                format!("must be at least open_for ({:?}), got {:?}", self.open_for, self.max_open_for.unwrap_or_default()),
+                format!(
+                    "must be at least open_for ({:?}), got {:?}",
+                    self.open_for,
+                    self.max_open_for.unwrap_or_default()
+                ),
             ));
         }
         if !(0.0..1.0).contains(&self.jitter) {
-            return Err(ConfigError::new("jitter", format!("must be in [0, 1), got {}", self.jitter)));
+            return Err(ConfigError::new(
+                "jitter",
+                format!("must be in [0, 1), got {}", self.jitter),
+            ));
         }
         if self.half_open_calls == 0 {
             return Err(ConfigError::zero("half_open_calls"));
@@ -261,7 +268,11 @@ impl CircuitBreakerBuilder {
         if self.half_open_calls > super::state::MAX_PROBES {
             return Err(ConfigError::new(
                 "half_open_calls",
-                format!("must be at most {}, got {}", super::state::MAX_PROBES, self.half_open_calls),
+                format!(
+                    "must be at most {}, got {}",
+                    super::state::MAX_PROBES,
+                    self.half_open_calls
+                ),
             ));
         }
         Ok(())

@@ -24,7 +24,11 @@ type KeyFn = dyn for<'a> Fn(&'a http::Uri) -> Cow<'a, str> + Send + Sync;
 #[derive(Clone)]
 enum Keying {
     One(CircuitBreaker),
-    PerKey { builder: CircuitBreakerBuilder, key: Arc<KeyFn>, breakers: Arc<Mutex<HashMap<Box<str>, CircuitBreaker>>> },
+    PerKey {
+        builder: CircuitBreakerBuilder,
+        key: Arc<KeyFn>,
+        breakers: Arc<Mutex<HashMap<Box<str>, CircuitBreaker>>>,
+    },
 }
 
 /// Wraps a client service so that each request goes through a [`CircuitBreaker`].
@@ -68,7 +72,9 @@ impl fmt::Debug for BreakerLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.keying {
             Keying::One(b) => f.debug_tuple("BreakerLayer").field(b).finish(),
-            Keying::PerKey { builder, .. } => f.debug_struct("BreakerLayer").field("per_key", builder).finish(),
+            Keying::PerKey { builder, .. } => {
+                f.debug_struct("BreakerLayer").field("per_key", builder).finish()
+            }
         }
     }
 }
@@ -90,7 +96,9 @@ impl BreakerLayer {
         F: for<'a> Fn(&'a http::Uri) -> Cow<'a, str> + Send + Sync + 'static,
     {
         builder.clone().build()?;
-        Ok(Self { keying: Keying::PerKey { builder, key: Arc::new(key), breakers: Arc::default() } })
+        Ok(Self {
+            keying: Keying::PerKey { builder, key: Arc::new(key), breakers: Arc::default() },
+        })
     }
 
     /// One breaker per request path: per gRPC method.
@@ -175,7 +183,11 @@ where
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
         let breaker = self.keying.breaker(req.uri());
         match breaker.acquire_owned() {
-            Ok(permit) => ResponseFuture { inner: Some(self.inner.call(req)), permit: Some(permit), refused: None },
+            Ok(permit) => ResponseFuture {
+                inner: Some(self.inner.call(req)),
+                permit: Some(permit),
+                refused: None,
+            },
             Err(e) => ResponseFuture { inner: None, permit: None, refused: Some(e) },
         }
     }
@@ -193,7 +205,9 @@ pin_project_lite::pin_project! {
 
 impl<F> fmt::Debug for ResponseFuture<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ResponseFuture").field("refused", &self.refused.is_some()).finish_non_exhaustive()
+        f.debug_struct("ResponseFuture")
+            .field("refused", &self.refused.is_some())
+            .finish_non_exhaustive()
     }
 }
 

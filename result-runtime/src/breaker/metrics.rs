@@ -39,9 +39,7 @@ impl Instruments {
                 state: metrics::Gauge::noop(),
             };
         };
-        let calls = |outcome: &'static str| {
-            metrics::counter!("breaker_calls_total", "breaker" => name.to_owned(), "outcome" => outcome)
-        };
+        let calls = |outcome: &'static str| metrics::counter!("breaker_calls_total", "breaker" => name.to_owned(), "outcome" => outcome);
         let state = metrics::gauge!("breaker_state", "breaker" => name.to_owned());
         state.set(0.0);
         Self {

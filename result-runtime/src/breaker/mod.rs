@@ -64,8 +64,8 @@
 //! # Ok(()) }
 //! ```
 
-mod builder;
 mod budget;
+mod builder;
 pub mod classify;
 #[cfg(feature = "tower")]
 mod layer;
@@ -136,7 +136,10 @@ pub struct CircuitBreaker(Arc<Core>);
 
 impl fmt::Debug for CircuitBreaker {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CircuitBreaker").field("name", &self.name()).field("state", &self.state()).finish()
+        f.debug_struct("CircuitBreaker")
+            .field("name", &self.name())
+            .field("state", &self.state())
+            .finish()
     }
 }
 
@@ -329,7 +332,10 @@ impl Drop for OwnedPermit {
 /// (created with the registry's defaults on first use), resolved once per call site through
 /// `cell`. Not public API.
 #[doc(hidden)]
-pub fn __named(cell: &'static std::sync::OnceLock<CircuitBreaker>, name: &'static str) -> &'static CircuitBreaker {
+pub fn __named(
+    cell: &'static std::sync::OnceLock<CircuitBreaker>,
+    name: &'static str,
+) -> &'static CircuitBreaker {
     cell.get_or_init(|| registry().breaker(name))
 }
 

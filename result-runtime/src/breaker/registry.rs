@@ -57,7 +57,8 @@ impl Registry {
         if let Some(b) = map.get(&name) {
             return b.clone();
         }
-        let b = CircuitBreaker::builder().name(name.clone()).build().expect("the defaults are valid");
+        let b =
+            CircuitBreaker::builder().name(name.clone()).build().expect("the defaults are valid");
         map.insert(name, b.clone());
         b
     }

@@ -364,7 +364,8 @@ impl Core {
     /// The wait for the `reopenings`-th consecutive opening, with jitter.
     pub(crate) fn wait(&self, reopenings: u32) -> Duration {
         let factor = 1_u32.checked_shl(reopenings).unwrap_or(u32::MAX);
-        let w = self.open_for.checked_mul(factor).unwrap_or(self.max_open_for).min(self.max_open_for);
+        let w =
+            self.open_for.checked_mul(factor).unwrap_or(self.max_open_for).min(self.max_open_for);
         if self.jitter > 0.0 {
             w.mul_f64(1.0 - self.jitter * fastrand::f64())
         } else {
@@ -374,7 +375,9 @@ impl Core {
 
     fn open(&self, m: &mut Machine, w: u64, now: Instant, from: State) -> Transition {
         let wait = self.wait(m.reopenings);
-        let until = self.since_origin(now).saturating_add(u64::try_from(wait.as_nanos()).unwrap_or(u64::MAX));
+        let until = self
+            .since_origin(now)
+            .saturating_add(u64::try_from(wait.as_nanos()).unwrap_or(u64::MAX));
         self.open_until.store(until, Ordering::Release);
         self.word.store(next_gen(w) | OPEN, Ordering::Release);
         m.window.clear();

@@ -113,7 +113,8 @@ async fn failed_probes_back_off_the_open_wait_up_to_the_cap_and_closing_resets_i
 
 #[test]
 fn jitter_shortens_the_wait_within_its_fraction() {
-    let b = CircuitBreaker::builder().open_for(Duration::from_secs(10)).jitter(0.2).build().unwrap();
+    let b =
+        CircuitBreaker::builder().open_for(Duration::from_secs(10)).jitter(0.2).build().unwrap();
     let mut distinct = std::collections::HashSet::new();
     for _ in 0..200 {
         let w = b.open_wait(0);
@@ -204,11 +205,15 @@ async fn a_user_predicate_overrides_the_policy() {
     let b = CircuitBreaker::builder()
         .min_calls(3)
         .window(Window::Count(3))
-        .classify(|e| if e.code() == Code::NOT_FOUND { Verdict::Failure } else { default_verdict(e) })
+        .classify(
+            |e| if e.code() == Code::NOT_FOUND { Verdict::Failure } else { default_verdict(e) },
+        )
         .build()
         .unwrap();
     for _ in 0..3 {
-        let _ = b.call(async { Err::<(), _>(TaskError::new(Code::NOT_FOUND, "index not loaded")) }).await;
+        let _ = b
+            .call(async { Err::<(), _>(TaskError::new(Code::NOT_FOUND, "index not loaded")) })
+            .await;
     }
     assert_eq!(b.state(), State::Open);
 }
@@ -223,14 +228,18 @@ async fn slow_calls_open_it_even_when_they_succeed() {
         .jitter(0.0)
         .build()
         .unwrap();
-    let slow = || b.call(async {
-        sleep(Duration::from_millis(150)).await;
-        Ok(())
-    });
-    let fast = || b.call(async {
-        sleep(Duration::from_millis(50)).await;
-        Ok(())
-    });
+    let slow = || {
+        b.call(async {
+            sleep(Duration::from_millis(150)).await;
+            Ok(())
+        })
+    };
+    let fast = || {
+        b.call(async {
+            sleep(Duration::from_millis(50)).await;
+            Ok(())
+        })
+    };
     fast().await.unwrap();
     fast().await.unwrap();
     slow().await.unwrap();
@@ -388,7 +397,12 @@ async fn half_open_admits_exactly_k_under_concurrency() {
 
 #[tokio::test(start_paused = true)]
 async fn the_rejection_carries_the_name_and_the_trace() {
-    let b = CircuitBreaker::builder().name("inventory").min_calls(1).window(Window::Count(1)).build().unwrap();
+    let b = CircuitBreaker::builder()
+        .name("inventory")
+        .min_calls(1)
+        .window(Window::Count(1))
+        .build()
+        .unwrap();
     let _ = fail(&b).await;
     let trace = crate::trace::TraceContext::new_root();
     let err = trace.scope(succeed(&b)).await.unwrap_err();

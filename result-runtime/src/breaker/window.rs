@@ -126,7 +126,8 @@ impl CountWindow {
         self.slots[..calls].fill(OK);
         self.slots[calls..].fill(EMPTY);
         self.head = calls % self.slots.len();
-        self.totals = Totals { calls: u32::try_from(calls).unwrap_or(u32::MAX), ..Totals::default() };
+        self.totals =
+            Totals { calls: u32::try_from(calls).unwrap_or(u32::MAX), ..Totals::default() };
     }
 
     fn record(&mut self, sample: Sample) -> Totals {
@@ -165,7 +166,11 @@ pub(crate) struct TimeWindow {
 impl TimeWindow {
     fn new(span: Duration, buckets: u32, origin: Instant) -> Self {
         let width = span / buckets;
-        Self { buckets: vec![Bucket::default(); buckets as usize].into_boxed_slice(), width, origin }
+        Self {
+            buckets: vec![Bucket::default(); buckets as usize].into_boxed_slice(),
+            width,
+            origin,
+        }
     }
 
     fn epoch(&self, now: Instant) -> u64 {
