@@ -54,6 +54,13 @@ fn closed(c: &mut Criterion) {
             })
         });
     });
+    g.bench_function("permit_only", |b| {
+        b.iter_custom(|iters| {
+            support::record("permit_only", iters, || {
+                black_box(&ours).try_acquire().unwrap().success();
+            })
+        });
+    });
     g.bench_function("failsafe_call", |b| {
         b.iter_custom(|iters| {
             support::record("failsafe_call", iters, || {

@@ -77,7 +77,9 @@ mod window;
 
 use std::fmt;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context as TaskCx, Poll};
 
 pub use budget::{RetryBudget, RetryBudgetBuilder};
 pub use builder::CircuitBreakerBuilder;
@@ -188,14 +190,11 @@ impl CircuitBreaker {
     /// assert_eq!(v.unwrap(), 7);
     /// # }
     /// ```
-    pub async fn call<F, T>(&self, fut: F) -> Result<T>
+    pub fn call<F, T>(&self, fut: F) -> Call<'_, F>
     where
         F: Future<Output = Result<T>>,
     {
-        let permit = self.try_acquire()?;
-        let out = fut.await;
-        permit.record(&out);
-        out
+        Call { core: &self.0, fut, ticket: None, admitted: false }
     }
 
     /// Asks to make one call, for code that does not fit [`call`](Self::call) (a callback, a
@@ -231,6 +230,75 @@ impl CircuitBreaker {
     pub(crate) fn acquire_owned(&self) -> Result<OwnedPermit> {
         let ticket = self.0.acquire()?;
         Ok(OwnedPermit { core: self.0.clone(), ticket: Some(ticket) })
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`CircuitBreaker::call`].
+    #[must_use = "futures do nothing unless polled"]
+    pub struct Call<'a, F> {
+        core: &'a Core,
+        #[pin]
+        fut: F,
+        ticket: Option<Ticket>,
+        admitted: bool,
+    }
+
+    impl<F> PinnedDrop for Call<'_, F> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if let Some(t) = this.ticket.take() {
+                this.core.complete(t, dropped_verdict());
+            }
+        }
+    }
+}
+
+impl<F> fmt::Debug for Call<'_, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Call").field("admitted", &self.admitted).finish_non_exhaustive()
+    }
+}
+
+impl<F, T> Future for Call<'_, F>
+where
+    F: Future<Output = Result<T>>,
+{
+    type Output = Result<T>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<Result<T>> {
+        let this = self.project();
+        if !*this.admitted {
+            *this.admitted = true;
+            match this.core.acquire() {
+                Ok(t) => *this.ticket = Some(t),
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+        // A panic in `fut` unwinds through this guard, which counts it as a failure; on the
+        // normal path the guard is forgotten, so it costs nothing.
+        let guard = UnwindGuard { core: this.core, ticket: &mut *this.ticket };
+        let polled = this.fut.poll(cx);
+        std::mem::forget(guard);
+        let out = std::task::ready!(polled);
+        if let Some(t) = this.ticket.take() {
+            this.core.complete(t, this.core.verdict(&out));
+        }
+        Poll::Ready(out)
+    }
+}
+
+struct UnwindGuard<'a, 'b> {
+    core: &'a Core,
+    ticket: &'b mut Option<Ticket>,
+}
+
+impl Drop for UnwindGuard<'_, '_> {
+    fn drop(&mut self) {
+        if let Some(t) = self.ticket.take() {
+            self.core.complete(t, Verdict::Failure);
+        }
     }
 }
 
@@ -273,6 +341,7 @@ impl Permit<'_> {
 }
 
 impl Drop for Permit<'_> {
+    #[inline]
     fn drop(&mut self) {
         if let Some(t) = self.ticket.take() {
             self.core.complete(t, dropped_verdict());
