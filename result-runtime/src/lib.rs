@@ -13,7 +13,8 @@
 //! | [`channel`] | bounded MPMC result channels with backpressure, cancel-safe send and receive, per-item trace context, fail-fast mode, collectors |
 //! | [`cache`] | a result cache: single-flight loads, TTL, negative caching of non-retryable errors, refresh-ahead, and a consistent-hash [`cache::HashRing`] |
 //! | [`pool`] | an object pool that resets on return, bounded, per-thread fast path |
-//! | [`retry`] | retry driven by the error's classification, exponential backoff with jitter |
+//! | [`retry`] | retry driven by the error's classification, exponential backoff with jitter, an optional retry budget |
+//! | [`breaker`] | circuit breakers that count failures by class (a burst of `NOT_FOUND` never opens one), retry budgets, a registry of named ones, a tower layer |
 //! | [`middleware`] | tower layers for tonic and axum (features `grpc`, `http`): trace extraction and injection, deadlines, panic recovery, one response shape, metrics |
 //! | [`mod@panic`] | panic capture: message, location and backtrace, without printing captured panics |
 //!
@@ -75,6 +76,7 @@ mod spawn;
 mod sync;
 mod task;
 
+pub mod breaker;
 pub mod cache;
 pub mod channel;
 pub mod context;

@@ -11,6 +11,23 @@
 //!
 //! The backoff sleeps with `tokio::time::sleep`, so tests can run it under a paused clock.
 //!
+//! **Servers that say when to come back.** An error with a
+//! [`retry_after`](TaskError::retry_after) (a `CIRCUIT_OPEN` from a
+//! [`CircuitBreaker`](crate::breaker::CircuitBreaker), a remote `RetryInfo`) is never retried
+//! sooner than that: the wait is the larger of the backoff and `retry_after`. When
+//! `retry_after` is longer than the backoff cap ([`max_delay`](RetryPolicy::max_delay)), or
+//! than the time left before the ambient [`Context`]'s deadline, the policy gives up at once
+//! with that error instead of sleeping into a wait it will not see the end of. A
+//! `CIRCUIT_OPEN` without a `retry_after` is not retried at all (nothing says when the breaker
+//! will admit calls again).
+//!
+//! **Retry budgets.** With [`budget`](RetryPolicy::budget), every `run` deposits its first
+//! attempt in a shared [`RetryBudget`] and every retry withdraws from it; a retry the budget
+//! refuses is not made and `run` returns the last error (counted by the budget).
+//!
+//! **With a circuit breaker**, the breaker goes inside, so that it sees every attempt and its
+//! opening stops the retries: `policy.run(|| breaker.call(fetch()))`.
+//!
 //! ```
 //! use std::sync::atomic::{AtomicU32, Ordering};
 //! use std::time::Duration;
@@ -38,6 +55,7 @@
 use std::future::Future;
 use std::time::Duration;
 
+use crate::breaker::RetryBudget;
 use crate::context::Context;
 use crate::error::{Result, TaskError};
 use crate::trace::TraceContext;
@@ -48,12 +66,15 @@ use crate::trace::TraceContext;
 /// with jitter (the default) it is drawn uniformly from the upper half of that, `[d/2, d]`
 /// ("equal jitter"), so that callers that failed together do not retry together, while the
 /// wait never collapses to zero.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+///
+/// Cloning is cheap; a clone shares the [`budget`](Self::budget), if any.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RetryPolicy {
     attempts: u32,
     base: Duration,
     max: Duration,
     jitter: bool,
+    budget: Option<RetryBudget>,
 }
 
 impl RetryPolicy {
@@ -66,6 +87,7 @@ impl RetryPolicy {
             base: Duration::from_millis(100),
             max: Duration::from_secs(10),
             jitter: true,
+            budget: None,
         }
     }
 
@@ -88,6 +110,32 @@ impl RetryPolicy {
     pub const fn jitter(mut self, jitter: bool) -> Self {
         self.jitter = jitter;
         self
+    }
+
+    /// Draws retries from `budget`, shared with every policy that holds a clone of it (one
+    /// budget per dependency). A retry the budget refuses is not made: `run` returns the last
+    /// error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use result_runtime::breaker::RetryBudget;
+    /// use result_runtime::retry::RetryPolicy;
+    ///
+    /// let inventory = RetryBudget::builder().ratio(0.2).min_per_sec(10).build().unwrap();
+    /// let policy = RetryPolicy::new(3).budget(inventory.clone());
+    /// assert_eq!(policy.get_budget(), Some(&inventory));
+    /// ```
+    #[must_use]
+    pub fn budget(mut self, budget: RetryBudget) -> Self {
+        self.budget = Some(budget);
+        self
+    }
+
+    /// The budget retries are drawn from, if any.
+    #[must_use]
+    pub fn get_budget(&self) -> Option<&RetryBudget> {
+        self.budget.as_ref()
     }
 
     /// The most attempts this policy makes.
@@ -115,14 +163,22 @@ impl RetryPolicy {
     /// id (unless they carry one already).
     ///
     /// # Errors
-    /// The last attempt's error; `Cancelled` / `DeadlineExceeded` when the ambient
-    /// [`Context`] ends before or between attempts.
+    /// The last attempt's error (also when the budget refuses a retry, or when the error's
+    /// `retry_after` is beyond the backoff cap or the deadline); `Cancelled` /
+    /// `DeadlineExceeded` when the ambient [`Context`] ends before or between attempts.
+    ///
+    /// # Cancel safety
+    /// Dropping the future drops the attempt in flight (or the backoff sleep); no attempt is
+    /// started after that.
     pub async fn run<F, Fut, T>(&self, mut attempt: F) -> Result<T>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T>>,
     {
         let ctx = Context::current();
+        if let Some(budget) = &self.budget {
+            budget.deposit();
+        }
         let mut retry = 0;
         loop {
             let error = match attempt().await {
@@ -132,7 +188,13 @@ impl RetryPolicy {
             if retry + 1 >= self.attempts || !error.is_retryable() {
                 return Err(stamp(error));
             }
-            let wait = tokio::time::sleep(self.delay(retry));
+            let Some(wait) = self.wait_for(retry, &error, ctx.as_ref()) else {
+                return Err(stamp(error));
+            };
+            if self.budget.as_ref().is_some_and(|b| !b.try_withdraw()) {
+                return Err(stamp(error));
+            }
+            let wait = tokio::time::sleep(wait);
             match &ctx {
                 Some(ctx) => {
                     tokio::select! {
@@ -147,6 +209,22 @@ impl RetryPolicy {
             }
             retry += 1;
         }
+    }
+}
+
+impl RetryPolicy {
+    /// How long to wait before retry `retry` after `error`, or `None` to give up: the error
+    /// asks for a wait beyond the backoff cap or the deadline, or is a `CIRCUIT_OPEN` that
+    /// does not say when to come back.
+    fn wait_for(&self, retry: u32, error: &TaskError, ctx: Option<&Context>) -> Option<Duration> {
+        let backoff = self.delay(retry);
+        let Some(after) = error.retry_after() else {
+            return (error.code() != crate::Code::CIRCUIT_OPEN).then_some(backoff);
+        };
+        if after > self.max || ctx.and_then(Context::remaining).is_some_and(|left| after >= left) {
+            return None;
+        }
+        Some(backoff.max(after))
     }
 }
 
@@ -263,7 +341,7 @@ mod tests {
         let d: Vec<u128> = (0..5).map(|r| p.delay(r).as_millis()).collect();
         assert_eq!(d, [10, 20, 40, 50, 50]);
         assert_eq!(p.delay(200), Duration::from_millis(50));
-        let j = p.jitter(true);
+        let j = p.clone().jitter(true);
         for r in 0..200 {
             let full = p.delay(r % 6);
             let got = j.delay(r % 6);
@@ -307,5 +385,98 @@ mod tests {
         assert_eq!(start.elapsed(), Duration::ZERO);
         assert_eq!(err.kind(), ErrorKind::Cancelled);
         assert_eq!(err.cause().unwrap().message(), "shutdown");
+    }
+
+    fn open_for(d: Duration) -> TaskError {
+        TaskError::new(Code::CIRCUIT_OPEN, "open").with_retry_after(d)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waits_at_least_retry_after_and_never_retries_circuit_open_at_once() {
+        let policy = RetryPolicy::new(3).base_delay(Duration::from_millis(10)).jitter(false);
+        let start = Instant::now();
+        let times = Mutex::new(Vec::new());
+        let v = policy
+            .run(|| {
+                let mut t = times.lock().unwrap();
+                t.push(start.elapsed().as_millis());
+                let n = t.len();
+                async move {
+                    if n == 1 {
+                        Err(open_for(Duration::from_millis(700)))
+                    } else {
+                        Ok(n)
+                    }
+                }
+            })
+            .await
+            .unwrap();
+        assert_eq!((v, times.lock().unwrap().clone()), (2, vec![0, 700]));
+
+        // CIRCUIT_OPEN without a retry delay: given up at once.
+        let calls = AtomicU32::new(0);
+        let err = RetryPolicy::new(3)
+            .run(|| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                async { Err::<(), _>(TaskError::new(Code::CIRCUIT_OPEN, "open")) }
+            })
+            .await
+            .unwrap_err();
+        assert_eq!((calls.load(Ordering::SeqCst), err.code()), (1, Code::CIRCUIT_OPEN));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn gives_up_when_retry_after_exceeds_the_cap_or_the_deadline() {
+        let calls = AtomicU32::new(0);
+        let start = Instant::now();
+        let run = |policy: RetryPolicy, after: Duration| {
+            let calls = &calls;
+            async move {
+                policy
+                    .run(|| {
+                        calls.fetch_add(1, Ordering::SeqCst);
+                        async move { Err::<(), _>(open_for(after)) }
+                    })
+                    .await
+            }
+        };
+        let capped = RetryPolicy::new(3).max_delay(Duration::from_secs(1));
+        let err = run(capped, Duration::from_secs(2)).await.unwrap_err();
+        assert_eq!((calls.swap(0, Ordering::SeqCst), err.code()), (1, Code::CIRCUIT_OPEN));
+        let ctx = Context::new().with_timeout(Duration::from_secs(3));
+        let err = ctx.scope(run(RetryPolicy::new(3), Duration::from_secs(5))).await.unwrap_err();
+        assert_eq!((calls.swap(0, Ordering::SeqCst), err.code()), (1, Code::CIRCUIT_OPEN));
+        assert_eq!(start.elapsed(), Duration::ZERO, "no sleeping into a wait it cannot finish");
+        // Within the deadline: it waits.
+        let ctx = Context::new().with_timeout(Duration::from_secs(10));
+        let _ = ctx.scope(run(RetryPolicy::new(2), Duration::from_secs(5))).await;
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        assert!(start.elapsed() >= Duration::from_secs(5));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_exhausted_budget_returns_the_last_error_and_counts_it() {
+        let budget =
+            crate::breaker::RetryBudget::builder().ratio(0.5).min_per_sec(0).build().unwrap();
+        let policy =
+            RetryPolicy::new(3).base_delay(Duration::from_millis(1)).budget(budget.clone());
+        let calls = AtomicU32::new(0);
+        // Two runs deposit 2 x 0.5 = one retry; four runs of three attempts each would make
+        // eight retries without the budget.
+        for _ in 0..4 {
+            let err = policy
+                .clone()
+                .run(|| {
+                    let n = calls.fetch_add(1, Ordering::SeqCst);
+                    async move { Err::<(), _>(unavailable().context(format!("attempt {n}"))) }
+                })
+                .await
+                .unwrap_err();
+            assert_eq!(err.code(), Code::UNAVAILABLE);
+        }
+        // run 1: 0.5 in the budget, no retry (1 call); run 2: 1.0 -> one retry, then 0
+        // (2 calls); run 3: 0.5 (1 call); run 4: 1.0 -> one retry (2 calls).
+        assert_eq!(calls.load(Ordering::SeqCst), 6);
+        assert_eq!(budget.exhausted(), 4);
     }
 }

@@ -1,0 +1,98 @@
+//! What breakers and budgets record through the `metrics` facade (feature `metrics`, which
+//! `tower`, `grpc` and `http` turn on): handles resolved once, when the breaker is built, so
+//! a call costs one counter increment; without the feature, or for an unnamed breaker,
+//! nothing is recorded and nothing is paid.
+//!
+//! | metric | kind | labels |
+//! |---|---|---|
+//! | `breaker_state` | gauge: 0 closed, 1 open, 2 half-open | `breaker` |
+//! | `breaker_calls_total` | counter | `breaker`, `outcome` = `success` / `failure` / `ignored` |
+//! | `breaker_slow_calls_total` | counter | `breaker` |
+//! | `breaker_rejections_total` | counter (calls refused with `CIRCUIT_OPEN`) | `breaker` |
+//! | `retry_budget_exhausted_total` | counter (retries refused by a budget) | `budget` |
+//!
+//! Install the recorder before building named breakers: a handle resolved earlier records
+//! nowhere (the facade's rule for every handle).
+
+use super::{State, Verdict};
+
+#[cfg(feature = "metrics")]
+pub(crate) struct Instruments {
+    success: metrics::Counter,
+    failure: metrics::Counter,
+    ignored: metrics::Counter,
+    slow: metrics::Counter,
+    rejected: metrics::Counter,
+    state: metrics::Gauge,
+}
+
+#[cfg(feature = "metrics")]
+impl Instruments {
+    pub(crate) fn new(name: Option<&str>) -> Self {
+        let Some(name) = name else {
+            return Self {
+                success: metrics::Counter::noop(),
+                failure: metrics::Counter::noop(),
+                ignored: metrics::Counter::noop(),
+                slow: metrics::Counter::noop(),
+                rejected: metrics::Counter::noop(),
+                state: metrics::Gauge::noop(),
+            };
+        };
+        let calls = |outcome: &'static str| metrics::counter!("breaker_calls_total", "breaker" => name.to_owned(), "outcome" => outcome);
+        let state = metrics::gauge!("breaker_state", "breaker" => name.to_owned());
+        state.set(0.0);
+        Self {
+            success: calls("success"),
+            failure: calls("failure"),
+            ignored: calls("ignored"),
+            slow: metrics::counter!("breaker_slow_calls_total", "breaker" => name.to_owned()),
+            rejected: metrics::counter!("breaker_rejections_total", "breaker" => name.to_owned()),
+            state,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn outcome(&self, verdict: Verdict, slow: bool) {
+        match verdict {
+            Verdict::Success => self.success.increment(1),
+            Verdict::Failure => self.failure.increment(1),
+            Verdict::Ignored => self.ignored.increment(1),
+        }
+        if slow {
+            self.slow.increment(1);
+        }
+    }
+
+    pub(crate) fn rejected(&self) {
+        self.rejected.increment(1);
+    }
+
+    pub(crate) fn state(&self, state: State) {
+        self.state.set(f64::from(state as u8));
+    }
+}
+
+#[cfg(feature = "metrics")]
+pub(crate) fn budget_exhausted(name: Option<&str>) {
+    if let Some(name) = name {
+        metrics::counter!("retry_budget_exhausted_total", "budget" => name.to_owned()).increment(1);
+    }
+}
+
+#[cfg(not(feature = "metrics"))]
+pub(crate) struct Instruments;
+
+#[cfg(not(feature = "metrics"))]
+impl Instruments {
+    pub(crate) fn new(_: Option<&str>) -> Self {
+        Self
+    }
+    #[inline]
+    pub(crate) fn outcome(&self, _: Verdict, _: bool) {}
+    pub(crate) fn rejected(&self) {}
+    pub(crate) fn state(&self, _: State) {}
+}
+
+#[cfg(not(feature = "metrics"))]
+pub(crate) fn budget_exhausted(_: Option<&str>) {}
