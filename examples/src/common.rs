@@ -87,6 +87,25 @@ pub(crate) fn running(
     Running { addr, shutdown: Some(tx), task: Some(serve(rx)) }
 }
 
+/// How many streams a client may reset before the server accepted them, per connection.
+///
+/// h2's default is 20 (`max_pending_accept_reset_streams`). A caller whose deadline passes
+/// while this server is stalled (a GC pause, a SIGSTOP, a saturated runtime) resets every
+/// pending stream at once; past the limit h2 treats that as an attack and drops the whole
+/// connection, failing every other call on it. Set it on any tonic server that serves
+/// callers with deadlines; 1,000 still bounds the work a reset flood can cause.
+pub const MAX_PENDING_ACCEPT_RESETS: usize = 1_000;
+
+/// The tonic server every example runs: h2 tolerant of a burst of resets from callers whose
+/// deadlines passed ([`MAX_PENDING_ACCEPT_RESETS`]) and keepalive pings that find a dead
+/// peer (an idle connection whose client vanished is closed after 20 s + 10 s).
+pub(crate) fn grpc_server() -> tonic::transport::Server {
+    tonic::transport::Server::builder()
+        .http2_max_pending_accept_reset_streams(Some(MAX_PENDING_ACCEPT_RESETS))
+        .http2_keepalive_interval(Some(std::time::Duration::from_secs(20)))
+        .http2_keepalive_timeout(Some(std::time::Duration::from_secs(10)))
+}
+
 pub(crate) fn log_exit<E: std::fmt::Display>(what: &str, result: std::result::Result<(), E>) {
     if let Err(e) = result {
         tracing::error!(error = %e, "{what} server failed");

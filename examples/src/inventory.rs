@@ -14,6 +14,13 @@ use crate::common::{bind, current_trace_id, incoming, log_exit, running, Running
 use crate::pb::inventory::inventory_server::{Inventory as InventoryApi, InventoryServer};
 use crate::pb::inventory::{ReserveReply, ReserveRequest};
 
+/// Inventory's own code for a full stock volume (a `full-*` SKU): a custom code of the
+/// storage category, retryable, sent with [`STORAGE_FULL_RETRY`].
+pub const STORAGE_FULL: Code = Code::new("STORAGE_FULL", result_runtime::Category::Storage);
+
+/// The retry delay inventory asks for with [`STORAGE_FULL`].
+pub const STORAGE_FULL_RETRY: Duration = Duration::from_millis(20);
+
 /// The inventory service.
 ///
 /// It counts the calls it gets for the special SKUs (`flaky-*`, `oos-*`, `code-*`): that
@@ -50,7 +57,8 @@ impl Inventory {
     /// # Errors
     /// `INVALID_ARGUMENT` for a zero quantity, `FAILED_PRECONDITION` when out of stock,
     /// `UNAVAILABLE` the first time a `flaky-*` SKU is seen, the forced code of a
-    /// `code-<NAME>` SKU.
+    /// `code-<NAME>` SKU, the custom [`STORAGE_FULL`] (with a retry delay) for a `full-*`
+    /// SKU.
     #[fallible_task(name = "inventory.reserve")]
     #[traced(name = "inventory.reserve", skip(self))]
     pub async fn reserve_stock(&self, request: ReserveRequest) -> Result<ReserveReply> {
@@ -58,13 +66,18 @@ impl Inventory {
         if qty == 0 {
             return Err(TaskError::new(Code::INVALID_ARGUMENT, "qty must be at least 1"));
         }
+        let calls = self.count_call(&sku);
         match sku.as_str() {
             "panic" => panic!("inventory invariant broken ({SECRET})"),
             // The ambient deadline (the request's grpc-timeout) ends this call.
             "slow" => tokio::time::sleep(Duration::from_secs(30)).await,
             _ => {}
         }
-        let calls = self.count_call(&sku);
+        if sku.starts_with("full-") {
+            // A custom code with a retry delay: both survive every hop to the gateway.
+            return Err(TaskError::new(STORAGE_FULL, format!("{sku}: stock volume full"))
+                .with_retry_after(STORAGE_FULL_RETRY));
+        }
         if let Some(name) = sku.strip_prefix("code-") {
             let code = Code::ALL.into_iter().find(|c| c.name() == name).unwrap_or(Code::INTERNAL);
             return Err(TaskError::new(code, format!("forced {name}")));
@@ -90,7 +103,7 @@ impl Inventory {
     /// Counts a call for a special SKU and returns its count, this one included. Other SKUs
     /// are not counted (0), so that the map stays as small as the set of special SKUs used.
     fn count_call(&self, sku: &str) -> u32 {
-        if !["flaky-", "oos-", "code-"].iter().any(|p| sku.starts_with(p)) {
+        if !["flaky-", "oos-", "code-", "full-", "slow"].iter().any(|p| sku.starts_with(p)) {
             return 0;
         }
         let mut calls = self.lock();
@@ -122,7 +135,7 @@ pub async fn serve_inventory(addr: SocketAddr, inventory: Inventory) -> std::io:
     let (listener, addr) = bind(addr).await?;
     Ok(running(addr, |stop| {
         tokio::spawn(async move {
-            let r = tonic::transport::Server::builder()
+            let r = crate::common::grpc_server()
                 .layer(GrpcLayer::new())
                 .add_service(InventoryServer::new(inventory))
                 .serve_with_incoming_shutdown(incoming(listener), async {
@@ -142,7 +155,7 @@ pub async fn spawn_inventory_without_layer(addr: SocketAddr) -> std::io::Result<
     let (listener, addr) = bind(addr).await?;
     Ok(running(addr, |stop| {
         tokio::spawn(async move {
-            let r = tonic::transport::Server::builder()
+            let r = crate::common::grpc_server()
                 .add_service(InventoryServer::new(Inventory::new()))
                 .serve_with_incoming_shutdown(incoming(listener), async {
                     let _ = stop.await;

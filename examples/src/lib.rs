@@ -48,10 +48,13 @@ pub mod pb;
 mod stack;
 
 pub use checkout::{price_cents, serve_checkout, spawn_checkout, Checkout, Pricing};
-pub use common::{channel, Running, TracedChannel, SECRET};
+pub use common::{channel, Running, TracedChannel, MAX_PENDING_ACCEPT_RESETS, SECRET};
 pub use gateway::{
     checkout_via_gateway, gateway_router, http_client, post_json, spawn_gateway, Answer, Basket,
     BasketItem, HttpClient, Receipt, ReceiptLine,
 };
-pub use inventory::{serve_inventory, spawn_inventory, spawn_inventory_without_layer, Inventory};
+pub use inventory::{
+    serve_inventory, spawn_inventory, spawn_inventory_without_layer, Inventory, STORAGE_FULL,
+    STORAGE_FULL_RETRY,
+};
 pub use stack::Stack;

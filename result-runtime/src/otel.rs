@@ -26,35 +26,66 @@ use opentelemetry::trace::{
 };
 use tracing_opentelemetry::{OpenTelemetrySpanExt, SetParentError};
 
-use crate::trace::{SpanId, TraceContext, TraceFlags, TraceId};
+use opentelemetry::baggage::BaggageExt as _;
+
+use crate::trace::{Baggage, SpanId, TraceContext, TraceFlags, TraceId};
 
 /// The OpenTelemetry span context of `tc`, marked remote (it came from, or goes to, another
-/// hop). The tracestate is empty: the runtime does not carry one.
+/// hop), with `tc`'s tracestate.
 #[must_use]
 pub fn span_context(tc: &TraceContext) -> SpanContext {
+    // Our tracestate is already valid W3C; OpenTelemetry's own check can only agree.
+    let state = TraceState::from_key_value(tc.tracestate().iter()).unwrap_or_default();
     SpanContext::new(
         OtelTraceId::from_bytes(tc.trace_id.to_bytes()),
         OtelSpanId::from_bytes(tc.span_id.to_u64().to_be_bytes()),
         OtelFlags::new(tc.flags.bits()),
         true,
-        TraceState::NONE,
+        state,
     )
 }
 
-/// An OpenTelemetry context whose remote parent is `tc`.
+/// An OpenTelemetry context whose remote parent is `tc`, carrying `tc`'s baggage as
+/// OpenTelemetry baggage.
 #[must_use]
 pub fn otel_context(tc: &TraceContext) -> opentelemetry::Context {
-    opentelemetry::Context::new().with_remote_span_context(span_context(tc))
+    let context = opentelemetry::Context::new().with_remote_span_context(span_context(tc));
+    if tc.baggage().is_empty() {
+        context
+    } else {
+        context.with_baggage(otel_baggage(tc.baggage()))
+    }
 }
 
-/// The runtime's context for an OpenTelemetry span context; `None` when it is invalid.
+/// The runtime's baggage as OpenTelemetry's (values decoded, properties as metadata).
+#[must_use]
+pub fn otel_baggage(baggage: &Baggage) -> opentelemetry::baggage::Baggage {
+    baggage
+        .iter()
+        .map(|e| {
+            opentelemetry::baggage::KeyValueMetadata::new(
+                e.key().to_owned(),
+                e.value().to_owned(),
+                e.properties().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// The runtime's context for an OpenTelemetry span context (with its tracestate, when that
+/// is valid W3C); `None` when the span context is invalid.
 #[must_use]
 pub fn from_span_context(sc: &SpanContext) -> Option<TraceContext> {
-    Some(TraceContext::new(
+    let tc = TraceContext::new(
         TraceId::from_u128(u128::from_be_bytes(sc.trace_id().to_bytes()))?,
         SpanId::from_u64(u64::from_be_bytes(sc.span_id().to_bytes()))?,
         TraceFlags::from_bits(sc.trace_flags().to_u8()),
-    ))
+    );
+    let header = sc.trace_state().header();
+    Some(match header.parse::<crate::trace::TraceState>() {
+        Ok(state) if !state.is_empty() => tc.with_tracestate(state),
+        _ => tc,
+    })
 }
 
 /// Makes `tc` the remote parent of `span`. Call it before the span is first entered.
@@ -90,6 +121,20 @@ mod tests {
         let exported = &spans[0];
         assert_eq!(exported.span_context.trace_id().to_bytes(), tc.trace_id.to_bytes());
         assert_eq!(exported.parent_span_id.to_bytes(), tc.span_id.to_u64().to_be_bytes());
+    }
+
+    #[test]
+    fn tracestate_and_baggage_cross_the_bridge() {
+        let tc = TraceContext::new_root()
+            .with_tracestate("rojo=00f067aa0ba902b7,congo=t61rcWkgMzE".parse().unwrap())
+            .with_baggage(Baggage::from_header("tenant=acme,user=J%C3%B6rg;pii").unwrap());
+        let sc = span_context(&tc);
+        assert_eq!(sc.trace_state().get("congo"), Some("t61rcWkgMzE"));
+        assert_eq!(from_span_context(&sc).unwrap().tracestate(), tc.tracestate());
+        let cx = otel_context(&tc);
+        assert_eq!(cx.baggage().get("user").map(|v| v.as_str().to_owned()), Some("Jörg".to_owned()));
+        let (_, meta) = cx.baggage().get_with_metadata("user").unwrap();
+        assert_eq!(meta.as_str(), "pii");
     }
 
     #[test]

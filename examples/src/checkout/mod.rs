@@ -154,7 +154,7 @@ pub async fn serve_checkout(addr: SocketAddr, checkout: Checkout) -> Result<Runn
     let (listener, addr) = bind(addr).await.with_code(Code::UNAVAILABLE)?;
     Ok(running(addr, |stop| {
         tokio::spawn(async move {
-            let r = tonic::transport::Server::builder()
+            let r = crate::common::grpc_server()
                 .layer(GrpcLayer::new())
                 .add_service(CheckoutServer::new(checkout))
                 .serve_with_incoming_shutdown(incoming(listener), async {

@@ -66,18 +66,32 @@ pub struct Receipt {
 
 /// The gateway's routes, calling checkout through `checkout`, behind the HTTP
 /// `ResultLayer` with the given per-request deadline.
+///
+/// Limits at the edge: a request body over [`MAX_BODY_BYTES`] is answered `413`, a basket
+/// of more than [`MAX_BASKET_LINES`] lines `400`, both in the envelope, before any line's
+/// work is built.
 pub fn gateway_router(checkout: TracedChannel, timeout: Duration) -> Router {
     Router::new()
         .route("/checkout", post(checkout_handler))
         .with_state(CheckoutClient::new(checkout))
-        .layer(HttpLayer::new().max_deadline(timeout))
+        .layer(HttpLayer::new().max_deadline(timeout).body_limit(MAX_BODY_BYTES))
 }
+
+/// The largest request body the gateway reads.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The most lines one basket may have.
+pub const MAX_BASKET_LINES: usize = 200;
 
 async fn checkout_handler(
     State(client): State<CheckoutClient<TracedChannel>>,
     basket: std::result::Result<Json<Basket>, JsonRejection>,
-) -> Reply<Receipt> {
-    Reply(gateway_checkout(client, basket).await)
+) -> std::result::Result<Reply<Receipt>, JsonRejection> {
+    match basket {
+        // Over the body limit: axum's own 413, which the layer answers as an envelope.
+        Err(e) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => Err(e),
+        basket => Ok(Reply(gateway_checkout(client, basket).await)),
+    }
 }
 
 #[fallible_task(name = "gateway.checkout")]
@@ -87,6 +101,15 @@ async fn gateway_checkout(
     basket: std::result::Result<Json<Basket>, JsonRejection>,
 ) -> Result<Receipt> {
     let Json(basket) = basket.map_err(|e| TaskError::new(Code::INVALID_ARGUMENT, e.body_text()))?;
+    if basket.items.len() > MAX_BASKET_LINES {
+        return Err(TaskError::new(
+            Code::INVALID_ARGUMENT,
+            format!(
+                "a basket holds at most {MAX_BASKET_LINES} lines; this one has {}",
+                basket.items.len()
+            ),
+        ));
+    }
     let items =
         basket.items.into_iter().map(|i| Item { sku: i.sku, qty: i.qty }).collect::<Vec<_>>();
     let reply = client.checkout(CheckoutRequest { items }).await.into_result()?;

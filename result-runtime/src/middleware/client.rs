@@ -184,17 +184,17 @@ where
                 let status = response.status().as_u16();
                 let code = if status < 400 { "OK" } else { Code::from_http(status).name() };
                 meter.finish(code, Some(status), start.elapsed());
-                Ok(response.map(|inner| ClientBody { inner, pending: None }))
+                Ok(response.map(|inner| ClientBody::new(inner, None)))
             }
             Ok(response) => match grpc_status(response.headers()) {
                 // Trailers-only: the status is in the head.
                 Some(code) => {
                     meter.finish(code, None, start.elapsed());
-                    Ok(response.map(|inner| ClientBody { inner, pending: None }))
+                    Ok(response.map(|inner| ClientBody::new(inner, None)))
                 }
                 None => {
                     let pending = Some((meter, start));
-                    Ok(response.map(|inner| ClientBody { inner, pending }))
+                    Ok(response.map(|inner| ClientBody::new(inner, pending)))
                 }
             },
         })
@@ -208,15 +208,43 @@ pin_project! {
     pub struct ClientBody<B> {
         #[pin]
         inner: B,
-        pending: Option<(Meter, Instant)>,
+        pending: Pending,
+    }
+}
+
+/// A call whose outcome comes with the body's end; counted as `CANCELLED` if it never does.
+struct Pending(Option<(Meter, Instant)>);
+
+impl Pending {
+    fn finish(&mut self, code: &'static str) {
+        if let Some((meter, start)) = self.0.take() {
+            meter.finish(code, None, start.elapsed());
+        }
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        self.finish(Code::CANCELLED.name());
+    }
+}
+
+impl<B> ClientBody<B> {
+    fn new(inner: B, pending: Option<(Meter, Instant)>) -> Self {
+        Self { inner, pending: Pending(pending) }
     }
 
-    impl<B> PinnedDrop for ClientBody<B> {
-        fn drop(this: Pin<&mut Self>) {
-            if let Some((meter, start)) = this.project().pending.take() {
-                meter.finish(Code::CANCELLED.name(), None, start.elapsed());
-            }
-        }
+    /// The inner body. A gRPC call still waiting for its trailers is recorded as finished
+    /// (`OK`): once the body is taken out, the layer cannot see how it ends.
+    pub fn into_inner(self) -> B {
+        let Self { inner, mut pending } = self;
+        pending.finish("OK");
+        inner
+    }
+
+    /// The inner body, by reference.
+    pub fn get_ref(&self) -> &B {
+        &self.inner
     }
 }
 
@@ -230,7 +258,7 @@ impl<B: http_body::Body> http_body::Body for ClientBody<B> {
     ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
         let this = self.project();
         let frame = std::task::ready!(this.inner.poll_frame(cx));
-        if this.pending.is_some() {
+        if this.pending.0.is_some() {
             let code = match &frame {
                 Some(Ok(f)) => f.trailers_ref().map(|t| grpc_status(t).unwrap_or("OK")),
                 // The peer vanished mid-body.
@@ -238,8 +266,7 @@ impl<B: http_body::Body> http_body::Body for ClientBody<B> {
                 None => Some("OK"),
             };
             if let Some(code) = code {
-                let (meter, start) = this.pending.take().expect("checked");
-                meter.finish(code, None, start.elapsed());
+                this.pending.finish(code);
             }
         }
         Poll::Ready(frame)

@@ -120,6 +120,9 @@ impl<T: DeserializeOwned> Envelope<T> {
 
 /// Reads a response written by a [`Reply`] (from any HTTP client) back into a result.
 ///
+/// A `Retry-After` header (in seconds) becomes the error's
+/// [`retry_after`](TaskError::retry_after).
+///
 /// # Errors
 /// The envelope's failure; `UNAVAILABLE` when the body cannot be read; for a body that is
 /// not an envelope, the code of the HTTP status (`INTERNAL` for a 2xx).
@@ -130,6 +133,15 @@ where
     B::Error: std::error::Error + Send + Sync + 'static,
 {
     let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get(::http::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok())
+        .map(Duration::from_secs);
+    let with_delay = |e: TaskError| match retry_after {
+        Some(delay) => e.with_retry_after(delay),
+        None => e,
+    };
     let bytes = response
         .into_body()
         .collect()
@@ -137,10 +149,12 @@ where
         .map_err(|e| TaskError::from_error(e).with_code(Code::UNAVAILABLE))?
         .to_bytes();
     match serde_json::from_slice::<Envelope<T>>(&bytes) {
-        Ok(envelope) => envelope.into_result(status),
-        Err(e) => Err(TaskError::from_error(e)
-            .with_code(if status < 300 { Code::INTERNAL } else { Code::from_http(status) })
-            .context(format!("HTTP {status}: not a result envelope"))),
+        Ok(envelope) => envelope.into_result(status).map_err(with_delay),
+        Err(e) => Err(with_delay(
+            TaskError::from_error(e)
+                .with_code(if status < 300 { Code::INTERNAL } else { Code::from_http(status) })
+                .context(format!("HTTP {status}: not a result envelope")),
+        )),
     }
 }
 
@@ -223,7 +237,15 @@ fn error_response(error: TaskError) -> Response {
     let body = serde_json::to_vec(&envelope).expect("an error envelope always serialises");
     let status =
         StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    json_response(status, body, Outcome { code: Some(error.code()), error: Some(error) })
+    let retry_after = error.retry_after();
+    let mut response =
+        json_response(status, body, Outcome { code: Some(error.code()), error: Some(error) });
+    if let Some(delay) = retry_after {
+        // HTTP's Retry-After counts whole seconds: round up, never tell a client "now".
+        let secs = delay.as_secs() + u64::from(delay.subsec_nanos() > 0);
+        response.headers_mut().insert(::http::header::RETRY_AFTER, secs.max(1).into());
+    }
+    response
 }
 
 fn json_response(status: StatusCode, body: Vec<u8>, outcome: Outcome) -> Response {
@@ -744,6 +766,12 @@ mod tests {
             let e = read_reply::<u32, _>((status, "nope").into_response()).await.unwrap_err();
             assert_eq!(e.code(), Code::INVALID_ARGUMENT, "{status}");
         }
+        // A retry delay becomes Retry-After, rounded up to whole seconds, and back.
+        let later = TaskError::new(Code::RATE_LIMITED, "later").with_retry_after(Duration::from_millis(1500));
+        let r = Reply::<u32>(Err(later)).into_response();
+        assert_eq!(r.headers()[::http::header::RETRY_AFTER], "2");
+        let e = read_reply::<u32, _>(r).await.unwrap_err();
+        assert_eq!(e.retry_after(), Some(Duration::from_secs(2)));
         // A panic keeps its name out of the envelope.
         let p = Reply::<u32>(Err(TaskError::new(Code::PANICKED, "secret"))).into_response();
         let e = read_reply::<u32, _>(p).await.unwrap_err();
