@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use result_runtime::context::Context;
 use result_runtime::middleware::grpc::ResultLayer as GrpcLayer;
+use result_runtime::trace::TraceContext;
 use result_runtime::{fallible_task, traced, Code, Result, TaskError};
 use tonic::{Request, Response, Status};
 
@@ -91,7 +92,17 @@ impl Inventory {
         let deadline_ms = Context::current()
             .and_then(|c| c.remaining())
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-        Ok(ReserveReply { sku, reserved: qty, trace_id: current_trace_id(), deadline_ms })
+        let (tracestate, baggage) = TraceContext::current()
+            .map(|t| (t.tracestate().to_string(), t.baggage().to_string()))
+            .unwrap_or_default();
+        Ok(ReserveReply {
+            sku,
+            reserved: qty,
+            trace_id: current_trace_id(),
+            deadline_ms,
+            tracestate,
+            baggage,
+        })
     }
 
     /// How many calls this inventory got for `sku` (special SKUs only; 0 for the others).

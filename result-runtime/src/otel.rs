@@ -132,7 +132,10 @@ mod tests {
         assert_eq!(sc.trace_state().get("congo"), Some("t61rcWkgMzE"));
         assert_eq!(from_span_context(&sc).unwrap().tracestate(), tc.tracestate());
         let cx = otel_context(&tc);
-        assert_eq!(cx.baggage().get("user").map(|v| v.as_str().to_owned()), Some("Jörg".to_owned()));
+        assert_eq!(
+            cx.baggage().get("user").map(|v| v.as_str().to_owned()),
+            Some("Jörg".to_owned())
+        );
         let (_, meta) = cx.baggage().get_with_metadata("user").unwrap();
         assert_eq!(meta.as_str(), "pii");
     }

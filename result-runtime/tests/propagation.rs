@@ -120,7 +120,10 @@ async fn a_client_layer_hop_carries_them_to_the_server() {
 fn the_server_drops_tracestate_with_an_invalid_traceparent_and_bad_tracestate_whole() {
     use result_runtime::middleware::trace_from_headers;
     let mut h = http::HeaderMap::new();
-    h.insert("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".parse().unwrap());
+    h.insert(
+        "traceparent",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".parse().unwrap(),
+    );
     h.insert("tracestate", "rojo=1".parse().unwrap());
     h.insert("baggage", "ok=1,bad key=2".parse().unwrap());
     let tc = trace_from_headers(&h);
@@ -134,7 +137,10 @@ fn the_server_drops_tracestate_with_an_invalid_traceparent_and_bad_tracestate_wh
     assert_eq!(tc.baggage().get("ok"), Some("1"));
 
     // An invalid tracestate is dropped whole, never half-accepted.
-    h.insert("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".parse().unwrap());
+    h.insert(
+        "traceparent",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".parse().unwrap(),
+    );
     h.insert("tracestate", "rojo=1,Bad=2".parse().unwrap());
     assert!(trace_from_headers(&h).tracestate().is_empty());
 }

@@ -112,6 +112,8 @@ impl Checkout {
             subtotal_cents: unit_cents * u64::from(reserved.reserved),
             inventory_trace_id: reserved.trace_id,
             inventory_attempts: attempts.load(Ordering::Relaxed),
+            inventory_tracestate: reserved.tracestate,
+            inventory_baggage: reserved.baggage,
         })
     }
 

@@ -51,6 +51,12 @@ pub struct ReceiptLine {
     /// How many calls to inventory the line took (2: one retryable failure, retried).
     #[serde(default)]
     pub inventory_attempts: u32,
+    /// The `tracestate` inventory's handler saw: the caller's, kept end to end.
+    #[serde(default)]
+    pub inventory_tracestate: String,
+    /// The `baggage` inventory's handler saw.
+    #[serde(default)]
+    pub inventory_baggage: String,
 }
 
 /// The `data` of a successful `POST /checkout`.
@@ -123,6 +129,8 @@ async fn gateway_checkout(
                 unit_cents: l.unit_cents,
                 inventory_trace_id: l.inventory_trace_id,
                 inventory_attempts: l.inventory_attempts,
+                inventory_tracestate: l.inventory_tracestate,
+                inventory_baggage: l.inventory_baggage,
             })
             .collect(),
         total_cents: reply.total_cents,

@@ -767,7 +767,8 @@ mod tests {
             assert_eq!(e.code(), Code::INVALID_ARGUMENT, "{status}");
         }
         // A retry delay becomes Retry-After, rounded up to whole seconds, and back.
-        let later = TaskError::new(Code::RATE_LIMITED, "later").with_retry_after(Duration::from_millis(1500));
+        let later = TaskError::new(Code::RATE_LIMITED, "later")
+            .with_retry_after(Duration::from_millis(1500));
         let r = Reply::<u32>(Err(later)).into_response();
         assert_eq!(r.headers()[::http::header::RETRY_AFTER], "2");
         let e = read_reply::<u32, _>(r).await.unwrap_err();
