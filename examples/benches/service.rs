@@ -1,5 +1,7 @@
-//! `service`: one loopback unary gRPC call to inventory, served with the runtime's
-//! `ResultLayer` against the same service without it (goal: <= 1.05x).
+//! `service`: one loopback unary gRPC call to inventory (carrying traceparent, tracestate and
+//! baggage), served with the runtime's `ResultLayer` against the same service without it
+//! (goal: <= 1.05x); and the error path with classification details in the status against
+//! a plain status (goal: <= 1.10x).
 //!
 //! Each batch interleaves calls to the two servers, so the machine's noise hits both alike;
 //! both routines record both timings, and the RATIO line compares them in this run.
@@ -62,9 +64,64 @@ fn in_process(criterion: &mut Criterion, rt: &tokio::runtime::Runtime) {
     });
 }
 
+const DETAILS: &str = "error_path/with_details";
+const PLAIN: &str = "error_path/plain_status";
+
+/// The error path's wire cost: a `TaskError` sent as a status with its classification in
+/// `grpc-status-details-bin` and read back on the other side, against a plain status (code,
+/// message, trace id header) read back from its gRPC code, as before the details existed.
+fn error_path(criterion: &mut Criterion) {
+    use result_runtime::middleware::grpc::StatusExt;
+    use result_runtime::{Category, Code, TaskError};
+    use tonic::metadata::MetadataValue;
+    const FULL: Code = Code::new("STORAGE_FULL", Category::Storage);
+    let error = || {
+        TaskError::new(FULL, "disk full")
+            .with_retry_after(Duration::from_millis(20))
+            .with_trace_id("4bf92f3577b34da6a3ce929d0e0e4736".parse().unwrap())
+    };
+    // Only what crosses the wire: the status's headers.
+    let over_the_wire = |status: tonic::Status| {
+        let (parts, ..) = status.into_http::<()>().into_parts();
+        tonic::Status::from_header_map(&parts.headers).unwrap()
+    };
+    criterion.bench_function(DETAILS, |b| {
+        b.iter_custom(|iters| {
+            let start = Instant::now();
+            for _ in 0..iters {
+                let status = tonic::Status::from(error());
+                std::hint::black_box(over_the_wire(status).into_task_error());
+            }
+            support::record_elapsed(DETAILS, iters, start.elapsed())
+        });
+    });
+    criterion.bench_function(PLAIN, |b| {
+        b.iter_custom(|iters| {
+            let start = Instant::now();
+            for _ in 0..iters {
+                let e = error();
+                let mut status = tonic::Status::new(tonic::Code::Unavailable, e.client_message());
+                let id = MetadataValue::try_from(e.trace_id().unwrap().to_string()).unwrap();
+                status.metadata_mut().insert("x-trace-id", id);
+                std::hint::black_box(over_the_wire(status).into_task_error());
+            }
+            support::record_elapsed(PLAIN, iters, start.elapsed())
+        });
+    });
+}
+
 async fn call(client: &mut InventoryClient<Channel>) -> Duration {
     let start = Instant::now();
-    let reply = client.reserve(ReserveRequest { sku: "tea".into(), qty: 1 }).await;
+    // What a traced caller sends: traceparent, tracestate and baggage.
+    let mut request = tonic::Request::new(ReserveRequest { sku: "tea".into(), qty: 1 });
+    let md = request.metadata_mut();
+    md.insert(
+        "traceparent",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".parse().unwrap(),
+    );
+    md.insert("tracestate", "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE".parse().unwrap());
+    md.insert("baggage", "tenant=acme,user=J%C3%B6rg".parse().unwrap());
+    let reply = client.reserve(request).await;
     let elapsed = start.elapsed();
     assert_eq!(reply.expect("the call succeeds").into_inner().reserved, 1);
     elapsed
@@ -113,8 +170,15 @@ fn main() {
         });
     }
     in_process(&mut criterion, &rt);
+    error_path(&mut criterion);
     criterion.final_summary();
-    support::ratio("grpc server layer, loopback unary call", WITH, WITHOUT, "<= 1.05x");
+    support::ratio(
+        "grpc server layer (traceparent + tracestate + baggage), loopback unary call",
+        WITH,
+        WITHOUT,
+        "<= 1.05x",
+    );
+    support::ratio("error path, status details vs plain status", DETAILS, PLAIN, "<= 1.10x");
     if let (Some(a), Some(b)) = (support::mean_ns(LAYER_ONLY), support::mean_ns(BARE)) {
         println!("LAYER grpc server layer's own cost: {:.0} ns per call (in process)", a - b);
     }
