@@ -72,7 +72,6 @@ mod layer;
 mod metrics;
 mod registry;
 mod state;
-mod sync;
 mod window;
 
 use std::fmt;

@@ -31,7 +31,7 @@ use tokio::time::Instant;
 use super::builder::CircuitBreakerBuilder;
 use super::classify::{default_verdict, Classifier, Verdict};
 use super::metrics::Instruments;
-use super::sync::{lock, AtomicU32, AtomicU64, Mutex, Ordering};
+use crate::sync::{lock, AtomicU32, AtomicU64, Mutex, Ordering};
 use super::window::{Sample, SlidingWindow, Totals};
 use super::State;
 use crate::{Code, Result, TaskError};
