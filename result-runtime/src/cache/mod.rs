@@ -575,19 +575,22 @@ where
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = Result<V>> + Send + 'static,
     {
-        let (id, publisher, slot) = {
+        let started = {
             let mut flights = this.flights.lock(&key);
             if let Some(flight) = flights.get(&key).filter(|f| f.is_alive()) {
-                let slot = flight.slot.clone();
-                drop(flights);
-                return flight::wait(slot).await;
-            }
-            if let Some(entry) = this.store.peek(&key) {
-                if entry.is_fresh(this.now(), this.timing.tti) {
-                    return entry.result;
+                Err(flight.slot.clone())
+            } else {
+                if let Some(entry) = this.store.peek(&key) {
+                    if entry.is_fresh(this.now(), this.timing.tti) {
+                        return entry.result;
+                    }
                 }
+                Ok(this.flights.start(&mut flights, key.clone()))
             }
-            this.flights.start(&mut flights, key.clone())
+        };
+        let (id, publisher, slot) = match started {
+            Ok(started) => started,
+            Err(joined) => return flight::wait(joined).await,
         };
         let mut handoff = Handoff {
             inner: Arc::clone(this),
