@@ -4,7 +4,8 @@
 //! the second starts inventory, checkout and the gateway in this process on loopback
 //! ephemeral ports and drives requests through real clients: one trace across every hop,
 //! failures, fail-fast cancellation, a captured panic, a deadline, checkout's price cache
-//! (a hit and a negative hit) and a retried retryable error. Server logs at ERROR go to
+//! (a hit and a negative hit), a retried retryable error and, when `redis-server` is on
+//! PATH, two checkout replicas sharing a price cache on two Redis nodes. Server logs at ERROR go to
 //! stderr (`RUST_LOG` to see more): that is where a panic's message ends up.
 
 use std::time::{Duration, Instant};
@@ -274,7 +275,162 @@ async fn services() -> bool {
     println!("  succeeded after a retry (checkout's #[fallible_task(retry = 2)])");
     ok &= a.status == 200 && attempts == 2 && calls == 2 && same;
 
+    ok &= redis_scene(&stack.inventory.url()).await;
+
     short_gateway.shutdown().await;
     stack.shutdown().await;
+    ok
+}
+
+/// A `redis-server` on a free loopback port, no persistence, killed on drop.
+struct LocalRedis {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl LocalRedis {
+    fn start(bin: &std::path::Path) -> Option<Self> {
+        use std::io::BufRead;
+        let port = std::net::TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
+        let mut child = std::process::Command::new(bin)
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(std::env::temp_dir())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .ok()?;
+        // Ready when it says so (or not at all if it exits first).
+        let mut lines = std::io::BufReader::new(child.stdout.take()?).lines();
+        let ready = lines
+            .by_ref()
+            .map_while(std::result::Result::ok)
+            .any(|l| l.contains("Ready to accept"));
+        // Keep draining its log, so the server never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        if !ready {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        Some(Self { child, port })
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for LocalRedis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The Redis tier: two `redis-server` nodes and two checkout replicas sharing them (skipped
+/// without `redis-server` on PATH).
+async fn redis_scene(inventory_url: &str) -> bool {
+    use result_runtime::middleware::grpc::StatusExt;
+    use result_runtime_examples::pb::checkout::checkout_client::CheckoutClient;
+    use result_runtime_examples::pb::checkout::{CheckoutRequest, Item};
+    use result_runtime_examples::{channel, spawn_checkout_with, Pricing};
+
+    let bin = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths).map(|d| d.join("redis-server")).find(|p| p.is_file())
+    });
+    let Some(bin) = bin else {
+        println!("redis tier      skipped: redis-server not on PATH");
+        return true;
+    };
+    let (Some(n0), Some(n1)) = (LocalRedis::start(&bin), LocalRedis::start(&bin)) else {
+        println!("redis tier      unexpected: redis-server did not start");
+        return false;
+    };
+    let mut nodes = [n0, n1];
+    let urls: Vec<String> = nodes.iter().map(LocalRedis::url).collect();
+    let any = ([127, 0, 0, 1], 0).into();
+    let mut replicas = Vec::new();
+    for _ in 0..2 {
+        let pricing = Pricing::tiered(&urls).await.expect("valid Redis URLs");
+        let server = spawn_checkout_with(any, inventory_url, pricing.clone())
+            .await
+            .expect("a checkout replica starts");
+        let client = CheckoutClient::new(channel(&server.url()).expect("a valid url"));
+        replicas.push((server, pricing, client));
+    }
+    println!(
+        "redis tier      2 redis-server nodes (:{} :{}), 2 checkout replicas sharing them",
+        nodes[0].port, nodes[1].port
+    );
+    let ask = |replica: usize, sku: String| {
+        let mut client = replicas[replica].2.clone();
+        async move {
+            let request = CheckoutRequest { items: vec![Item { sku, qty: 1 }] };
+            client.checkout(request).await.map(|r| r.into_inner().total_cents)
+        }
+    };
+    let remote = |replica: usize| replicas[replica].1.remote_stats().unwrap_or_default();
+    let mut ok = true;
+
+    // A burst on one cold SKU over both replicas: one load in the fleet.
+    let burst = (0..40).map(|i| ask(i % 2, "kettle".to_owned()));
+    let answers = futures::future::join_all(burst).await;
+    let answered = answers.iter().filter(|a| a.is_ok()).count();
+    let (a, b) = (remote(0), remote(1));
+    println!(
+        "  burst         40 checkouts of [kettle], alternating replicas -> {answered} answered"
+    );
+    println!(
+        "                pricing loads in the fleet {} (replica a {}, b {}), the rest waited or read Redis",
+        a.loads + b.loads,
+        a.loads,
+        b.loads
+    );
+    ok &= answered == 40 && a.loads + b.loads == 1;
+
+    // A negative entry learned by one replica, served by the other.
+    let first = ask(0, "unpriced-voucher".to_owned()).await;
+    let before = remote(1);
+    let second = ask(1, "unpriced-voucher".to_owned()).await;
+    let after = remote(1);
+    let code = |r: &std::result::Result<u64, tonic::Status>| match r {
+        Ok(_) => "OK".to_owned(),
+        Err(s) => s.clone().into_task_error().code().name().to_owned(),
+    };
+    println!(
+        "  negative      [unpriced-voucher] on a -> {}, then on b -> {}: b loaded {}, read it from Redis",
+        code(&first),
+        code(&second),
+        after.loads - before.loads
+    );
+    ok &= code(&first) == "NOT_FOUND"
+        && code(&second) == "NOT_FOUND"
+        && after.loads == before.loads
+        && after.l2_hits == before.l2_hits + 1;
+
+    // A node killed mid-run: its SKUs are loaded locally meanwhile; every request answered.
+    let mut answered = 0;
+    for i in 0..24 {
+        if i == 8 {
+            nodes[0].kill();
+        }
+        answered += usize::from(ask(i % 2, format!("mug-{i}")).await.is_ok());
+    }
+    let fallback = remote(0).fallback_loads + remote(1).fallback_loads;
+    println!(
+        "  node killed   node :{} killed after 8 of 24 checkouts -> {answered}/24 answered ({fallback} priced locally while it was down)",
+        nodes[0].port
+    );
+    ok &= answered == 24;
+
+    for (server, _, _) in replicas {
+        server.shutdown().await;
+    }
     ok
 }

@@ -147,6 +147,20 @@ pub async fn spawn_checkout(addr: SocketAddr, inventory_url: &str) -> Result<Run
     serve_checkout(addr, Checkout::new(channel(inventory_url)?)).await
 }
 
+/// Starts checkout on `addr`, calling inventory at `inventory_url`, with `pricing` as its
+/// price cache (a [`Pricing::tiered`] one to share prices with other replicas; keep a clone
+/// to look at its counters).
+///
+/// # Errors
+/// When the address cannot be bound or the URL is invalid.
+pub async fn spawn_checkout_with(
+    addr: SocketAddr,
+    inventory_url: &str,
+    pricing: Pricing,
+) -> Result<Running> {
+    serve_checkout(addr, Checkout::with_pricing(channel(inventory_url)?, pricing)).await
+}
+
 /// Starts `checkout` on `addr` (keep a clone of it, or of its [`Pricing`], to look at its
 /// cache).
 ///

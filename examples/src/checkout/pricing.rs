@@ -2,8 +2,9 @@
 
 use std::time::Duration;
 
-use result_runtime::cache::{CacheStats, ResultCache};
+use result_runtime::cache::{CacheBuilder, CacheStats, RemoteStats, ResultCache};
 use result_runtime::trace::TraceContext;
+use result_runtime::ConfigError;
 use result_runtime::{fallible_task, traced, Code, Result, TaskError};
 
 /// The unit price of a SKU in cents: a stable made-up number, or `NOT_FOUND` for
@@ -27,6 +28,10 @@ pub async fn price_cents(sku: &str) -> Result<u64> {
 /// Prices behind a [`ResultCache`]: concurrent asks for one SKU load it once, a price is
 /// kept for [`Pricing::TTL`], and a `NOT_FOUND` (not retryable, so the cache keeps it) for
 /// [`Pricing::NEGATIVE_TTL`]. Clones share the cache.
+///
+/// [`Pricing::tiered`] adds a shared tier on Redis: replicas of checkout that list the same
+/// Redis nodes then load a price once across all of them, and a `NOT_FOUND` learned by one
+/// is served by every other.
 #[derive(Clone, Debug)]
 pub struct Pricing {
     cache: ResultCache<String, u64>,
@@ -44,16 +49,30 @@ impl Pricing {
     /// How long "this SKU has no price" is cached.
     pub const NEGATIVE_TTL: Duration = Duration::from_secs(10);
 
-    /// An empty price cache.
+    /// The Redis namespace of the tiered price cache: bump the version when the price's
+    /// type or meaning changes.
+    pub const NAMESPACE: &'static str = "checkout:prices:v1";
+
+    fn settings() -> CacheBuilder<String, u64> {
+        ResultCache::builder().max_capacity(100_000).ttl(Self::TTL).negative_ttl(Self::NEGATIVE_TTL)
+    }
+
+    /// An empty, in-process price cache.
     #[must_use]
     pub fn new() -> Self {
-        let cache = ResultCache::builder()
-            .max_capacity(100_000)
-            .ttl(Self::TTL)
-            .negative_ttl(Self::NEGATIVE_TTL)
-            .build()
-            .expect("valid cache settings");
-        Self { cache }
+        Self { cache: Self::settings().build().expect("valid cache settings") }
+    }
+
+    /// A price cache with the settings of [`Pricing::new`], tiered on the Redis nodes at
+    /// `urls` (`redis://host:port`) under [`Pricing::NAMESPACE`]: one load per SKU across
+    /// every replica that lists the same nodes. A node that is down does not fail this (it
+    /// is connected when it answers), nor any price: its SKUs are loaded locally meanwhile.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] for no URLs, a URL that is not a Redis URL, or one listed twice.
+    pub async fn tiered(urls: &[String]) -> std::result::Result<Self, ConfigError> {
+        let cache = Self::settings().redis(urls).namespace(Self::NAMESPACE).build().await?;
+        Ok(Self { cache })
     }
 
     /// The unit price of `sku`, from the cache or loaded by [`price_cents`].
@@ -77,5 +96,12 @@ impl Pricing {
     #[must_use]
     pub fn stats(&self) -> CacheStats {
         self.cache.stats()
+    }
+
+    /// The Redis tier's counters in this replica (`loads`: prices loaded here while holding
+    /// the fleet-wide lease; `l2_hits`: prices read from Redis); `None` without a tier.
+    #[must_use]
+    pub fn remote_stats(&self) -> Option<RemoteStats> {
+        self.cache.remote_stats()
     }
 }

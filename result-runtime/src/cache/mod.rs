@@ -351,6 +351,10 @@ where
             }
             return hit.result;
         }
+        #[cfg(feature = "redis")]
+        if let Some(tier) = self.inner.remote.get() {
+            return Inner::tiered_miss(&self.inner, Arc::clone(tier), key, loader).await;
+        }
         match Inner::join_or_start(&self.inner, key, loader) {
             Ok(slot) => flight::wait(slot).await,
             Err(cached) => cached,
@@ -551,6 +555,101 @@ where
         Ok(slot)
     }
 
+    /// An L1 miss of a tiered cache. The caller that starts the process's flight of `key`
+    /// reads Redis itself, before spawning anything: an L2 hit is answered (and published
+    /// to the flight's waiters) without a task. A miss, or a node that is down, hands the
+    /// flight to a spawned task that takes the lease or loads, as
+    /// [`spawn_load`](Self::spawn_load) does. Still one Redis read per key per process:
+    /// every other caller joins the flight.
+    ///
+    /// Cancel safety: if the caller is dropped during its read, the flight is handed to a
+    /// spawned task (which reads again), so its waiters are still answered.
+    #[cfg(feature = "redis")]
+    async fn tiered_miss<F, Fut>(
+        this: &Arc<Self>,
+        tier: Arc<dyn remote::Tier<K, V>>,
+        key: K,
+        loader: F,
+    ) -> Result<V>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<V>> + Send + 'static,
+    {
+        let started = {
+            let mut flights = this.flights.lock(&key);
+            if let Some(flight) = flights.get(&key).filter(|f| f.is_alive()) {
+                Err(flight.slot.clone())
+            } else {
+                if let Some(entry) = this.store.peek(&key) {
+                    if entry.is_fresh(this.now(), this.timing.tti) {
+                        return entry.result;
+                    }
+                }
+                Ok(this.flights.start(&mut flights, key.clone()))
+            }
+        };
+        let (id, publisher, slot) = match started {
+            Ok(started) => started,
+            Err(joined) => return flight::wait(joined).await,
+        };
+        let mut handoff = Handoff {
+            inner: Arc::clone(this),
+            tier: Arc::clone(&tier),
+            flight: Some((key.clone(), id, publisher, loader)),
+        };
+        let read = Arc::clone(&tier).read(&key).await;
+        let (key, id, publisher, loader) = handoff.flight.take().expect("taken only here");
+        match read {
+            remote::Read::Hit(loaded) => {
+                let result = loaded.result.clone();
+                this.finish(key, id, loaded.result, false, &publisher, false, loaded.l1_cap);
+                result
+            }
+            first => {
+                Self::spawn_tiered(this, tier, key, id, publisher, loader, false, Some(first));
+                flight::wait(slot).await
+            }
+        }
+    }
+
+    /// Spawns the tier's load of `key` for the flight `id` (after `first`, the result of the
+    /// caller's own read, if it made one).
+    #[cfg(feature = "redis")]
+    #[allow(clippy::too_many_arguments)]
+    fn spawn_tiered<F, Fut>(
+        this: &Arc<Self>,
+        tier: Arc<dyn remote::Tier<K, V>>,
+        key: K,
+        id: u64,
+        publisher: Publisher<V>,
+        loader: F,
+        refresh: bool,
+        first: Option<remote::Read<V>>,
+    ) where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<V>> + Send + 'static,
+    {
+        let inner = Arc::clone(this);
+        // Only the trace context travels, not the caller's `Context`: the caller's
+        // cancellation must not cancel a load that other callers are waiting for.
+        let trace = TraceContext::current();
+        tokio::spawn(async move {
+            let local: remote::LocalLoad<V> = Box::new(move || {
+                Box::pin(async move { catch_unwind(async move { loader().await }).await? })
+            });
+            let load = catch_unwind(tier.load(key.clone(), local, first));
+            let loaded = match trace {
+                Some(t) => t.scope(load).await,
+                None => load.await,
+            };
+            let (result, counted, cap) = match loaded {
+                Ok(l) => (l.result, l.ran_loader, l.l1_cap),
+                Err(e) => (Err(e), true, 0),
+            };
+            inner.finish(key, id, result, refresh, &publisher, counted, cap);
+        });
+    }
+
     /// Starts a background reload of `key` unless a load of it is already running or the
     /// entry was refreshed since the caller read it.
     fn refresh<F, Fut>(this: &Arc<Self>, key: K, loader: F)
@@ -583,28 +682,16 @@ where
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = Result<V>> + Send + 'static,
     {
+        #[cfg(feature = "redis")]
+        if let Some(tier) = this.remote.get() {
+            Self::spawn_tiered(this, Arc::clone(tier), key, id, publisher, loader, refresh, None);
+            return;
+        }
         let inner = Arc::clone(this);
         // Only the trace context travels, not the caller's `Context`: the caller's
         // cancellation must not cancel a load that other callers are waiting for.
         let trace = TraceContext::current();
         tokio::spawn(async move {
-            #[cfg(feature = "redis")]
-            if let Some(tier) = inner.remote.get().cloned() {
-                let local: remote::LocalLoad<V> = Box::new(move || {
-                    Box::pin(async move { catch_unwind(async move { loader().await }).await? })
-                });
-                let load = catch_unwind(tier.load(key.clone(), local));
-                let loaded = match trace {
-                    Some(t) => t.scope(load).await,
-                    None => load.await,
-                };
-                let (result, counted, cap) = match loaded {
-                    Ok(l) => (l.result, l.ran_loader, l.l1_cap),
-                    Err(e) => (Err(e), true, 0),
-                };
-                inner.finish(key, id, result, refresh, &publisher, counted, cap);
-                return;
-            }
             // The loader is called inside the task and inside the capture, so a panic while
             // building the future is caught as well as one while polling it.
             let load = catch_unwind(async move { loader().await });
@@ -681,5 +768,57 @@ where
             expires: now.saturating_add(ttl),
             touched: (t.tti != u64::MAX).then(|| Arc::new(AtomicU64::new(now))),
         })
+    }
+}
+
+/// A loader that a [`Handoff`] can hand to a spawned tiered load.
+#[cfg(feature = "redis")]
+trait TieredLoader<K, V>: Sized {
+    fn spawn(
+        self,
+        inner: &Arc<Inner<K, V>>,
+        tier: Arc<dyn remote::Tier<K, V>>,
+        key: K,
+        id: u64,
+        publisher: Publisher<V>,
+    );
+}
+
+#[cfg(feature = "redis")]
+impl<K, V, F, Fut> TieredLoader<K, V> for F
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = Result<V>> + Send + 'static,
+{
+    fn spawn(
+        self,
+        inner: &Arc<Inner<K, V>>,
+        tier: Arc<dyn remote::Tier<K, V>>,
+        key: K,
+        id: u64,
+        publisher: Publisher<V>,
+    ) {
+        Inner::spawn_tiered(inner, tier, key, id, publisher, self, false, None);
+    }
+}
+
+/// The flight a caller of [`Inner::tiered_miss`] owns while it reads Redis: if the caller is
+/// dropped before the read ends, the flight goes to a spawned load (which reads again), so
+/// its waiters are still answered.
+#[cfg(feature = "redis")]
+struct Handoff<K, V, F: TieredLoader<K, V>> {
+    inner: Arc<Inner<K, V>>,
+    tier: Arc<dyn remote::Tier<K, V>>,
+    flight: Option<(K, u64, Publisher<V>, F)>,
+}
+
+#[cfg(feature = "redis")]
+impl<K, V, F: TieredLoader<K, V>> Drop for Handoff<K, V, F> {
+    fn drop(&mut self) {
+        if let Some((key, id, publisher, loader)) = self.flight.take() {
+            loader.spawn(&self.inner, Arc::clone(&self.tier), key, id, publisher);
+        }
     }
 }

@@ -164,6 +164,7 @@ impl Inner {
     }
 
     /// The error this one was detached from, when it was (see [`TaskError::detached`]).
+    #[cfg(feature = "grpc")]
     pub(crate) fn parent(&self) -> Option<&TaskError> {
         match &self.source {
             Source::Parent(p) => Some(p),

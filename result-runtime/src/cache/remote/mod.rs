@@ -7,10 +7,13 @@
 //! make one flight, and only that flight talks to Redis (one lease attempt per key per
 //! process). The flight then:
 //!
-//! 1. reads the entry from the key's node (`GET` + `PTTL` in one round trip). A value or a
+//! 1. reads the entry from the key's node (`GET` + `PTTL` in one round trip). This read is
+//!    made by the caller that started the flight, in its own task, before anything is
+//!    spawned, so an L2 hit costs about what a plain `GET` does (if that caller is dropped
+//!    mid-read, a spawned task takes the flight over and reads again). A value or a
 //!    negative entry is the answer: it goes into L1 for at most the [local
 //!    TTL](RedisCacheBuilder::local_ttl) and never past its remaining TTL in Redis;
-//! 2. on a miss, asks for the key's lease in one script (`SET lease:{key} token NX PX
+//! 2. on a miss (or a node that is down), a spawned task carries on: it asks for the key's lease in one script (`SET lease:{key} token NX PX
 //!    lease_ttl`, after re-reading the entry so a result stored a moment ago is read, not
 //!    loaded again);
 //! 3. with the lease, runs the loader (extending the lease every third of its TTL while the
@@ -91,8 +94,30 @@ pub(crate) struct Loaded<V> {
 
 /// The remote tier as the cache sees it: object-safe, so `ResultCache<K, V>` needs no serde
 /// bounds of its own.
+/// What the first read of an L1 miss found, before any flight task was spawned.
+pub(crate) enum Read<V> {
+    /// A value or a negative entry: the answer.
+    Hit(Loaded<V>),
+    /// Nothing usable: no entry, or these corrupt bytes (which the lease script may drop).
+    Miss(Option<Vec<u8>>),
+    /// The key did not serialize, or its node is down or failed: load locally.
+    Unavailable,
+}
+
 pub(crate) trait Tier<K, V>: Send + Sync {
-    fn load(self: Arc<Self>, key: K, local: LocalLoad<V>) -> BoxFuture<'static, Loaded<V>>;
+    /// The hit path: one round trip to the key's node, run by the caller that owns the
+    /// process's flight of `key`, before any task is spawned.
+    fn read(self: Arc<Self>, key: &K) -> BoxFuture<'static, Read<V>>;
+    /// The rest of a miss (lease, wait or load), after `first` came back from [`read`]
+    /// (`None`: not read yet).
+    ///
+    /// [`read`]: Tier::read
+    fn load(
+        self: Arc<Self>,
+        key: K,
+        local: LocalLoad<V>,
+        first: Option<Read<V>>,
+    ) -> BoxFuture<'static, Loaded<V>>;
     fn invalidate(self: Arc<Self>, key: K) -> BoxFuture<'static, bool>;
     fn stats(&self) -> RemoteStats;
 }
@@ -203,36 +228,52 @@ where
         Loaded { result: local().await, l1_cap: self.local_cap(), ran_loader: true }
     }
 
-    async fn load_inner(self: Arc<Self>, key: K, local: LocalLoad<V>) -> Loaded<V> {
+    /// The hit path: `GET` + `PTTL` of the entry in one round trip, and its decoding.
+    async fn read_inner(self: Arc<Self>, kb: Option<Vec<u8>>) -> Read<V> {
+        let Some(kb) = kb else { return Read::Unavailable };
+        let node = self.node_for(&kb);
+        let vkey = self.names.value(&kb);
+        let read = node
+            .run("GET", |mut c| async move {
+                redis::pipe()
+                    .get(&vkey)
+                    .pttl(&vkey)
+                    .query_async::<(Option<Vec<u8>>, i64)>(&mut c)
+                    .await
+            })
+            .await;
+        match read {
+            None => Read::Unavailable,
+            Some((None, _)) => Read::Miss(None),
+            Some((Some(bytes), pttl)) => match self.decode(node, &bytes) {
+                Some(result) => Read::Hit(self.hit(result, pttl)),
+                None => Read::Miss(Some(bytes)),
+            },
+        }
+    }
+
+    async fn load_inner(
+        self: Arc<Self>,
+        key: K,
+        local: LocalLoad<V>,
+        first: Option<Read<V>>,
+    ) -> Loaded<V> {
         let Some(kb) = encode_key(&key) else {
             tracing::warn!("result cache: a key did not serialize; loading without Redis");
             return self.fallback(local).await;
         };
+        let first = match first {
+            Some(read) => read,
+            None => Arc::clone(&self).read_inner(Some(kb.clone())).await,
+        };
+        let mut corrupt = match first {
+            Read::Hit(loaded) => return loaded,
+            Read::Unavailable => return self.fallback(local).await,
+            Read::Miss(corrupt) => corrupt,
+        };
         let node = Arc::clone(self.node_for(&kb));
         let vkey = self.names.value(&kb);
         let lkey = self.names.lease(&kb);
-
-        // The hit path: one round trip.
-        let read = node
-            .run("GET", |mut c| {
-                let vkey = vkey.clone();
-                async move {
-                    redis::pipe()
-                        .get(&vkey)
-                        .pttl(&vkey)
-                        .query_async::<(Option<Vec<u8>>, i64)>(&mut c)
-                        .await
-                }
-            })
-            .await;
-        let Some((bytes, pttl)) = read else { return self.fallback(local).await };
-        let mut corrupt = None;
-        if let Some(bytes) = bytes {
-            match self.decode(&node, &bytes) {
-                Some(result) => return self.hit(result, pttl),
-                None => corrupt = Some(bytes),
-            }
-        }
 
         let token = lease::token();
         let lease_ms = ms(self.settings.lease_ttl);
@@ -383,8 +424,18 @@ where
     K: Serialize + Send + Sync + 'static,
     V: Serialize + DeserializeOwned + Send + Sync + 'static,
 {
-    fn load(self: Arc<Self>, key: K, local: LocalLoad<V>) -> BoxFuture<'static, Loaded<V>> {
-        Box::pin(self.load_inner(key, local))
+    fn read(self: Arc<Self>, key: &K) -> BoxFuture<'static, Read<V>> {
+        // A key that does not serialize is `Unavailable`; `load` logs it.
+        Box::pin(self.read_inner(encode_key(key)))
+    }
+
+    fn load(
+        self: Arc<Self>,
+        key: K,
+        local: LocalLoad<V>,
+        first: Option<Read<V>>,
+    ) -> BoxFuture<'static, Loaded<V>> {
+        Box::pin(self.load_inner(key, local, first))
     }
 
     fn invalidate(self: Arc<Self>, key: K) -> BoxFuture<'static, bool> {
