@@ -266,8 +266,9 @@ impl<T: Send + 'static> Group<T> {
     }
 
     /// How many tasks the group holds now: running, waiting for a slot, or finished and not
-    /// yet collected by `join` (or, in [`discard_outputs`](GroupBuilder::discard_outputs)
-    /// mode, by the next spawn). What the group's memory grows with.
+    /// yet collected by `join` (in [`discard_outputs`](GroupBuilder::discard_outputs) mode,
+    /// finished tasks are dropped by every spawn and by this call). What the group's memory
+    /// grows with.
     ///
     /// # Examples
     ///
@@ -283,7 +284,21 @@ impl<T: Send + 'static> Group<T> {
     /// ```
     #[must_use]
     pub fn held(&self) -> usize {
-        self.lock().set.len()
+        let mut tasks = self.lock();
+        self.reap(&mut tasks);
+        tasks.set.len()
+    }
+
+    /// In discarding mode, drops what finished since the last look: the outputs go, and
+    /// the failures were recorded (or supervised) by the tasks themselves.
+    fn reap(&self, tasks: &mut Tasks<T>) {
+        if self.shared.discard {
+            while let Some(res) = tasks.set.try_join_next() {
+                if let Err(e) = res {
+                    self.shared.fail(&join_error(e, &self.shared));
+                }
+            }
+        }
     }
 
     /// Spawns `fut` as the next task. Never waits: over the limit, the task waits for a slot
@@ -351,15 +366,7 @@ impl<T: Send + 'static> Group<T> {
         F: Future<Output = Result<T>> + Send + 'static,
     {
         let mut tasks = self.lock();
-        if self.shared.discard {
-            // Reap what finished since the last spawn: the outputs are dropped here, and the
-            // failures were recorded (or supervised) by the tasks themselves.
-            while let Some(res) = tasks.set.try_join_next() {
-                if let Err(e) = res {
-                    self.shared.fail(&join_error(e, &self.shared));
-                }
-            }
-        }
+        self.reap(&mut tasks);
         let index = tasks.next;
         let handle = spawn_task(&mut tasks.set, &self.shared, index, name, permit, fut);
         // Counted once spawned: a spawn outside a runtime panics and must leave no hole.
