@@ -288,6 +288,10 @@ impl<T> GroupBuilder<T> {
             discard: self.discard,
             name: self.name,
             created: Instant::now(),
+            #[cfg(not(loom))]
+            live: std::sync::Mutex::new(Vec::new()),
+            #[cfg(not(loom))]
+            parent_task: super::task::current_task(),
         };
         Ok(Group::from_shared(shared))
     }

@@ -85,6 +85,8 @@
 //! ```
 
 mod builder;
+#[cfg(not(loom))]
+mod dump;
 mod error;
 mod failure;
 mod handle;
@@ -108,6 +110,8 @@ use crate::context::Context;
 use crate::error::{Result, TaskError};
 
 pub use builder::GroupBuilder;
+#[cfg(not(loom))]
+pub use dump::{dump, GroupSnapshot, TaskSnapshot, TaskState, TaskTree};
 pub use error::AtLimit;
 pub use handle::TaskHandle;
 pub use report::{ShutdownReport, Supervised};
@@ -146,7 +150,10 @@ impl<T> fmt::Debug for Group<T> {
 
 impl<T> Group<T> {
     fn from_shared(shared: Shared) -> Self {
-        Self { shared: Arc::new(shared), tasks: Mutex::new(Tasks { set: JoinSet::new(), next: 0 }) }
+        let shared = Arc::new(shared);
+        #[cfg(not(loom))]
+        dump::register(&shared);
+        Self { shared, tasks: Mutex::new(Tasks { set: JoinSet::new(), next: 0 }) }
     }
 }
 

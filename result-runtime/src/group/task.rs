@@ -11,7 +11,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
 use super::failure::FirstFailure;
-use super::handle::{Slot, TaskHandle};
+use super::handle::{Slot, TaskHandle, TaskInfo};
 use super::sync;
 use crate::context::Context;
 use crate::error::{Result, TaskError};
@@ -42,6 +42,15 @@ pub(super) struct Shared {
     pub(super) name: Option<Cow<'static, str>>,
     /// When the group was built (for [`dump`](super::dump)).
     pub(super) created: tokio::time::Instant,
+    /// The group's tasks for [`dump`](super::dump): pushed at spawn (under the group's
+    /// spawn lock, so never contended by another spawn), pruned of ended tasks there,
+    /// amortised; read only by `dump`. The tasks themselves never touch it.
+    #[cfg(not(loom))]
+    pub(super) live: std::sync::Mutex<Vec<std::sync::Weak<Slot>>>,
+    /// The task this group was built in, if it was built inside a group task: its parent
+    /// in the dump's tree.
+    #[cfg(not(loom))]
+    pub(super) parent_task: Option<std::sync::Weak<Slot>>,
 }
 
 /// A supervisor group's failure handler.
@@ -56,6 +65,20 @@ impl Shared {
             return;
         }
         self.fail_own(error);
+    }
+
+    /// Adds a new task to the dump's list, dropping the ended ones once the list has
+    /// doubled since the last pruning (amortised O(1) per spawn, bounded by twice the
+    /// live tasks).
+    #[cfg(not(loom))]
+    fn track(&self, slot: &sync::Arc<Slot>) {
+        let mut live = self.live.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if live.len() == live.capacity() && live.len() >= 16 {
+            live.retain(|t| t.strong_count() > 0);
+            let n = live.len();
+            live.reserve(n);
+        }
+        live.push(sync::Arc::downgrade(slot));
     }
 
     /// Whether a task's failure fails the group (neither collect-all nor supervisor mode).
@@ -126,14 +149,29 @@ pub(super) struct Done<T> {
 struct TaskScope {
     shared: Arc<Shared>,
     index: usize,
-    name: Option<Cow<'static, str>>,
     slot: sync::Arc<Slot>,
+}
+
+impl TaskScope {
+    fn name(&self) -> Option<&Cow<'static, str>> {
+        self.slot.info.as_ref().and_then(|i| i.name.as_ref())
+    }
+}
+
+/// The task the caller runs in, when it is a group task (a group built there is its child
+/// in the dump).
+#[cfg(not(loom))]
+pub(super) fn current_task() -> Option<std::sync::Weak<Slot>> {
+    TASK.try_with(|s| sync::Arc::downgrade(&s.slot)).ok()
 }
 
 impl Drop for TaskScope {
     /// A task torn down before it ended (aborted with its group) still tells its handle:
     /// `Cancelled`, with the group's cause.
     fn drop(&mut self) {
+        if let Some(info) = &self.slot.info {
+            info.ended.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         if has_handle(&self.slot) && !self.slot.is_set() {
             self.slot.set(Err(TaskError::cancelled(self.shared.ctx.cause())));
         }
@@ -166,7 +204,7 @@ pub(crate) fn fail_ambient(error: &TaskError) {
         let error = scope.shared.stamp(
             error.clone(),
             scope.index,
-            scope.name.as_ref(),
+            scope.name(),
             TraceContext::current_trace_id(),
         );
         scope.shared.fail(&error);
@@ -196,12 +234,21 @@ where
     T: Send + 'static,
     F: Future<Output = Result<T>> + Send + 'static,
 {
-    let slot = sync::Arc::new(Slot::default());
     let trace = TraceContext::current();
     let acquire = match (&permit, &shared.limit) {
         (None, Some(limit)) => Some(acquire(limit.clone())),
         _ => None,
     };
+    let slot = sync::Arc::new(Slot::with_info(TaskInfo {
+        index,
+        name,
+        spawned: tokio::time::Instant::now(),
+        trace_id: trace.as_ref().map(|t| t.trace_id),
+        waiting: std::sync::atomic::AtomicBool::new(acquire.is_some()),
+        ended: std::sync::atomic::AtomicBool::new(false),
+    }));
+    #[cfg(not(loom))]
+    shared.track(&slot);
     let work = Permitted { fut, permit, acquire };
     let finish = Finish {
         inner: catch_unwind(Guarded {
@@ -212,7 +259,7 @@ where
         }),
         trace_id: trace.as_ref().map(|t| t.trace_id),
     };
-    let scope = TaskScope { shared: shared.clone(), index, name, slot: slot.clone() };
+    let scope = TaskScope { shared: shared.clone(), index, slot: slot.clone() };
     let task = TASK.scope(scope, finish);
     match trace {
         Some(trace) => set.spawn(trace.scope(task)),
@@ -249,6 +296,11 @@ impl<F: Future> Future for Permitted<F> {
             let permit = ready!(acquire.as_mut().poll(cx));
             *this.permit = Some(permit);
             *this.acquire = None;
+            let _ = TASK.try_with(|s| {
+                if let Some(info) = &s.slot.info {
+                    info.waiting.store(false, std::sync::atomic::Ordering::Relaxed);
+                }
+            });
         }
         let out = ready!(this.fut.poll(cx));
         *this.permit = None;
@@ -281,7 +333,7 @@ where
         let trace_id = *this.trace_id;
         let settled = TASK.with(|s| {
             let result = result.map_err(|e| {
-                let e = s.shared.stamp(e, s.index, s.name.as_ref(), trace_id);
+                let e = s.shared.stamp(e, s.index, s.name(), trace_id);
                 s.shared.fail(&e);
                 s.shared.supervise(&e);
                 e
