@@ -28,12 +28,8 @@ async fn the_dump_shows_nested_groups_states_ages_and_traces() {
         })
         .await;
     checkout.spawn(std::future::pending());
-    let metrics = Group::<()>::builder()
-        .name("metrics")
-        .supervise(|_| {})
-        .discard_outputs()
-        .build()
-        .unwrap();
+    let metrics =
+        Group::<()>::builder().name("metrics").supervise(|_| {}).discard_outputs().build().unwrap();
     metrics.spawn(std::future::pending());
 
     sleep(Duration::from_millis(1500)).await;

@@ -522,7 +522,8 @@ impl<T: Send + 'static> Group<T> {
     /// As [`join`](Self::join): dropping the future cancels and aborts the tasks.
     pub async fn join_supervised(mut self) -> Result<Supervised<T>> {
         let set = &mut self.tasks.get_mut().unwrap_or_else(PoisonError::into_inner).set;
-        let mut report = Supervised { values: Vec::new(), failed: Vec::new(), cancelled: Vec::new() };
+        let mut report =
+            Supervised { values: Vec::new(), failed: Vec::new(), cancelled: Vec::new() };
         while let Some(res) = set.join_next().await {
             match res {
                 Ok(Done { index, result: Ok(v), .. }) => report.values.push((index, v)),
