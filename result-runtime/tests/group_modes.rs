@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use result_runtime::context::Context;
 use result_runtime::group::{self, Group};
-use result_runtime::{Code, ErrorKind, Result, TaskError};
+use result_runtime::{Code, ErrorKind, TaskError};
 use tokio::time::{sleep, Instant};
 
 #[derive(Clone, Default)]
