@@ -180,7 +180,7 @@ impl<T> GroupBuilder<T> {
     /// let seen = Arc::new(Mutex::new(Vec::new()));
     /// let log = seen.clone();
     /// let g = Group::builder()
-    ///     .supervise(move |e: &TaskError| log.lock().unwrap().push(e.message().to_owned()))
+    ///     .supervise(move |e: &TaskError| log.lock().unwrap().push(e.message().to_string()))
     ///     .build()?;
     /// g.spawn(async { Err(TaskError::new(Code::UNAVAILABLE, "replica down")) });
     /// g.spawn(async { Ok(2) });
