@@ -201,7 +201,9 @@ impl<T> GroupBuilder<T> {
     /// since the last spawn), however many pass through. Failures still fail the group
     /// fast (or go to the [`supervise`](Self::supervise) handler). [`Group::join`] then
     /// waits for the tasks and returns an empty `Vec` or the group's error, keeping nothing
-    /// per task; [`Group::join_all`] returns an empty `Vec`.
+    /// per task; [`Group::join_all`] returns an empty `Vec`. [`Group::map`] still
+    /// collects its values (it returns them), and a [`Group::join_stream`] only sees the
+    /// results no spawn has reaped yet: use neither on a discarding group.
     ///
     /// # Examples
     ///

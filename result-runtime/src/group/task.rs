@@ -398,7 +398,8 @@ where
 /// context instead of the tasks' cooperative one, so work raced against the ambient context
 /// is not stopped when the shutdown begins. The grace still bounds it: once the grace runs
 /// out (or the group fails, or its deadline passes) the whole task is dropped, shield
-/// included. Outside a group task it runs `fut` as it is.
+/// included. Outside a group task it runs `fut` under the ambient context as it is (a
+/// fresh root context when there is none).
 ///
 /// Called inside a task of a nested group, it shields from *that* group's shutdown; an
 /// outer group's shutdown cancels the nested group's context, which stops the nested
