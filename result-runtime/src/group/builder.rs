@@ -10,10 +10,11 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use super::failure::FirstFailure;
-use super::task::Shared;
+use super::task::{Shared, Supervisor};
 use super::Group;
 use crate::config::ConfigError;
 use crate::context::Context;
+use crate::error::TaskError;
 
 /// The options of a [`Group`], returned by [`Group::builder`]: every option is set here, so
 /// none can change once tasks run, and [`build`](Self::build) refuses a bad setting with a
@@ -52,6 +53,8 @@ pub struct GroupBuilder<T> {
     timeout: Option<Duration>,
     deadline: Option<Instant>,
     collect_all: bool,
+    supervisor: Option<Supervisor>,
+    discard: bool,
     parent: Option<Context>,
     /// `fn() -> T`: the builder makes `Group<T>`s and holds no `T` (always `Send + Sync`).
     output: PhantomData<fn() -> T>,
@@ -65,6 +68,8 @@ impl<T> Clone for GroupBuilder<T> {
             timeout: self.timeout,
             deadline: self.deadline,
             collect_all: self.collect_all,
+            supervisor: self.supervisor.clone(),
+            discard: self.discard,
             parent: self.parent.clone(),
             output: PhantomData,
         }
@@ -79,6 +84,8 @@ impl<T> fmt::Debug for GroupBuilder<T> {
             .field("timeout", &self.timeout)
             .field("deadline", &self.deadline)
             .field("collect_all", &self.collect_all)
+            .field("supervisor", &self.supervisor.is_some())
+            .field("discard", &self.discard)
             .field("parent", &self.parent)
             .finish()
     }
@@ -92,6 +99,8 @@ impl<T> GroupBuilder<T> {
             timeout: None,
             deadline: None,
             collect_all: false,
+            supervisor: None,
+            discard: false,
             parent: None,
             output: PhantomData,
         }
@@ -140,6 +149,82 @@ impl<T> GroupBuilder<T> {
     /// values or the error of the lowest index.
     pub fn collect_all(mut self) -> Self {
         self.collect_all = true;
+        self
+    }
+
+    /// Supervisor mode (Kotlin's `supervisorScope`): a task's failure does not cancel its
+    /// siblings; instead `handler` is called with it, exactly once per failed task, from the
+    /// task that failed, as it ends (after the error is named and stamped). `Cancelled`
+    /// results are not failures and are not handed over. [`Group::join_supervised`] says
+    /// which tasks failed; [`Group::join`] returns the values or the error of the lowest
+    /// index, as in collect-all mode.
+    ///
+    /// The supervisor's own failure policy: its tasks' failures never fail it (nor, through
+    /// it, a fail-fast group it runs in: `#[fallible_task]` failures below a supervised task
+    /// are ignored, as in collect-all mode). It fails, and stops every task, only when
+    /// `handler` panics (the panic becomes the group's `Panicked` failure),
+    /// [`Group::cancel`] is called with a non-`Cancelled` error, or its deadline passes.
+    /// Nested in a fail-fast group, a supervisor is a child like any group: when the outer
+    /// group fails, the supervisor's tasks are stopped (`Cancelled`, not handed to
+    /// `handler`); and the outer group fails because of the supervisor only if the task
+    /// running it returns an error, e.g. `join_supervised()?` after a handler panic.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use result_runtime::{group::Group, Code, TaskError};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> result_runtime::Result<()> {
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let log = seen.clone();
+    /// let g = Group::builder()
+    ///     .supervise(move |e: &TaskError| log.lock().unwrap().push(e.message().to_string()))
+    ///     .build()?;
+    /// g.spawn(async { Err(TaskError::new(Code::UNAVAILABLE, "replica down")) });
+    /// g.spawn(async { Ok(2) });
+    /// let report = g.join_supervised().await?;
+    /// assert_eq!(report.values, [(1, 2)]);
+    /// assert_eq!(report.failed[0].0, 0);
+    /// assert_eq!(*seen.lock().unwrap(), ["replica down"]);
+    /// # Ok(()) }
+    /// ```
+    pub fn supervise(mut self, handler: impl Fn(&TaskError) + Send + Sync + 'static) -> Self {
+        self.supervisor = Some(Arc::new(handler));
+        self
+    }
+
+    /// Discarding mode (Swift's `DiscardingTaskGroup`), for long-lived groups: each task's
+    /// output is dropped as the task is reaped, and finished tasks are reaped at every
+    /// spawn, so the group holds only the tasks still running (plus those that finished
+    /// since the last spawn), however many pass through. Failures still fail the group
+    /// fast (or go to the [`supervise`](Self::supervise) handler). [`Group::join`] then
+    /// waits for the tasks and returns an empty `Vec` or the group's error, keeping nothing
+    /// per task; [`Group::join_all`] returns an empty `Vec`. [`Group::map`] still
+    /// collects its values (it returns them), and a [`Group::join_stream`] only sees the
+    /// results no spawn has reaped yet: use neither on a discarding group.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use result_runtime::group::Group;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> result_runtime::Result<()> {
+    /// let g = Group::builder().discard_outputs().build()?;
+    /// for i in 0..10_000_u64 {
+    ///     g.spawn(async move { Ok(i) });
+    ///     if i % 100 == 0 {
+    ///         tokio::task::yield_now().await;
+    ///     }
+    /// }
+    /// assert!(g.held() < 10_000);
+    /// assert!(g.join().await?.is_empty());
+    /// # Ok(()) }
+    /// ```
+    pub fn discard_outputs(mut self) -> Self {
+        self.discard = true;
         self
     }
 
@@ -196,11 +281,19 @@ impl<T> GroupBuilder<T> {
             (None, None) => Context::new(),
         };
         let shared = Shared {
+            soft: ctx.child(),
             ctx,
             failure: FirstFailure::default(),
             limit,
             collect_all: self.collect_all,
+            supervisor: self.supervisor,
+            discard: self.discard,
             name: self.name,
+            created: Instant::now(),
+            #[cfg(not(loom))]
+            live: std::sync::Mutex::new(Vec::new()),
+            #[cfg(not(loom))]
+            parent_task: super::task::current_task(),
         };
         Ok(Group::from_shared(shared))
     }

@@ -18,6 +18,20 @@ pub(super) struct Slot {
     /// Raised once the outcome is stored: `is_finished` without the lock.
     done: AtomicBool,
     state: Mutex<State>,
+    /// What [`dump`](super::dump) shows of the task (`None` only in the loom models).
+    pub(super) info: Option<TaskInfo>,
+}
+
+/// A task as [`dump`](super::dump) sees it; written at spawn, except `waiting`.
+pub(super) struct TaskInfo {
+    pub(super) index: usize,
+    pub(super) name: Option<std::borrow::Cow<'static, str>>,
+    pub(super) spawned: tokio::time::Instant,
+    pub(super) trace_id: Option<crate::trace::TraceId>,
+    /// Waiting for a slot of the group's limit (cleared once it holds one).
+    pub(super) waiting: std::sync::atomic::AtomicBool,
+    /// Ended (result settled or future dropped).
+    pub(super) ended: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Default)]
@@ -29,6 +43,10 @@ struct State {
 }
 
 impl Slot {
+    pub(super) fn with_info(info: TaskInfo) -> Self {
+        Self { info: Some(info), ..Self::default() }
+    }
+
     pub(super) fn is_set(&self) -> bool {
         self.done.load(Ordering::Acquire)
     }

@@ -90,11 +90,15 @@ fn loom_first_failure_has_exactly_one_winner() {
 fn loom_a_cancelled_sibling_never_wins_the_failure() {
     loom::model(|| {
         let shared = std::sync::Arc::new(Shared {
+            soft: Context::new(),
             ctx: Context::new(),
             failure: FirstFailure::default(),
             limit: None,
             collect_all: false,
+            supervisor: None,
+            discard: false,
             name: None,
+            created: tokio::time::Instant::now(),
         });
         let failing: Vec<_> = ["a", "b"]
             .into_iter()

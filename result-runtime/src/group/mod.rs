@@ -85,12 +85,15 @@
 //! ```
 
 mod builder;
+#[cfg(not(loom))]
+mod dump;
 mod error;
 mod failure;
 mod handle;
 #[cfg(all(test, loom))]
 mod loom;
 pub(crate) mod registry;
+mod report;
 mod stream;
 mod sync;
 mod task;
@@ -107,14 +110,18 @@ use crate::context::Context;
 use crate::error::{Result, TaskError};
 
 pub use builder::GroupBuilder;
+#[cfg(not(loom))]
+pub use dump::{dump, GroupSnapshot, TaskSnapshot, TaskState, TaskTree};
 pub use error::AtLimit;
 pub use handle::TaskHandle;
+pub use report::{ShutdownReport, Supervised};
 pub use stream::JoinStream;
 pub(crate) use task::fail_ambient;
-use task::{spawn_task, Shared};
+pub use task::shield;
+use task::{spawn_task, Done, Shared};
 
 struct Tasks<T> {
-    set: JoinSet<(usize, Result<T>)>,
+    set: JoinSet<Done<T>>,
     /// The index the next spawn gets (also the number of tasks spawned so far).
     next: usize,
 }
@@ -143,7 +150,10 @@ impl<T> fmt::Debug for Group<T> {
 
 impl<T> Group<T> {
     fn from_shared(shared: Shared) -> Self {
-        Self { shared: Arc::new(shared), tasks: Mutex::new(Tasks { set: JoinSet::new(), next: 0 }) }
+        let shared = Arc::new(shared);
+        #[cfg(not(loom))]
+        dump::register(&shared);
+        Self { shared, tasks: Mutex::new(Tasks { set: JoinSet::new(), next: 0 }) }
     }
 }
 
@@ -232,7 +242,7 @@ impl<T: Send + 'static> Group<T> {
         if error.is_cancelled() || self.shared.collect_all {
             self.shared.ctx.cancel(error);
         } else {
-            self.shared.fail(&error);
+            self.shared.fail_own(&error);
         }
     }
 
@@ -260,6 +270,42 @@ impl<T: Send + 'static> Group<T> {
     #[must_use]
     pub fn spawned(&self) -> usize {
         self.lock().next
+    }
+
+    /// How many tasks the group holds now: running, waiting for a slot, or finished and not
+    /// yet collected by `join` (in [`discard_outputs`](GroupBuilder::discard_outputs) mode,
+    /// finished tasks are dropped by every spawn and by this call). What the group's memory
+    /// grows with.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use result_runtime::group::Group;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let g = Group::<()>::new();
+    /// g.spawn(std::future::pending());
+    /// assert_eq!(g.held(), 1);
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn held(&self) -> usize {
+        let mut tasks = self.lock();
+        self.reap(&mut tasks);
+        tasks.set.len()
+    }
+
+    /// In discarding mode, drops what finished since the last look: the outputs go, and
+    /// the failures were recorded (or supervised) by the tasks themselves.
+    fn reap(&self, tasks: &mut Tasks<T>) {
+        if self.shared.discard {
+            while let Some(res) = tasks.set.try_join_next() {
+                if let Err(e) = res {
+                    self.shared.fail(&join_error(e, &self.shared));
+                }
+            }
+        }
     }
 
     /// Spawns `fut` as the next task. Never waits: over the limit, the task waits for a slot
@@ -327,6 +373,7 @@ impl<T: Send + 'static> Group<T> {
         F: Future<Output = Result<T>> + Send + 'static,
     {
         let mut tasks = self.lock();
+        self.reap(&mut tasks);
         let index = tasks.next;
         let handle = spawn_task(&mut tasks.set, &self.shared, index, name, permit, fut);
         // Counted once spawned: a spawn outside a runtime panics and must leave no hole.
@@ -383,6 +430,9 @@ impl<T: Send + 'static> Group<T> {
     /// Not cancel safe, by design: the group is consumed, and dropping the future before it
     /// completes cancels and aborts every task, discarding the values already produced.
     pub async fn join(mut self) -> Result<Vec<T>> {
+        if self.shared.discard {
+            return self.drain().await;
+        }
         let mut out = Collector::new(self.spawned());
         let set = &mut self.tasks.get_mut().unwrap_or_else(PoisonError::into_inner).set;
         while let Some(res) = set.join_next().await {
@@ -413,12 +463,157 @@ impl<T: Send + 'static> Group<T> {
     /// # Cancel safety
     /// As [`join`](Self::join): dropping the future cancels and aborts the tasks.
     pub async fn join_all(mut self) -> Vec<Result<T>> {
+        if self.shared.discard {
+            let _ = self.drain().await;
+            return Vec::new();
+        }
         let mut out = Collector::new(self.spawned());
         let set = &mut self.tasks.get_mut().unwrap_or_else(PoisonError::into_inner).set;
         while let Some(res) = set.join_next().await {
             out.accept(res, &self.shared);
         }
         out.all(&self.shared)
+    }
+
+    /// `join` for a discarding group: waits for every task and keeps nothing per task.
+    async fn drain(&mut self) -> Result<Vec<T>> {
+        let set = &mut self.tasks.get_mut().unwrap_or_else(PoisonError::into_inner).set;
+        let mut lowest: Option<(usize, TaskError)> = None;
+        let mut lost = None;
+        while let Some(res) = set.join_next().await {
+            match res {
+                Ok(Done { index, result: Err(e), .. }) => {
+                    if lowest.as_ref().is_none_or(|(i, _)| index < *i) {
+                        lowest = Some((index, e));
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    let error = join_error(e, &self.shared);
+                    self.shared.fail(&error);
+                    lost.get_or_insert(error);
+                }
+            }
+        }
+        if let Some(failure) = self.shared.failure.get() {
+            return Err(failure);
+        }
+        match (lost, lowest) {
+            (Some(e), _) | (None, Some((_, e))) => Err(e),
+            (None, None) => Ok(Vec::new()),
+        }
+    }
+
+    /// Waits for every task and reports which succeeded (with their values) and which
+    /// failed: the result of a [`supervise`](GroupBuilder::supervise) group, usable in every
+    /// mode. See [`Supervised`].
+    ///
+    /// # Examples
+    ///
+    /// See [`GroupBuilder::supervise`].
+    ///
+    /// # Errors
+    /// Only the group's own failure (see [which error wins](self#which-error-wins)): in
+    /// supervisor mode, a handler that panicked or [`cancel`](Self::cancel) with a real
+    /// error; in fail-fast mode, the winning failure. The tasks' own failures are in the
+    /// report.
+    ///
+    /// # Cancel safety
+    /// As [`join`](Self::join): dropping the future cancels and aborts the tasks.
+    pub async fn join_supervised(mut self) -> Result<Supervised<T>> {
+        let set = &mut self.tasks.get_mut().unwrap_or_else(PoisonError::into_inner).set;
+        let mut report =
+            Supervised { values: Vec::new(), failed: Vec::new(), cancelled: Vec::new() };
+        while let Some(res) = set.join_next().await {
+            match res {
+                Ok(Done { index, result: Ok(v), .. }) => report.values.push((index, v)),
+                Ok(Done { index, result: Err(e), .. }) if e.is_cancelled() => {
+                    report.cancelled.push(index);
+                }
+                Ok(Done { index, result: Err(e), .. }) => report.failed.push((index, e)),
+                Err(e) => {
+                    let error = join_error(e, &self.shared);
+                    self.shared.fail(&error);
+                    self.shared.supervise(&error);
+                }
+            }
+        }
+        if let Some(failure) = self.shared.failure.get() {
+            return Err(failure);
+        }
+        report.values.sort_unstable_by_key(|(i, _)| *i);
+        report.failed.sort_unstable_by_key(|(i, _)| *i);
+        report.cancelled.sort_unstable();
+        Ok(report)
+    }
+
+    /// Shuts the group down gracefully: cancels the tasks' ambient context
+    /// ([`Context::current`] inside them) with a `Cancelled` cause ("group shutting down"),
+    /// so that work watching it stops and the tasks can clean up; waits up to `grace` for
+    /// them to finish; then cancels the group's own context, which drops every task still
+    /// running at its next `.await`. Cleanup in a [`shield`] is not interrupted by the first
+    /// step, and is bounded by the second.
+    ///
+    /// Tasks end on their own during the grace are in [`ShutdownReport::finished`], with
+    /// their results; the ones dropped (by the grace running out, or by a failure of the
+    /// group that stopped them meanwhile) in [`ShutdownReport::aborted`]. Nested groups
+    /// inside the tasks are children of the cancelled context: their tasks stop at once and
+    /// their `join` returns `Cancelled` to the task, which gets the grace.
+    ///
+    /// As with [`join`](Self::join), a task that blocks without awaiting cannot be dropped:
+    /// the shutdown waits for it to return.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use result_runtime::{context::Context, group::Group};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let g = Group::new();
+    /// g.spawn(async {
+    ///     Context::current().unwrap().cancelled().await;
+    ///     Ok("flushed")
+    /// });
+    /// g.spawn(std::future::pending()); // ignores the shutdown
+    /// let report = g.shutdown(Duration::from_secs(5)).await;
+    /// assert_eq!(report.finished.len(), 1);
+    /// assert_eq!(*report.finished[0].1.as_ref().unwrap(), "flushed");
+    /// assert_eq!(report.aborted, [1]);
+    /// # }
+    /// ```
+    ///
+    /// # Cancel safety
+    /// As [`join`](Self::join): dropping the future cancels and aborts the tasks at once.
+    pub async fn shutdown(mut self, grace: std::time::Duration) -> ShutdownReport<T> {
+        let cause = TaskError::new(Code::CANCELLED, "group shutting down");
+        self.shared.soft.cancel(cause.clone());
+        let until = tokio::time::Instant::now() + grace;
+        let shared = self.shared.clone();
+        let set = &mut self.tasks.get_mut().unwrap_or_else(PoisonError::into_inner).set;
+        let mut report = ShutdownReport { finished: Vec::new(), aborted: Vec::new() };
+        let mut accept = |res: std::result::Result<Done<T>, JoinError>| match res {
+            Ok(Done { index, stopped: true, .. }) => report.aborted.push(index),
+            Ok(Done { index, result, .. }) => report.finished.push((index, result)),
+            Err(e) => shared.fail(&join_error(e, &shared)),
+        };
+        loop {
+            match tokio::time::timeout_at(until, set.join_next()).await {
+                Ok(Some(res)) => accept(res),
+                Ok(None) => break,
+                Err(_elapsed) => {
+                    shared.ctx.cancel(cause.clone());
+                    while let Some(res) = set.join_next().await {
+                        accept(res);
+                    }
+                    break;
+                }
+            }
+        }
+        report.finished.sort_unstable_by_key(|(i, _)| *i);
+        report.aborted.sort_unstable();
+        report
     }
 
     /// The results as tasks finish, `(index, result)`, without keeping them: for long-lived
@@ -559,9 +754,9 @@ impl<T> Collector<T> {
         Self { results, lost: None }
     }
 
-    fn accept(&mut self, res: std::result::Result<(usize, Result<T>), JoinError>, shared: &Shared) {
+    fn accept(&mut self, res: std::result::Result<Done<T>, JoinError>, shared: &Shared) {
         match res {
-            Ok((index, result)) => {
+            Ok(Done { index, result, .. }) => {
                 if index >= self.results.len() {
                     self.results.resize_with(index + 1, || None);
                 }

@@ -43,7 +43,7 @@ impl<T: Send + 'static> Stream for JoinStream<T> {
             return match tasks.set.poll_join_next(cx) {
                 Poll::Pending => Poll::Pending,
                 Poll::Ready(None) => Poll::Ready(None),
-                Poll::Ready(Some(Ok(item))) => Poll::Ready(Some(item)),
+                Poll::Ready(Some(Ok(done))) => Poll::Ready(Some((done.index, done.result))),
                 // A task torn down without a result (a runtime shutting down, or a panic
                 // while its future was dropped): its index is gone with it, so there is no
                 // item to yield, but a panic still fails the group.

@@ -11,7 +11,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
 use super::failure::FirstFailure;
-use super::handle::{Slot, TaskHandle};
+use super::handle::{Slot, TaskHandle, TaskInfo};
 use super::sync;
 use crate::context::Context;
 use crate::error::{Result, TaskError};
@@ -23,6 +23,11 @@ pub(super) struct Shared {
     /// The group's context: a child of the ambient context at creation, with the group's
     /// deadline. Every task runs under it.
     pub(super) ctx: Context,
+    /// The context the tasks see as ambient ([`Context::current`]): a child of `ctx`.
+    /// [`Group::shutdown`](super::Group::shutdown) cancels it alone, cooperatively: work
+    /// that watches it stops, but the tasks' futures are raced against `ctx` only, so they
+    /// are not dropped until `ctx` ends (a failure, the deadline, the grace running out).
+    pub(super) soft: Context,
     /// The winning failure. Set once, *before* the context is cancelled, so a `Cancelled`
     /// caused by it can never be recorded in its place.
     pub(super) failure: FirstFailure,
@@ -30,19 +35,76 @@ pub(super) struct Shared {
     pub(super) limit: Option<Arc<Semaphore>>,
     /// Collect-all mode: failures do not cancel the group.
     pub(super) collect_all: bool,
+    /// Supervisor mode: failures do not cancel the group; each goes to this handler once.
+    pub(super) supervisor: Option<Supervisor>,
+    /// Discarding mode: outputs are dropped as tasks finish.
+    pub(super) discard: bool,
     pub(super) name: Option<Cow<'static, str>>,
+    /// When the group was built (for [`dump`](super::dump)).
+    pub(super) created: tokio::time::Instant,
+    /// The group's tasks for [`dump`](super::dump): pushed at spawn (under the group's
+    /// spawn lock, so never contended by another spawn), pruned of ended tasks there,
+    /// amortised; read only by `dump`. The tasks themselves never touch it.
+    #[cfg(not(loom))]
+    pub(super) live: std::sync::Mutex<Vec<std::sync::Weak<Slot>>>,
+    /// The task this group was built in, if it was built inside a group task: its parent
+    /// in the dump's tree.
+    #[cfg(not(loom))]
+    pub(super) parent_task: Option<std::sync::Weak<Slot>>,
 }
+
+/// A supervisor group's failure handler.
+pub(super) type Supervisor = Arc<dyn Fn(&TaskError) + Send + Sync>;
 
 impl Shared {
     /// Records `error` as the group's failure unless one is stored already, then cancels the
     /// group's context with it as the cause. Cancellations are never recorded: they are
     /// consequences of a failure (here or in a parent), not failures of their own.
     pub(super) fn fail(&self, error: &TaskError) {
-        if self.collect_all || error.is_cancelled() {
+        if !self.fail_fast() || error.is_cancelled() {
             return;
         }
+        self.fail_own(error);
+    }
+
+    /// Adds a new task to the dump's list, dropping the ended ones once the list has
+    /// doubled since the last pruning (amortised O(1) per spawn, bounded by twice the
+    /// live tasks).
+    #[cfg(not(loom))]
+    fn track(&self, slot: &sync::Arc<Slot>) {
+        let mut live = self.live.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if live.len() == live.capacity() && live.len() >= 16 {
+            live.retain(|t| t.strong_count() > 0);
+            let n = live.len();
+            live.reserve(n);
+        }
+        live.push(sync::Arc::downgrade(slot));
+    }
+
+    /// Whether a task's failure fails the group (neither collect-all nor supervisor mode).
+    pub(super) fn fail_fast(&self) -> bool {
+        !self.collect_all && self.supervisor.is_none()
+    }
+
+    /// Records `error` as the group's own failure whatever the mode (a supervisor whose
+    /// handler panicked, [`Group::cancel`](super::Group::cancel) in supervisor mode), then
+    /// cancels the group.
+    pub(super) fn fail_own(&self, error: &TaskError) {
         if self.failure.record(error) {
             self.ctx.cancel(error.clone());
+        }
+    }
+
+    /// Hands a task's failure to the supervisor, once (called only where a task's result
+    /// is settled). A handler that panics fails the supervisor itself: the panic becomes
+    /// the group's `Panicked` failure and the group is cancelled.
+    pub(super) fn supervise(&self, error: &TaskError) {
+        let Some(handler) = &self.supervisor else { return };
+        if error.is_cancelled() {
+            return;
+        }
+        if let Err(panic) = crate::panic::catch_unwind_sync(|| handler(error)) {
+            self.fail_own(&panic);
         }
     }
 
@@ -73,19 +135,43 @@ impl Shared {
     }
 }
 
+/// What a group task hands back to the group's `JoinSet`.
+pub(super) struct Done<T> {
+    pub(super) index: usize,
+    pub(super) result: Result<T>,
+    /// The task's future was dropped because the group's context ended (a failure, the
+    /// deadline, a shutdown's grace running out), not finished by itself.
+    pub(super) stopped: bool,
+}
+
 /// The task-local a group task runs in: which group, which task, and where its handle
 /// looks for its outcome.
 struct TaskScope {
     shared: Arc<Shared>,
     index: usize,
-    name: Option<Cow<'static, str>>,
     slot: sync::Arc<Slot>,
+}
+
+impl TaskScope {
+    fn name(&self) -> Option<&Cow<'static, str>> {
+        self.slot.info.as_ref().and_then(|i| i.name.as_ref())
+    }
+}
+
+/// The task the caller runs in, when it is a group task (a group built there is its child
+/// in the dump).
+#[cfg(not(loom))]
+pub(super) fn current_task() -> Option<std::sync::Weak<Slot>> {
+    TASK.try_with(|s| sync::Arc::downgrade(&s.slot)).ok()
 }
 
 impl Drop for TaskScope {
     /// A task torn down before it ended (aborted with its group) still tells its handle:
     /// `Cancelled`, with the group's cause.
     fn drop(&mut self) {
+        if let Some(info) = &self.slot.info {
+            info.ended.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         if has_handle(&self.slot) && !self.slot.is_set() {
             self.slot.set(Err(TaskError::cancelled(self.shared.ctx.cause())));
         }
@@ -118,7 +204,7 @@ pub(crate) fn fail_ambient(error: &TaskError) {
         let error = scope.shared.stamp(
             error.clone(),
             scope.index,
-            scope.name.as_ref(),
+            scope.name(),
             TraceContext::current_trace_id(),
         );
         scope.shared.fail(&error);
@@ -137,7 +223,7 @@ pub(crate) fn fail_ambient(error: &TaskError) {
 /// future it captured stores that future twice, and the task's size is what every spawn
 /// allocates and moves.
 pub(super) fn spawn_task<T, F>(
-    set: &mut JoinSet<(usize, Result<T>)>,
+    set: &mut JoinSet<Done<T>>,
     shared: &Arc<Shared>,
     index: usize,
     name: Option<Cow<'static, str>>,
@@ -148,18 +234,32 @@ where
     T: Send + 'static,
     F: Future<Output = Result<T>> + Send + 'static,
 {
-    let slot = sync::Arc::new(Slot::default());
     let trace = TraceContext::current();
     let acquire = match (&permit, &shared.limit) {
         (None, Some(limit)) => Some(acquire(limit.clone())),
         _ => None,
     };
+    let slot = sync::Arc::new(Slot::with_info(TaskInfo {
+        index,
+        name,
+        spawned: tokio::time::Instant::now(),
+        trace_id: trace.as_ref().map(|t| t.trace_id),
+        waiting: std::sync::atomic::AtomicBool::new(acquire.is_some()),
+        ended: std::sync::atomic::AtomicBool::new(false),
+    }));
+    #[cfg(not(loom))]
+    shared.track(&slot);
     let work = Permitted { fut, permit, acquire };
     let finish = Finish {
-        inner: catch_unwind(shared.ctx.run(work)),
+        inner: catch_unwind(Guarded {
+            fut: shared.soft.scope(work),
+            ctx: shared.ctx.clone(),
+            started: false,
+            wait: None,
+        }),
         trace_id: trace.as_ref().map(|t| t.trace_id),
     };
-    let scope = TaskScope { shared: shared.clone(), index, name, slot: slot.clone() };
+    let scope = TaskScope { shared: shared.clone(), index, slot: slot.clone() };
     let task = TASK.scope(scope, finish);
     match trace {
         Some(trace) => set.spawn(trace.scope(task)),
@@ -196,6 +296,11 @@ impl<F: Future> Future for Permitted<F> {
             let permit = ready!(acquire.as_mut().poll(cx));
             *this.permit = Some(permit);
             *this.acquire = None;
+            let _ = TASK.try_with(|s| {
+                if let Some(info) = &s.slot.info {
+                    info.waiting.store(false, std::sync::atomic::Ordering::Relaxed);
+                }
+            });
         }
         let out = ready!(this.fut.poll(cx));
         *this.permit = None;
@@ -215,25 +320,121 @@ pin_project_lite::pin_project! {
 
 impl<F, T> Future for Finish<F>
 where
-    F: Future<Output = Result<Result<T>>>,
+    F: Future<Output = Result<(Result<T>, bool)>>,
 {
-    type Output = (usize, Result<T>);
+    type Output = Done<T>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let result = ready!(this.inner.poll(cx)).and_then(|r| r);
+        let (result, stopped) = match ready!(this.inner.poll(cx)) {
+            Ok(done) => done,
+            Err(panic) => (Err(panic), false),
+        };
         let trace_id = *this.trace_id;
         let settled = TASK.with(|s| {
             let result = result.map_err(|e| {
-                let e = s.shared.stamp(e, s.index, s.name.as_ref(), trace_id);
+                let e = s.shared.stamp(e, s.index, s.name(), trace_id);
                 s.shared.fail(&e);
+                s.shared.supervise(&e);
                 e
             });
             if has_handle(&s.slot) {
                 s.slot.set(result.as_ref().map(|_| ()).map_err(Clone::clone));
             }
-            (s.index, result)
+            Done { index: s.index, result, stopped }
         });
         Poll::Ready(settled)
+    }
+}
+
+type Wait = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+pin_project_lite::pin_project! {
+    /// [`Context::run`] with two contexts: the future runs with the group's `soft` context
+    /// ambient (inside `fut`, a [`Context::scope`]) but is raced against `ctx` only, so a
+    /// shutdown's cooperative cancellation (of `soft`) reaches the work without dropping
+    /// it. Outputs whether the race, not the future, ended it.
+    struct Guarded<F> {
+        #[pin]
+        fut: F,
+        ctx: Context,
+        started: bool,
+        // Made only when the future first returns Pending.
+        wait: Option<Wait>,
+    }
+}
+
+impl<F, T> Future for Guarded<F>
+where
+    F: Future<Output = Result<T>>,
+{
+    type Output = (Result<T>, bool);
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if !*this.started {
+            *this.started = true;
+            if let Some(e) = this.ctx.error() {
+                return Poll::Ready((Err(e), true));
+            }
+        }
+        if let Poll::Ready(out) = this.fut.poll(cx) {
+            return Poll::Ready((out, false));
+        }
+        let wait = this.wait.get_or_insert_with(|| {
+            let ctx = this.ctx.clone();
+            Box::pin(async move { ctx.cancelled().await })
+        });
+        if wait.as_mut().poll(cx).is_ready() {
+            let e = this.ctx.error().unwrap_or_else(|| TaskError::cancelled(None));
+            return Poll::Ready((Err(e), true));
+        }
+        Poll::Pending
+    }
+}
+
+/// Runs `fut` shielded from a [`Group::shutdown`](super::Group::shutdown)'s cooperative
+/// cancellation: inside it, the ambient context ([`Context::current`]) is the group's own
+/// context instead of the tasks' cooperative one, so work raced against the ambient context
+/// is not stopped when the shutdown begins. The grace still bounds it: once the grace runs
+/// out (or the group fails, or its deadline passes) the whole task is dropped, shield
+/// included. Outside a group task it runs `fut` under the ambient context as it is (a
+/// fresh root context when there is none).
+///
+/// Called inside a task of a nested group, it shields from *that* group's shutdown; an
+/// outer group's shutdown cancels the nested group's context, which stops the nested
+/// group's tasks at once (the outer task's own code gets the grace).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use result_runtime::{context::Context, group::{self, Group}};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let g = Group::new();
+/// g.spawn(async {
+///     Context::current().unwrap().cancelled().await; // the shutdown began
+///     // flush, under the shield: not interrupted by the shutdown, bounded by the grace
+///     group::shield(async {
+///         let ctx = Context::current().unwrap();
+///         ctx.run(async { tokio::time::sleep(Duration::from_millis(50)).await; Ok(()) }).await
+///     })
+///     .await
+/// });
+/// let report = g.shutdown(Duration::from_secs(1)).await;
+/// assert_eq!(report.finished.len(), 1);
+/// assert!(report.aborted.is_empty());
+/// # }
+/// ```
+///
+/// # Cancel safety
+/// As cancel safe as `fut`: dropping the returned future drops `fut`.
+pub fn shield<F: Future>(fut: F) -> crate::context::Scope<F> {
+    let ctx = TASK.try_with(|s| s.shared.ctx.clone()).ok().or_else(Context::current);
+    match ctx {
+        Some(ctx) => ctx.scope(fut),
+        None => Context::new().scope(fut),
     }
 }
