@@ -47,7 +47,9 @@ mod inventory;
 pub mod pb;
 mod stack;
 
-pub use checkout::{price_cents, serve_checkout, spawn_checkout, Checkout, Pricing};
+pub use checkout::{
+    price_cents, serve_checkout, spawn_checkout, Checkout, InventoryChannel, InventoryGuard, Pricing,
+};
 pub use common::{channel, Running, TracedChannel, SECRET};
 pub use gateway::{
     checkout_via_gateway, gateway_router, http_client, post_json, spawn_gateway, Answer, Basket,
