@@ -48,7 +48,8 @@ pub mod pb;
 mod stack;
 
 pub use checkout::{
-    price_cents, serve_checkout, spawn_checkout, Checkout, InventoryChannel, InventoryGuard, Pricing,
+    price_cents, serve_checkout, spawn_checkout, Checkout, InventoryChannel, InventoryGuard,
+    Pricing,
 };
 pub use common::{channel, Running, TracedChannel, SECRET};
 pub use gateway::{

@@ -23,11 +23,8 @@ const GATEWAY_TIMEOUT: Duration = Duration::from_secs(10);
 /// checkout on purpose (a run of failures that would open the real one; e2e_breaker.rs tests
 /// the breaker).
 async fn stack_without_breaking() -> Stack {
-    let breaker = CircuitBreaker::builder()
-        .name("inventory")
-        .classify(|_| Verdict::Success)
-        .build()
-        .unwrap();
+    let breaker =
+        CircuitBreaker::builder().name("inventory").classify(|_| Verdict::Success).build().unwrap();
     let guard = InventoryGuard::new(breaker, RetryBudget::builder().build().unwrap());
     Stack::start_guarded(GATEWAY_TIMEOUT, guard, channel).await.unwrap()
 }

@@ -16,7 +16,11 @@ fn register(name: &'static str, builder: CircuitBreakerBuilder) -> CircuitBreake
 /// Opens once 4 calls failed (rate 0.5), for 30 s: longer than the retry's 10 s backoff cap,
 /// so an open breaker stops the retries at once.
 fn four_then_open() -> CircuitBreakerBuilder {
-    CircuitBreaker::builder().min_calls(4).failure_rate(0.5).open_for(Duration::from_secs(30)).jitter(0.0)
+    CircuitBreaker::builder()
+        .min_calls(4)
+        .failure_rate(0.5)
+        .open_for(Duration::from_secs(30))
+        .jitter(0.0)
 }
 
 static DOWN_RUNS: AtomicU32 = AtomicU32::new(0);
@@ -94,7 +98,10 @@ async fn panics() -> Result<()> {
 
 #[tokio::test(start_paused = true)]
 async fn a_panicking_attempt_counts_as_a_failure() {
-    let breaker = register("mb-panic", CircuitBreaker::builder().min_calls(2).open_for(Duration::from_secs(30)));
+    let breaker = register(
+        "mb-panic",
+        CircuitBreaker::builder().min_calls(2).open_for(Duration::from_secs(30)),
+    );
     for _ in 0..2 {
         assert_eq!(panics().await.unwrap_err().kind(), ErrorKind::Panicked);
     }
@@ -110,7 +117,10 @@ async fn hangs() -> Result<()> {
 
 #[tokio::test(start_paused = true)]
 async fn an_attempt_cut_off_by_the_timeout_counts_as_deadline_exceeded() {
-    let breaker = register("mb-slow", CircuitBreaker::builder().min_calls(2).open_for(Duration::from_secs(30)));
+    let breaker = register(
+        "mb-slow",
+        CircuitBreaker::builder().min_calls(2).open_for(Duration::from_secs(30)),
+    );
     for _ in 0..2 {
         assert_eq!(hangs().await.unwrap_err().kind(), ErrorKind::DeadlineExceeded);
     }
@@ -130,7 +140,10 @@ async fn waits() -> Result<()> {
 #[tokio::test(start_paused = true)]
 async fn the_callers_cancellation_counts_as_neither() {
     // One counted failure would open it.
-    let breaker = register("mb-cancel", CircuitBreaker::builder().min_calls(1).open_for(Duration::from_secs(30)));
+    let breaker = register(
+        "mb-cancel",
+        CircuitBreaker::builder().min_calls(1).open_for(Duration::from_secs(30)),
+    );
     for _ in 0..5 {
         let ctx = Context::new();
         let canceller = ctx.clone();

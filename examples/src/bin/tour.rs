@@ -19,8 +19,8 @@ use result_runtime::middleware::ClientLayer;
 use result_runtime::trace::TraceContext;
 use result_runtime::{Code, Result, ResultExt, TaskError};
 use result_runtime_examples::{
-    http_client, post_json, serve_inventory, spawn_gateway, Answer, Basket, BasketItem,
-    HttpClient, InventoryGuard, Receipt, Stack, TracedChannel, SECRET,
+    http_client, post_json, serve_inventory, spawn_gateway, Answer, Basket, BasketItem, HttpClient,
+    InventoryGuard, Receipt, Stack, TracedChannel, SECRET,
 };
 
 #[tokio::main]
@@ -290,8 +290,8 @@ async fn services() -> bool {
 /// A channel whose connector counts its connection attempts: how the tour shows that an open
 /// breaker never reaches the dead address.
 fn counting_channel(url: &str, attempts: Arc<AtomicUsize>) -> Result<TracedChannel> {
-    let endpoint =
-        tonic::transport::Endpoint::from_shared(url.to_owned()).with_code(Code::INVALID_ARGUMENT)?;
+    let endpoint = tonic::transport::Endpoint::from_shared(url.to_owned())
+        .with_code(Code::INVALID_ARGUMENT)?;
     let connector = tower::service_fn(move |uri: http::Uri| {
         attempts.fetch_add(1, Ordering::SeqCst);
         async move {
@@ -322,15 +322,17 @@ async fn breaker_scene(client: &HttpClient) -> bool {
     let guard = InventoryGuard::new(breaker.clone(), budget);
     let connects = Arc::new(AtomicUsize::new(0));
     let counter = connects.clone();
-    let stack = Stack::start_guarded(Duration::from_secs(5), guard, |url| {
-        counting_channel(url, counter)
-    })
-    .await
-    .expect("the services start");
+    let stack =
+        Stack::start_guarded(Duration::from_secs(5), guard, |url| counting_channel(url, counter))
+            .await
+            .expect("the services start");
     let Stack { inventory, checkout, gateway, inventory_service, .. } = stack;
     let gw = gateway.url();
     let mut ok = true;
-    println!("\ncircuit breaker (checkout -> inventory: min 4 calls, 50% failures, open {} ms)", open_for.as_millis());
+    println!(
+        "\ncircuit breaker (checkout -> inventory: min 4 calls, 50% failures, open {} ms)",
+        open_for.as_millis()
+    );
 
     let addr = inventory.addr;
     inventory.shutdown().await;
@@ -355,7 +357,10 @@ async fn breaker_scene(client: &HttpClient) -> bool {
     }
     let reached = connects.load(Ordering::SeqCst) - before;
     println!("while open      {}", fast.join(", "));
-    println!("  connection attempts to the dead address: {reached} (5 requests in {} ms)", t.elapsed().as_millis());
+    println!(
+        "  connection attempts to the dead address: {reached} (5 requests in {} ms)",
+        t.elapsed().as_millis()
+    );
     ok &= reached == 0 || t.elapsed() >= open_for;
 
     let inventory = serve_inventory(addr, inventory_service).await.expect("inventory restarts");

@@ -108,7 +108,9 @@ mod snapshots {
                 }
             },
         );
-        check(out, &expect![[r#"
+        check(
+            out,
+            &expect![[r#"
             async fn reserve(sku: String) -> ::result_runtime::Result<u32> {
                 ::result_runtime::__private::task(
                         ::core::concat!(::core::module_path!(), "::", ::core::stringify!(reserve)),
@@ -152,7 +154,8 @@ mod snapshots {
                     )
                     .await
             }
-        "#]]);
+        "#]],
+        );
     }
 
     #[test]
