@@ -32,7 +32,7 @@ impl Stack {
     /// # Errors
     /// When a port cannot be bound.
     pub async fn start(gateway_timeout: Duration) -> Result<Self> {
-        Self::start_guarded(gateway_timeout, InventoryGuard::standalone(), |url| channel(url)).await
+        Self::start_guarded(gateway_timeout, InventoryGuard::standalone(), channel).await
     }
 
     /// [`start`](Self::start), with checkout's inventory calls behind `guard`, over the
