@@ -13,10 +13,10 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
+use result_runtime::breaker::{BreakerLayer, BreakerService, CircuitBreaker};
 use result_runtime_examples::pb::inventory::inventory_client::InventoryClient;
 use result_runtime_examples::pb::inventory::ReserveRequest;
 use result_runtime_examples::{spawn_inventory, spawn_inventory_without_layer};
-use result_runtime::breaker::{BreakerLayer, BreakerService, CircuitBreaker};
 use tonic::transport::{Channel, Endpoint};
 
 const WITH: &str = "unary/with_layer";
@@ -162,7 +162,12 @@ fn main() {
     client_breaker(&mut criterion, &rt, &without_channel);
     criterion.final_summary();
     support::ratio("grpc server layer, loopback unary call", WITH, WITHOUT, "<= 1.05x");
-    support::ratio("breaker layer on the client, loopback unary call", BREAKER, NO_BREAKER, "<= 1.02x");
+    support::ratio(
+        "breaker layer on the client, loopback unary call",
+        BREAKER,
+        NO_BREAKER,
+        "<= 1.02x",
+    );
     if let (Some(a), Some(b)) = (support::mean_ns(LAYER_ONLY), support::mean_ns(BARE)) {
         println!("LAYER grpc server layer's own cost: {:.0} ns per call (in process)", a - b);
     }
