@@ -1,7 +1,9 @@
 //! `service`: one loopback unary gRPC call to inventory (carrying traceparent, tracestate and
 //! baggage), served with the runtime's `ResultLayer` against the same service without it
-//! (goal: <= 1.05x); and the error path with classification details in the status against
-//! a plain status (goal: <= 1.10x).
+//! (goal: <= 1.05x); the same call from a client behind a closed
+//! [`BreakerLayer`](result_runtime::breaker::BreakerLayer) against a client without it
+//! (goal: <= 1.02x); and the error path with classification details in the status against a
+//! plain status (goal: <= 1.10x).
 //!
 //! Each batch interleaves calls to the two servers, so the machine's noise hits both alike;
 //! both routines record both timings, and the RATIO line compares them in this run.
@@ -13,6 +15,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
+use result_runtime::breaker::{BreakerLayer, BreakerService, CircuitBreaker};
 use result_runtime_examples::pb::inventory::inventory_client::InventoryClient;
 use result_runtime_examples::pb::inventory::ReserveRequest;
 use result_runtime_examples::{spawn_inventory, spawn_inventory_without_layer};
@@ -22,6 +25,8 @@ const WITH: &str = "unary/with_layer";
 const WITHOUT: &str = "unary/without_layer";
 const LAYER_ONLY: &str = "in_process/with_layer";
 const BARE: &str = "in_process/without_layer";
+const BREAKER: &str = "unary/client_with_breaker";
+const NO_BREAKER: &str = "unary/client_without_breaker";
 
 /// The layer's own cost, without a network: one call through it to a service that answers
 /// at once, against the same service called directly.
@@ -127,6 +132,47 @@ async fn call(client: &mut InventoryClient<Channel>) -> Duration {
     elapsed
 }
 
+async fn call_through_breaker(client: &mut InventoryClient<BreakerService<Channel>>) -> Duration {
+    let start = Instant::now();
+    let reply = client.reserve(ReserveRequest { sku: "tea".into(), qty: 1 }).await;
+    let elapsed = start.elapsed();
+    assert_eq!(reply.expect("the call succeeds").into_inner().reserved, 1);
+    elapsed
+}
+
+/// A client behind a closed breaker against the same client without it, to the same server
+/// over one channel, interleaved.
+fn client_breaker(criterion: &mut Criterion, rt: &tokio::runtime::Runtime, channel: &Channel) {
+    let breaker = CircuitBreaker::builder().name("bench-inventory").build().expect("defaults");
+    let guarded = InventoryClient::new(tower::Layer::layer(
+        &BreakerLayer::new(breaker.clone()),
+        channel.clone(),
+    ));
+    let plain = InventoryClient::new(channel.clone());
+    for (id, ours) in [(BREAKER, true), (NO_BREAKER, false)] {
+        criterion.bench_function(id, |b| {
+            b.to_async(rt).iter_custom(|iters| {
+                let (mut guarded, mut plain) = (guarded.clone(), plain.clone());
+                async move {
+                    let (mut a, mut b) = (Duration::ZERO, Duration::ZERO);
+                    for _ in 0..iters {
+                        a += call_through_breaker(&mut guarded).await;
+                        b += call(&mut plain).await;
+                    }
+                    support::record_elapsed(BREAKER, iters, a);
+                    support::record_elapsed(NO_BREAKER, iters, b);
+                    if ours {
+                        a
+                    } else {
+                        b
+                    }
+                }
+            });
+        });
+    }
+    assert_eq!(breaker.state(), result_runtime::breaker::State::Closed);
+}
+
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -134,16 +180,16 @@ fn main() {
         .build()
         .expect("a runtime");
     let any: SocketAddr = ([127, 0, 0, 1], 0).into();
-    let (with_server, without_server, with, without) = rt.block_on(async {
+    let (with_server, without_server, with, without, without_channel) = rt.block_on(async {
         let a = spawn_inventory(any).await.expect("bind");
         let b = spawn_inventory_without_layer(any).await.expect("bind");
         let connect = |url: String| async move {
-            let channel = Endpoint::from_shared(url).unwrap().connect().await.expect("connect");
-            InventoryClient::new(channel)
+            Endpoint::from_shared(url).unwrap().connect().await.expect("connect")
         };
-        let with = connect(a.url()).await;
-        let without = connect(b.url()).await;
-        (a, b, with, without)
+        let with = InventoryClient::new(connect(a.url()).await);
+        let without_channel = connect(b.url()).await;
+        let without = InventoryClient::new(without_channel.clone());
+        (a, b, with, without, without_channel)
     });
 
     let mut criterion = Criterion::default().configure_from_args();
@@ -171,6 +217,7 @@ fn main() {
     }
     in_process(&mut criterion, &rt);
     error_path(&mut criterion);
+    client_breaker(&mut criterion, &rt, &without_channel);
     criterion.final_summary();
     support::ratio(
         "grpc server layer (traceparent + tracestate + baggage), loopback unary call",
@@ -179,6 +226,12 @@ fn main() {
         "<= 1.05x",
     );
     support::ratio("error path, status details vs plain status", DETAILS, PLAIN, "<= 1.10x");
+    support::ratio(
+        "breaker layer on the client, loopback unary call",
+        BREAKER,
+        NO_BREAKER,
+        "<= 1.02x",
+    );
     if let (Some(a), Some(b)) = (support::mean_ns(LAYER_ONLY), support::mean_ns(BARE)) {
         println!("LAYER grpc server layer's own cost: {:.0} ns per call (in process)", a - b);
     }

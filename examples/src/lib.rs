@@ -48,7 +48,8 @@ pub mod pb;
 mod stack;
 
 pub use checkout::{
-    price_cents, serve_checkout, spawn_checkout, spawn_checkout_with, Checkout, Pricing,
+    price_cents, serve_checkout, spawn_checkout, spawn_checkout_with, Checkout, InventoryChannel,
+    InventoryGuard, Pricing,
 };
 pub use common::{channel, Running, TracedChannel, MAX_PENDING_ACCEPT_RESETS, SECRET};
 pub use gateway::{

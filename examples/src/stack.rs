@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use result_runtime::{Code, Result, ResultExt};
 
-use crate::checkout::{serve_checkout, Checkout, Pricing};
-use crate::common::{channel, Running};
+use crate::checkout::{serve_checkout, Checkout, InventoryGuard, Pricing};
+use crate::common::{channel, Running, TracedChannel};
 use crate::gateway::spawn_gateway;
 use crate::inventory::{serve_inventory, Inventory};
 
@@ -32,12 +32,25 @@ impl Stack {
     /// # Errors
     /// When a port cannot be bound.
     pub async fn start(gateway_timeout: Duration) -> Result<Self> {
+        Self::start_guarded(gateway_timeout, InventoryGuard::standalone(), channel).await
+    }
+
+    /// [`start`](Self::start), with checkout's inventory calls behind `guard`, over the
+    /// channel `connect` makes for inventory's URL (a test's counting connector, say).
+    ///
+    /// # Errors
+    /// When a port cannot be bound, or `connect`'s error.
+    pub async fn start_guarded(
+        gateway_timeout: Duration,
+        guard: InventoryGuard,
+        connect: impl FnOnce(&str) -> Result<TracedChannel>,
+    ) -> Result<Self> {
         let any: SocketAddr = ([127, 0, 0, 1], 0).into();
         let inventory_service = Inventory::new();
         let inventory =
             serve_inventory(any, inventory_service.clone()).await.with_code(Code::UNAVAILABLE)?;
         let pricing = Pricing::new();
-        let service = Checkout::with_pricing(channel(&inventory.url())?, pricing.clone());
+        let service = Checkout::with_guard(connect(&inventory.url())?, pricing.clone(), guard);
         let checkout = serve_checkout(any, service).await?;
         let gateway = spawn_gateway(any, &checkout.url(), gateway_timeout).await?;
         Ok(Self { inventory, checkout, gateway, pricing, inventory_service })

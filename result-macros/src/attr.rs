@@ -14,6 +14,7 @@ mod kw {
     syn::custom_keyword!(timeout);
     syn::custom_keyword!(retry);
     syn::custom_keyword!(group);
+    syn::custom_keyword!(breaker);
     syn::custom_keyword!(level);
     syn::custom_keyword!(skip);
     syn::custom_keyword!(skip_all);
@@ -64,7 +65,8 @@ fn eq_value<T: Parse>(input: ParseStream<'_>) -> syn::Result<T> {
     input.parse()
 }
 
-/// `#[fallible_task(name = "..", timeout = "2s", retry = 3, group = "..", crate = "..")]`.
+/// `#[fallible_task(name = "..", timeout = "2s", retry = 3, group = "..", breaker = "..",
+/// crate = "..")]`.
 #[derive(Default)]
 pub struct FallibleArgs {
     pub name: Option<LitStr>,
@@ -73,6 +75,8 @@ pub struct FallibleArgs {
     /// The literal and the number of retries.
     pub retry: Option<(LitInt, u32)>,
     pub group: Option<LitStr>,
+    /// The name of the registered circuit breaker each attempt runs through.
+    pub breaker: Option<LitStr>,
     pub krate: Option<CratePath>,
 }
 
@@ -111,6 +115,16 @@ impl Parse for FallibleArgs {
                 }
                 let v = input.parse()?;
                 set(&mut args.group, v, key.span, "group")?;
+            } else if look.peek(kw::breaker) {
+                let key: kw::breaker = input.parse()?;
+                input.parse::<Token![=]>()?;
+                if !input.peek(LitStr) {
+                    return Err(input.error(
+                        "the breaker name must be a string literal, e.g. breaker = \"inventory\"",
+                    ));
+                }
+                let v = input.parse()?;
+                set(&mut args.breaker, v, key.span, "breaker")?;
             } else if look.peek(Token![crate]) {
                 let key: Token![crate] = input.parse()?;
                 input.parse::<Token![=]>()?;
@@ -360,10 +374,15 @@ mod tests {
         assert!(err("group = startup").contains("must be a string literal"));
         assert!(err("crate = \"not a path\"").contains("must be a path"));
         assert!(err("retry = -1").contains("number of retries"));
-        let ok =
-            fallible("name = \"x\", timeout = \"1s\", retry = 2, group = \"g\", crate = \"rr\",")
-                .unwrap();
+        assert!(err("breaker = inventory").contains("must be a string literal"));
+        assert!(err("breaker = \"a\", breaker = \"b\"").contains("duplicate option `breaker`"));
+        let ok = fallible(
+            "name = \"x\", timeout = \"1s\", retry = 2, group = \"g\", breaker = \"b\", \
+             crate = \"rr\",",
+        )
+        .unwrap();
         assert_eq!(ok.retry.unwrap().1, 2);
+        assert_eq!(ok.breaker.unwrap().value(), "b");
     }
 
     #[test]

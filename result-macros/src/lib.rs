@@ -39,6 +39,15 @@ mod valid;
 ///   generic) in the named group, for `Group::registered`. The registry is a linker-section
 ///   one (`inventory`): a registration in a crate that nothing else references may be
 ///   dropped by the linker, so reference such crates from the binary;
+/// - `breaker = "..."`: every attempt runs through the circuit breaker of that name in
+///   `result_runtime::breaker::registry()` (configure it at startup with `register_breaker`,
+///   or it is created with the defaults on first use; the lookup happens once per function).
+///   With `retry`, the retry is outermost and the breaker sees each attempt: panic capture and
+///   the deadline (the `timeout`, or the ambient one) are inside the breaker, so a panicking
+///   attempt counts as a failure and one cut off by the deadline as `DEADLINE_EXCEEDED`,
+///   while a cancellation by the caller counts as neither. While the breaker is open, calls
+///   fail at once with `CIRCUIT_OPEN` without running the body, and the retry stops (or
+///   waits out the error's `retry_after` when that fits its backoff cap);
 /// - `crate = "path"`: the runtime's path when it is renamed or re-exported.
 ///
 /// Works on free functions, methods (`self`, `&self`, `&mut self`), generic functions,

@@ -26,6 +26,15 @@ pub fn fallible(args: &FallibleArgs, item: &ItemFn, shape: &Shape) -> syn::Resul
              (for synchronous code use #[traced] and return a Result)",
         ));
     }
+    if let Some(breaker) = &args.breaker {
+        if breaker.value().trim().is_empty() {
+            return Err(syn::Error::new(
+                breaker.span(),
+                "the breaker name is empty: name the dependency the breaker guards, e.g. \
+                 breaker = \"inventory\" (calls that share a name share one breaker)",
+            ));
+        }
+    }
     if args.retry.is_some() {
         for input in &item.sig.inputs {
             match input {

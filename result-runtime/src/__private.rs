@@ -16,8 +16,11 @@ pub use ::tracing;
 
 // #[fallible_task]
 pub use crate::retry::{retry_arg, RetryArg, RetryPolicy};
+// #[fallible_task(breaker = "..")]
+pub use crate::breaker::__named as breaker_named;
+pub use crate::breaker::CircuitBreaker;
 pub use crate::task::convert::{ClassifiedConversion, IntoConversion, ViaClassify, ViaInto};
-pub use crate::task::{fail_ambient_group, task, task_with_timeout, Flatten, Task};
+pub use crate::task::{attempt, fail_ambient_group, task, task_with_timeout, Flatten, Task};
 
 // #[traced]
 pub use crate::trace::traced::{traced, traced_sync, Keep, Stamp, Traced, ViaKeep, ViaStamp};

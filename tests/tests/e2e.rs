@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use result_runtime::breaker::{CircuitBreaker, RetryBudget, Verdict};
 use result_runtime::middleware::grpc::{grpc_code, StatusExt};
 use result_runtime::middleware::{TRACEPARENT, X_TRACE_ID};
 use result_runtime::trace::{TraceContext, TraceId};
@@ -12,11 +13,21 @@ use result_runtime_examples::pb::checkout::{CheckoutRequest, Item};
 use result_runtime_examples::pb::inventory::inventory_client::InventoryClient;
 use result_runtime_examples::pb::inventory::ReserveRequest;
 use result_runtime_examples::{
-    channel, http_client, post_json, Answer, Basket, BasketItem, HttpClient, Receipt, Stack,
-    TracedChannel, SECRET,
+    channel, http_client, post_json, Answer, Basket, BasketItem, HttpClient, InventoryGuard,
+    Receipt, Stack, TracedChannel, SECRET,
 };
 
 const GATEWAY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A stack whose inventory breaker never opens, for the tests that send every code through
+/// checkout on purpose (a run of failures that would open the real one; e2e_breaker.rs tests
+/// the breaker).
+async fn stack_without_breaking() -> Stack {
+    let breaker =
+        CircuitBreaker::builder().name("inventory").classify(|_| Verdict::Success).build().unwrap();
+    let guard = InventoryGuard::new(breaker, RetryBudget::builder().build().unwrap());
+    Stack::start_guarded(GATEWAY_TIMEOUT, guard, channel).await.unwrap()
+}
 
 /// Guards against a hang; never a timing assertion.
 async fn bounded<F: std::future::Future>(fut: F) -> F::Output {
@@ -166,7 +177,7 @@ async fn every_code_crosses_grpc_through_the_table() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_code_crosses_http_through_the_table() {
     bounded(async {
-        let stack = Stack::start(GATEWAY_TIMEOUT).await.unwrap();
+        let stack = stack_without_breaking().await;
         let client = http_client();
         for code in Code::ALL {
             let sku = format!("code-{}", code.name());
@@ -487,7 +498,7 @@ async fn a_negatively_cached_price_answers_under_the_askers_trace_id() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn checkout_retries_exactly_the_failures_that_are_retryable() {
     bounded(async {
-        let stack = Stack::start(GATEWAY_TIMEOUT).await.unwrap();
+        let stack = stack_without_breaking().await;
         let client = http_client();
         let mut inventory = inventory(&stack);
         let (mut retried, mut not_retried) = (0, 0);
@@ -496,7 +507,8 @@ async fn checkout_retries_exactly_the_failures_that_are_retryable() {
             // What checkout sees from inventory: the same conversion, one call.
             let status = inventory.reserve(reserve(&sku, 1, None)).await.unwrap_err();
             let error = status.into_task_error();
-            // An open circuit is retried only after the delay it names; this one names none.
+            // A CIRCUIT_OPEN that does not say when to come back is never retried (RetryPolicy:
+            // nothing says when that breaker will admit calls again).
             let retryable = error.is_retryable()
                 && !(error.code() == Code::CIRCUIT_OPEN && error.retry_after().is_none());
             assert_eq!(stack.inventory_service.calls(&sku), 1);

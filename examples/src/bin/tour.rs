@@ -4,18 +4,24 @@
 //! the second starts inventory, checkout and the gateway in this process on loopback
 //! ephemeral ports and drives requests through real clients: one trace across every hop,
 //! failures, fail-fast cancellation, a captured panic, a deadline, checkout's price cache
-//! (a hit and a negative hit), a retried retryable error and, when `redis-server` is on
-//! PATH, two checkout replicas sharing a price cache on two Redis nodes. Server logs at ERROR go to
-//! stderr (`RUST_LOG` to see more): that is where a panic's message ends up.
+//! (a hit and a negative hit), a retried retryable error, inventory going down (checkout's
+//! circuit breaker opens: fast 503s that never reach the dead address, and closes again once
+//! inventory is back) and, when `redis-server` is on PATH, two checkout replicas sharing a
+//! price cache on two Redis nodes. Server logs at ERROR go to stderr (`RUST_LOG` to see
+//! more): that is where a panic's message ends up.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use result_runtime::breaker::{CircuitBreaker, RetryBudget, State};
 use result_runtime::context::Context;
+use result_runtime::middleware::ClientLayer;
 use result_runtime::trace::TraceContext;
-use result_runtime::{Code, ResultExt, TaskError};
+use result_runtime::{Code, Result, ResultExt, TaskError};
 use result_runtime_examples::{
-    http_client, post_json, spawn_gateway, Answer, Basket, BasketItem, HttpClient, Receipt, Stack,
-    SECRET,
+    http_client, post_json, serve_inventory, spawn_gateway, Answer, Basket, BasketItem, HttpClient,
+    InventoryGuard, Receipt, Stack, TracedChannel, SECRET,
 };
 
 #[tokio::main]
@@ -244,7 +250,8 @@ async fn services() -> bool {
     ok &= loads == 1 && negative_hits == 1;
 
     // A retryable error: inventory answers UNAVAILABLE the first time it sees a flaky-* SKU;
-    // checkout's `#[fallible_task(retry = 2)]` tries again after a backoff.
+    // checkout's retry policy (two retries, within its retry budget) tries again after a
+    // backoff.
     let sent = TraceContext::new_root();
     let t = Instant::now();
     let a = post_json::<Receipt>(
@@ -272,13 +279,120 @@ async fn services() -> bool {
         short(&id),
         if same { "yes" } else { "NO" }
     );
-    println!("  succeeded after a retry (checkout's #[fallible_task(retry = 2)])");
+    println!("  succeeded after a retry (checkout's RetryPolicy, within its RetryBudget)");
     ok &= a.status == 200 && attempts == 2 && calls == 2 && same;
 
     ok &= redis_scene(&stack.inventory.url()).await;
 
     short_gateway.shutdown().await;
     stack.shutdown().await;
+    ok &= breaker_scene(&client).await;
+    ok
+}
+
+/// A channel whose connector counts its connection attempts: how the tour shows that an open
+/// breaker never reaches the dead address.
+fn counting_channel(url: &str, attempts: Arc<AtomicUsize>) -> Result<TracedChannel> {
+    let endpoint = tonic::transport::Endpoint::from_shared(url.to_owned())
+        .with_code(Code::INVALID_ARGUMENT)?;
+    let connector = tower::service_fn(move |uri: http::Uri| {
+        attempts.fetch_add(1, Ordering::SeqCst);
+        async move {
+            let authority = uri.authority().map(ToString::to_string).unwrap_or_default();
+            let tcp = tokio::net::TcpStream::connect(authority).await?;
+            tcp.set_nodelay(true)?;
+            Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(tcp))
+        }
+    });
+    Ok(tower::Layer::layer(&ClientLayer::new(), endpoint.connect_with_connector_lazy(connector)))
+}
+
+/// Inventory goes down: checkout's breaker opens after a few failures, answers fast 503
+/// `CIRCUIT_OPEN`s without a connection attempt, probes after its open wait, and closes once
+/// inventory is back.
+async fn breaker_scene(client: &HttpClient) -> bool {
+    let open_for = Duration::from_millis(400);
+    let breaker = CircuitBreaker::builder()
+        .name(InventoryGuard::NAME)
+        .min_calls(4)
+        .open_for(open_for)
+        .max_open_for(open_for * 2)
+        .half_open_calls(1)
+        .jitter(0.0)
+        .build()
+        .expect("valid settings");
+    let budget = RetryBudget::builder().name(InventoryGuard::NAME).build().expect("the defaults");
+    let guard = InventoryGuard::new(breaker.clone(), budget);
+    let connects = Arc::new(AtomicUsize::new(0));
+    let counter = connects.clone();
+    let stack =
+        Stack::start_guarded(Duration::from_secs(5), guard, |url| counting_channel(url, counter))
+            .await
+            .expect("the services start");
+    let Stack { inventory, checkout, gateway, inventory_service, .. } = stack;
+    let gw = gateway.url();
+    let mut ok = true;
+    println!(
+        "\ncircuit breaker (checkout -> inventory: min 4 calls, 50% failures, open {} ms)",
+        open_for.as_millis()
+    );
+
+    let addr = inventory.addr;
+    inventory.shutdown().await;
+    let mut tries = Vec::new();
+    while breaker.state() != State::Open && tries.len() < 20 {
+        let t = Instant::now();
+        let a = post(client, &gw, &[("tea", 1)]).await;
+        tries.push(format!("{} {} {} ms", a.status, a.envelope.code, t.elapsed().as_millis()));
+    }
+    println!("inventory down  {} requests: {}", tries.len(), tries.join(", "));
+    println!("  breaker {}", breaker.state());
+    ok &= breaker.state() == State::Open;
+
+    let before = connects.load(Ordering::SeqCst);
+    let t = Instant::now();
+    let mut fast = Vec::new();
+    for _ in 0..5 {
+        let t = Instant::now();
+        let a = post(client, &gw, &[("tea", 1)]).await;
+        ok &= a.status == 503 && a.envelope.code == "CIRCUIT_OPEN";
+        fast.push(format!("{} {} {} us", a.status, a.envelope.code, t.elapsed().as_micros()));
+    }
+    let reached = connects.load(Ordering::SeqCst) - before;
+    println!("while open      {}", fast.join(", "));
+    println!(
+        "  connection attempts to the dead address: {reached} (5 requests in {} ms)",
+        t.elapsed().as_millis()
+    );
+    ok &= reached == 0 || t.elapsed() >= open_for;
+
+    let inventory = serve_inventory(addr, inventory_service).await.expect("inventory restarts");
+    println!("inventory back  on {addr}");
+    let t = Instant::now();
+    let mut answer = None;
+    for _ in 0..300 {
+        let a = post(client, &gw, &[("tea", 1)]).await;
+        if a.status == 200 {
+            answer = Some(a);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    match answer {
+        Some(a) => println!(
+            "  after {} ms: {} {} (the half-open probe succeeded), breaker {}",
+            t.elapsed().as_millis(),
+            a.status,
+            a.envelope.code,
+            breaker.state()
+        ),
+        None => println!("  unexpected: still failing after {} ms", t.elapsed().as_millis()),
+    }
+    ok &= breaker.state() == State::Closed;
+
+    gateway.shutdown().await;
+    checkout.shutdown().await;
+    inventory.shutdown().await;
     ok
 }
 

@@ -1,15 +1,21 @@
 //! The checkout service (tonic): per basket, one fail-fast task per line, each calling
-//! inventory (retried when retryable) and [`Pricing`] at the same time.
+//! inventory (retried when retryable, within a retry budget, through a circuit breaker) and
+//! [`Pricing`] at the same time.
 
 mod pricing;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
 
 use futures::StreamExt;
+use result_runtime::breaker::{
+    registry, BreakerLayer, BreakerService, CircuitBreaker, RetryBudget,
+};
 use result_runtime::channel::ResultChannel;
 use result_runtime::group::Group;
 use result_runtime::middleware::grpc::{GrpcResultExt, ResultLayer as GrpcLayer};
+use result_runtime::retry::RetryPolicy;
 use result_runtime::{fallible_task, traced, Code, Result, ResultExt, TaskError};
 use tonic::{Request, Response, Status};
 
@@ -23,12 +29,87 @@ use crate::pb::checkout::{CheckoutReply, CheckoutRequest, Item, Line};
 use crate::pb::inventory::inventory_client::InventoryClient;
 use crate::pb::inventory::{ReserveReply, ReserveRequest};
 
+/// The inventory channel as checkout calls it: every request through the inventory
+/// [`CircuitBreaker`] (outermost, so it sees what the traced channel returns).
+pub type InventoryChannel = BreakerService<TracedChannel>;
+
+/// How checkout guards its calls to inventory: a [`CircuitBreaker`] on the inventory
+/// channel (a [`BreakerLayer`]), so that while inventory is down calls fail at once with
+/// `CIRCUIT_OPEN` and never reach its address; and a [`RetryPolicy`] drawing from a
+/// [`RetryBudget`], so that retries cannot multiply an outage's load.
+///
+/// The retry's backoff is capped at [`MAX_BACKOFF`](Self::MAX_BACKOFF), shorter than the
+/// breaker's open wait: a `CIRCUIT_OPEN` (whose `retry_after` is that wait) ends the retries
+/// at once instead of being waited out, so the caller gets a fast answer.
+#[derive(Clone, Debug)]
+pub struct InventoryGuard {
+    breaker: CircuitBreaker,
+    retry: RetryPolicy,
+}
+
+impl InventoryGuard {
+    /// The name of the breaker and of the budget.
+    pub const NAME: &'static str = "inventory";
+    /// Attempts per inventory call: the first and up to two retries.
+    pub const ATTEMPTS: u32 = 3;
+    /// The longest wait between two attempts.
+    pub const MAX_BACKOFF: Duration = Duration::from_millis(150);
+
+    /// Guards with `breaker`, retrying within `budget`.
+    #[must_use]
+    pub fn new(breaker: CircuitBreaker, budget: RetryBudget) -> Self {
+        let retry = RetryPolicy::new(Self::ATTEMPTS).max_delay(Self::MAX_BACKOFF).budget(budget);
+        Self { breaker, retry }
+    }
+
+    /// A breaker and a budget of its own, named `inventory`, with the default settings:
+    /// shared with nothing else (each test's stack has its own).
+    ///
+    /// # Panics
+    /// Never: the defaults are valid.
+    #[must_use]
+    pub fn standalone() -> Self {
+        let breaker =
+            CircuitBreaker::builder().name(Self::NAME).build().expect("the defaults are valid");
+        let budget =
+            RetryBudget::builder().name(Self::NAME).build().expect("the defaults are valid");
+        Self::new(breaker, budget)
+    }
+
+    /// The process's registered `inventory` breaker and budget
+    /// ([`registry`](result_runtime::breaker::registry)): what the `checkout` binary uses, so
+    /// that every part of the process calling inventory shares them.
+    #[must_use]
+    pub fn registered() -> Self {
+        Self::new(registry().breaker(Self::NAME), registry().budget(Self::NAME))
+    }
+
+    /// The breaker.
+    #[must_use]
+    pub fn breaker(&self) -> &CircuitBreaker {
+        &self.breaker
+    }
+
+    /// The retry policy (with its budget).
+    #[must_use]
+    pub fn retry(&self) -> &RetryPolicy {
+        &self.retry
+    }
+
+    /// `channel` behind this guard's breaker.
+    #[must_use]
+    pub fn channel(&self, channel: TracedChannel) -> InventoryChannel {
+        tower::Layer::layer(&BreakerLayer::new(self.breaker.clone()), channel)
+    }
+}
+
 /// The checkout service: fans out to inventory and pricing per line, fail-fast.
 ///
-/// Clones share the inventory channel and the price cache.
+/// Clones share the inventory channel, its guard and the price cache.
 #[derive(Clone, Debug)]
 pub struct Checkout {
-    inventory: InventoryClient<TracedChannel>,
+    inventory: InventoryClient<InventoryChannel>,
+    guard: InventoryGuard,
     pricing: Pricing,
 }
 
@@ -37,16 +118,29 @@ impl Checkout {
     pub const LINES_IN_FLIGHT: usize = 16;
 
     /// A checkout that reserves stock through this channel to inventory, with its own
-    /// price cache.
+    /// price cache and its own [`InventoryGuard::standalone`].
     #[must_use]
     pub fn new(inventory: TracedChannel) -> Self {
         Self::with_pricing(inventory, Pricing::new())
     }
 
-    /// A checkout using `pricing` (a clone keeps an eye on the same cache).
+    /// A checkout using `pricing` (a clone keeps an eye on the same cache), with its own
+    /// [`InventoryGuard::standalone`].
     #[must_use]
     pub fn with_pricing(inventory: TracedChannel, pricing: Pricing) -> Self {
-        Self { inventory: InventoryClient::new(inventory), pricing }
+        Self::with_guard(inventory, pricing, InventoryGuard::standalone())
+    }
+
+    /// A checkout calling inventory through `inventory` behind `guard`.
+    #[must_use]
+    pub fn with_guard(inventory: TracedChannel, pricing: Pricing, guard: InventoryGuard) -> Self {
+        Self { inventory: InventoryClient::new(guard.channel(inventory)), guard, pricing }
+    }
+
+    /// How its inventory calls are guarded.
+    #[must_use]
+    pub fn guard(&self) -> &InventoryGuard {
+        &self.guard
     }
 
     /// Its price cache.
@@ -118,14 +212,22 @@ impl Checkout {
     }
 
     /// Reserves one line in inventory, retrying up to twice when the error is retryable
-    /// (`UNAVAILABLE`, ...; never `FAILED_PRECONDITION` nor a panic), with backoff. Every
-    /// attempt counts itself in `attempts`.
-    #[fallible_task(name = "checkout.reserve", retry = 2)]
+    /// (`UNAVAILABLE`, ...; never `FAILED_PRECONDITION` nor a panic), with backoff, within the
+    /// guard's retry budget. Every attempt goes through the inventory breaker (on the
+    /// channel): once it opens, the attempt fails with `CIRCUIT_OPEN` without a connection
+    /// and the retries stop. Every attempt counts itself in `attempts`.
+    #[fallible_task(name = "checkout.reserve")]
     #[traced(name = "checkout.reserve", skip(self, attempts))]
     async fn reserve(&self, item: Item, attempts: &AtomicU32) -> Result<ReserveReply> {
-        attempts.fetch_add(1, Ordering::Relaxed);
-        let mut inventory = self.inventory.clone();
-        inventory.reserve(ReserveRequest { sku: item.sku, qty: item.qty }).await.into_result()
+        self.guard
+            .retry
+            .run(|| {
+                attempts.fetch_add(1, Ordering::Relaxed);
+                let mut inventory = self.inventory.clone();
+                let request = ReserveRequest { sku: item.sku.clone(), qty: item.qty };
+                async move { inventory.reserve(request).await.into_result() }
+            })
+            .await
     }
 }
 
@@ -139,12 +241,15 @@ impl CheckoutApi for Checkout {
     }
 }
 
-/// Starts checkout on `addr`, calling inventory at `inventory_url`.
+/// Starts checkout on `addr`, calling inventory at `inventory_url` behind the process's
+/// registered `inventory` breaker and budget ([`InventoryGuard::registered`]).
 ///
 /// # Errors
 /// When the address cannot be bound or the URL is invalid.
 pub async fn spawn_checkout(addr: SocketAddr, inventory_url: &str) -> Result<Running> {
-    serve_checkout(addr, Checkout::new(channel(inventory_url)?)).await
+    let checkout =
+        Checkout::with_guard(channel(inventory_url)?, Pricing::new(), InventoryGuard::registered());
+    serve_checkout(addr, checkout).await
 }
 
 /// Starts checkout on `addr`, calling inventory at `inventory_url`, with `pricing` as its

@@ -3,7 +3,8 @@
 //! `FutureExt::map` with a closure written here, where the concrete error type is known
 //! (keeping the classification of errors that implement `Classify`), and the runtime's `task` wrapper
 //! adds panic capture, the ambient context's cancellation, an optional deadline and retry,
-//! and stamps failures with the task name and trace id.
+//! and stamps failures with the task name and trace id. With `breaker = ".."`, each attempt
+//! goes through the named breaker, inside the retry.
 
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
@@ -67,6 +68,22 @@ fn expand_fn(args: &FallibleArgs, item: &ItemFn) -> syn::Result<TokenStream> {
         #private::FutureExt::map(async move { #anchor #block }, #convert)
     };
 
+    // With a breaker, each attempt runs inside `breaker.call`, with its own panic capture
+    // and the ambient deadline, so that the breaker judges what the attempt did.
+    let breaker = local("__rr_breaker");
+    let (breaker_setup, attempt) = match &args.breaker {
+        Some(name) => {
+            let cell = syn::Ident::new("__RR_BREAKER", proc_macro2::Span::mixed_site());
+            let setup = quote! {
+                static #cell: ::std::sync::OnceLock<#private::CircuitBreaker> =
+                    ::std::sync::OnceLock::new();
+                let #breaker = #private::breaker_named(&#cell, #name);
+            };
+            (Some(setup), quote!(#breaker.call(#private::attempt(#attempt))))
+        }
+        None => (None, attempt),
+    };
+
     let mut sig = item.sig.clone();
     let fut = if let Some((_, retries)) = &args.retry {
         let attempts = retries + 1;
@@ -79,6 +96,10 @@ fn expand_fn(args: &FallibleArgs, item: &ItemFn) -> syn::Result<TokenStream> {
         }
     } else {
         attempt
+    };
+    let fut = match breaker_setup {
+        Some(setup) => quote!({ #setup #fut }),
+        None => fut,
     };
     let call = match &args.timeout {
         Some((_, ms)) => quote! {

@@ -99,6 +99,66 @@ mod snapshots {
     }
 
     #[test]
+    fn fallible_with_breaker_and_retry() {
+        let out = super::fallible::expand(
+            quote!(breaker = "inventory", retry = 2),
+            quote! {
+                async fn reserve(sku: String) -> Result<u32, RpcError> {
+                    client().reserve(sku).await
+                }
+            },
+        );
+        check(
+            out,
+            &expect![[r#"
+            async fn reserve(sku: String) -> ::result_runtime::Result<u32> {
+                ::result_runtime::__private::task(
+                        ::core::concat!(::core::module_path!(), "::", ::core::stringify!(reserve)),
+                        {
+                            static __RR_BREAKER: ::std::sync::OnceLock<
+                                ::result_runtime::__private::CircuitBreaker,
+                            > = ::std::sync::OnceLock::new();
+                            let __rr_breaker = ::result_runtime::__private::breaker_named(
+                                &__RR_BREAKER,
+                                "inventory",
+                            );
+                            ::result_runtime::__private::RetryPolicy::new(3u32)
+                                .run(move || {
+                                    let sku = ::result_runtime::__private::retry_arg(&sku);
+                                    __rr_breaker
+                                        .call(
+                                            ::result_runtime::__private::attempt(
+                                                ::result_runtime::__private::FutureExt::map(
+                                                    async move {
+                                                        if let ::core::option::Option::Some(__rr_ret) = ::core::option::Option::None::<
+                                                            Result<u32, RpcError>,
+                                                        > {
+                                                            #[allow(unreachable_code)] return __rr_ret;
+                                                        }
+                                                        { client().reserve(sku).await }
+                                                    },
+                                                    |__rr_out| {
+                                                        __rr_out
+                                                            .map_err(|__rr_err| {
+                                                                use ::result_runtime::__private::{
+                                                                    ViaClassify as _, ViaInto as _,
+                                                                };
+                                                                (&__rr_err).__rr_conversion().convert(__rr_err)
+                                                            })
+                                                    },
+                                                ),
+                                            ),
+                                        )
+                                })
+                        },
+                    )
+                    .await
+            }
+        "#]],
+        );
+    }
+
+    #[test]
     fn traced_async_fn_with_options() {
         let out = super::traced::expand(
             quote!(level = "debug", skip(token), fields(region = "eu"), err),

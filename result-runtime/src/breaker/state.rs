@@ -31,9 +31,9 @@ use tokio::time::Instant;
 use super::builder::CircuitBreakerBuilder;
 use super::classify::{default_verdict, Classifier, Verdict};
 use super::metrics::Instruments;
-use crate::sync::{lock, AtomicU32, AtomicU64, Mutex, Ordering};
 use super::window::{Sample, SlidingWindow, Totals};
 use super::State;
+use crate::sync::{lock, AtomicU32, AtomicU64, Mutex, Ordering};
 use crate::{Code, Result, TaskError};
 
 const STATE_MASK: u64 = 0b11;

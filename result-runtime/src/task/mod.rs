@@ -42,6 +42,18 @@ where
     Task { name, run: ctx.run(Flatten { fut: catch_unwind(fut) }) }
 }
 
+/// One attempt of a `#[fallible_task(breaker = "..")]` fn, run inside the breaker's `call`:
+/// its panics become `Panicked` (a failure for the breaker) and the ambient context's
+/// deadline ends it with `DeadlineExceeded` (a failure) or its cancellation with `Cancelled`
+/// (ignored), so the breaker judges what the attempt did rather than seeing it dropped.
+#[doc(hidden)]
+pub fn attempt<T, F>(fut: F) -> Run<Flatten<F>>
+where
+    F: Future<Output = Result<T>>,
+{
+    Run::ambient(Flatten { fut: catch_unwind(fut) })
+}
+
 pin_project_lite::pin_project! {
     /// The future [`task`] returns. A named future rather than an `async fn`: the body's
     /// future is stored once, which keeps the state small and the Ok path cheap.
