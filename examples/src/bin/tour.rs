@@ -89,6 +89,47 @@ async fn main() {
     }
 }
 
+/// What crosses the wire keeps its class and its trace: inventory's own STORAGE_FULL code
+/// (with a retry delay) reaches the HTTP client by name after two gRPC hops, and a
+/// `tracestate` and `baggage` sent to the gateway reach inventory's handler.
+async fn wire_scene(client: &HttpClient, gateway: &str) -> bool {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    let t = Instant::now();
+    let a = post(client, gateway, &[("full-archive", 1)]).await;
+    let ok_code = failure("custom code", &a, 503, "STORAGE_FULL", t.elapsed());
+    let retry_after = a.headers.get("retry-after").and_then(|v| v.to_str().ok()).unwrap_or("-");
+    println!(
+        "  raised in inventory, 2 gRPC hops + 1 HTTP hop: same name, Retry-After {retry_after} s"
+    );
+
+    let sent = TraceContext::new_root();
+    let body = serde_json::to_vec(&basket(&[("tea", 1)])).expect("a basket serialises");
+    let request = http::Request::post(format!("{gateway}/checkout"))
+        .header("content-type", "application/json")
+        .header("traceparent", sent.to_string())
+        .header("tracestate", "tour=t1,rojo=00f067aa0ba902b7")
+        .header("baggage", "tenant=acme")
+        .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+        .expect("a valid request");
+    let Ok(response) = client.clone().oneshot(request).await else {
+        println!("tracestate      unexpected: the gateway did not answer");
+        return false;
+    };
+    let bytes = response.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    let line = &json["data"]["lines"][0];
+    println!(
+        "tracestate      sent \"tour=t1,rojo=00f067aa0ba902b7\" -> inventory saw {}, baggage {}",
+        line["inventory_tracestate"], line["inventory_baggage"]
+    );
+    ok_code
+        && retry_after == "1"
+        && line["inventory_tracestate"] == "tour=t1,rojo=00f067aa0ba902b7"
+        && line["inventory_baggage"] == "tenant=acme"
+}
+
 fn basket(items: &[(&str, u32)]) -> Basket {
     Basket {
         items: items.iter().map(|&(sku, qty)| BasketItem { sku: sku.to_owned(), qty }).collect(),
@@ -281,6 +322,8 @@ async fn services() -> bool {
     );
     println!("  succeeded after a retry (checkout's RetryPolicy, within its RetryBudget)");
     ok &= a.status == 200 && attempts == 2 && calls == 2 && same;
+
+    ok &= wire_scene(&client, &gateway).await;
 
     ok &= redis_scene(&stack.inventory.url()).await;
 
