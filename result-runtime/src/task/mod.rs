@@ -7,6 +7,7 @@
 //! closure written at the call site (see [`convert`] for why), then hands it to [`task`].
 
 pub(crate) mod convert;
+pub(crate) mod traced;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -31,14 +31,14 @@
 //! ```
 //!
 //! Layout: `id` (the ids and their generator), `traceparent` (the header's strict grammar),
-//! `scope` (the current context), `traced` (what `#[traced]` expands to, re-exported through
-//! the hidden `__private` module).
+//! `scope` (the current context), `state` (tracestate) and `baggage`. What `#[traced]` expands
+//! to lives with the other macro futures in the crate's private `task` module: this module
+//! depends on nothing else in the crate.
 
 mod baggage;
 mod id;
 mod scope;
 mod state;
-pub(crate) mod traced;
 mod traceparent;
 
 use std::fmt;

@@ -7,7 +7,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context as TaskCx, Poll};
 
-use super::{TraceContext, TraceId};
+use crate::trace::{TraceContext, TraceId};
 use crate::error::Result;
 
 /// Runs an async body in `trace`, inside `span`, then passes the output and the trace id to
