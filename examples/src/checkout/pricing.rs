@@ -78,4 +78,10 @@ impl Pricing {
     pub fn stats(&self) -> CacheStats {
         self.cache.stats()
     }
+
+    /// Publishes the cache's counters through the `metrics` facade, labelled
+    /// `cache="prices"` (see `ResultCache::record_metrics`).
+    pub fn record_metrics(&self) {
+        self.cache.record_metrics("prices");
+    }
 }

@@ -90,6 +90,7 @@ mod failure;
 mod handle;
 #[cfg(all(test, loom))]
 mod loom;
+mod metrics;
 pub(crate) mod registry;
 mod stream;
 mod sync;

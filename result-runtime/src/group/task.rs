@@ -148,6 +148,7 @@ where
     T: Send + 'static,
     F: Future<Output = Result<T>> + Send + 'static,
 {
+    super::metrics::spawned(shared.name.as_ref());
     let slot = sync::Arc::new(Slot::default());
     let trace = TraceContext::current();
     let acquire = match (&permit, &shared.limit) {
@@ -224,6 +225,7 @@ where
         let result = ready!(this.inner.poll(cx)).and_then(|r| r);
         let trace_id = *this.trace_id;
         let settled = TASK.with(|s| {
+            super::metrics::finished(s.shared.name.as_ref(), &result);
             let result = result.map_err(|e| {
                 let e = s.shared.stamp(e, s.index, s.name.as_ref(), trace_id);
                 s.shared.fail(&e);
