@@ -23,7 +23,7 @@ use serde_json::{Map, Value};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::fmt::format::Writer;
-use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields};
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::common::{bind, log_exit, running, Running};
@@ -202,7 +202,7 @@ pub fn init_logs(format: LogFormat) {
     let builder = tracing_subscriber::fmt().with_env_filter(env_filter());
     match format {
         LogFormat::Text => builder.with_ansi(std::io::stdout().is_terminal()).init(),
-        LogFormat::Json => builder.event_format(JsonLines).init(),
+        LogFormat::Json => builder.with_ansi(false).event_format(JsonLines).init(),
     }
 }
 
@@ -223,33 +223,77 @@ where
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
-        writeln!(
-            writer,
-            "{}",
-            json_line(
-                event,
-                ctx.event_scope()
-                    .map(|s| { s.from_root().map(|span| span.name()).collect::<Vec<_>>() })
-            )
-        )
+        let mut names = Vec::new();
+        // The innermost span's `trace_id` / `span_id` fields, for events written outside
+        // the trace's task-local scope (the server layer's last event of a call, say).
+        let mut span_ids = (None, None);
+        if let Some(scope) = ctx.event_scope() {
+            for span in scope.from_root() {
+                names.push(span.name());
+                let ext = span.extensions();
+                if let Some(fields) = ext.get::<FormattedFields<N>>() {
+                    let plain = strip_ansi(&fields.fields);
+                    let field = |key: &str| {
+                        plain.split(' ').find_map(|kv| {
+                            kv.strip_prefix(key)
+                                .and_then(|v| v.strip_prefix('='))
+                                .map(|v| v.trim_matches('"').to_owned())
+                        })
+                    };
+                    if let (Some(t), Some(s)) = (field("trace_id"), field("span_id")) {
+                        span_ids = (Some(t), Some(s));
+                    }
+                }
+            }
+        }
+        writeln!(writer, "{}", json_line(event, &names, span_ids))
     }
 }
 
-fn json_line(event: &Event<'_>, spans: Option<Vec<&'static str>>) -> Value {
+fn json_line(
+    event: &Event<'_>,
+    spans: &[&'static str],
+    span_ids: (Option<String>, Option<String>),
+) -> Value {
     let mut map = Map::new();
     map.insert("timestamp".into(), Value::String(timestamp()));
     map.insert("level".into(), Value::String(event.metadata().level().to_string()));
     map.insert("target".into(), Value::String(event.metadata().target().to_owned()));
     let mut fields = Fields(&mut map);
     event.record(&mut fields);
-    if let Some(spans) = spans.filter(|s| !s.is_empty()) {
-        map.insert("spans".into(), spans.into_iter().map(Value::from).collect());
+    if !spans.is_empty() {
+        map.insert("spans".into(), spans.iter().copied().map(Value::from).collect());
     }
-    if let Some(tc) = TraceContext::current() {
-        map.insert("trace_id".into(), Value::String(tc.trace_id.to_string()));
-        map.insert("span_id".into(), Value::String(tc.span_id.to_string()));
+    let (trace_id, span_id) = match TraceContext::current() {
+        Some(tc) => (Some(tc.trace_id.to_string()), Some(tc.span_id.to_string())),
+        None => span_ids,
+    };
+    // An id the event names itself wins.
+    if let Some(t) = trace_id {
+        map.entry("trace_id").or_insert(Value::String(t));
+    }
+    if let Some(s) = span_id {
+        map.entry("span_id").or_insert(Value::String(s));
     }
     Value::Object(map)
+}
+
+/// Span fields as the text formatter wrote them, without its ANSI styling.
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn timestamp() -> String {
