@@ -48,7 +48,10 @@ const MAX_HEADER_BYTES: usize = TraceState::MAX_HEADER_BYTES;
 /// Cheap to clone (one reference count) and empty by default; it travels inside the
 /// [`TraceContext`](super::TraceContext).
 #[derive(Clone, Default, PartialEq, Eq, Hash)]
-pub struct TraceState(Option<Arc<[(Box<str>, Box<str>)]>>);
+pub struct TraceState(Option<Members>);
+
+/// The members, in order: `(key, value)`.
+type Members = Arc<[(Box<str>, Box<str>)]>;
 
 /// Why a `tracestate` was rejected.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
