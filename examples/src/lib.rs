@@ -44,6 +44,7 @@ mod checkout;
 mod common;
 mod gateway;
 mod inventory;
+pub mod observe;
 pub mod pb;
 mod stack;
 

@@ -1,20 +1,24 @@
-//! The inventory gRPC service on its own: `cargo run --bin inventory [ADDR]`
-//! (default `127.0.0.1:50051`).
+//! The inventory gRPC service on its own:
+//! `cargo run --bin inventory [ADDR] [--metrics ADDR] [--log-format text|json]`
+//! (default `127.0.0.1:50051`; `METRICS_ADDR` and `LOG_FORMAT` work too).
 
 use std::net::SocketAddr;
 
+use result_runtime_examples::observe::Options;
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt().with_env_filter(env_filter()).init();
+    let options = Options::parse(std::env::args().skip(1))?;
+    options.init_logs();
+    let admin = options.serve_metrics(Vec::new()).await?;
     let addr: SocketAddr =
-        std::env::args().nth(1).as_deref().unwrap_or("127.0.0.1:50051").parse()?;
+        options.positional.first().map_or("127.0.0.1:50051", String::as_str).parse()?;
     let server = result_runtime_examples::spawn_inventory(addr).await?;
     println!("inventory listening on {}", server.url());
+    if let Some(admin) = &admin {
+        println!("metrics at {}/metrics", admin.url());
+    }
     tokio::signal::ctrl_c().await?;
     server.shutdown().await;
     Ok(())
-}
-
-fn env_filter() -> tracing_subscriber::EnvFilter {
-    tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into())
 }

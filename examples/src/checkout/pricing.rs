@@ -104,4 +104,10 @@ impl Pricing {
     pub fn remote_stats(&self) -> Option<RemoteStats> {
         self.cache.remote_stats()
     }
+
+    /// Publishes the cache's counters through the `metrics` facade, labelled
+    /// `cache="prices"` (see `ResultCache::record_metrics`).
+    pub fn record_metrics(&self) {
+        self.cache.record_metrics("prices");
+    }
 }

@@ -480,6 +480,30 @@ where
     pub fn stats(&self) -> CacheStats {
         self.inner.counters.snapshot()
     }
+
+    /// Publishes a snapshot of [`stats`](Self::stats) through the `metrics` facade as
+    /// absolute counters labelled `cache = name` (feature `metrics`): `cache_hits_total`,
+    /// `cache_misses_total`, `cache_negative_hits_total`, `cache_loads_total`,
+    /// `cache_load_errors_total`, `cache_evictions_total`, `cache_expirations_total`.
+    ///
+    /// Call it where metrics are collected (before each scrape, say): reads and loads never
+    /// touch the facade, so the hot path keeps its striped counters and pays nothing.
+    /// `name` is a label value: keep it one of a few fixed names.
+    #[cfg(feature = "metrics")]
+    pub fn record_metrics(&self, name: &'static str) {
+        let s = self.stats();
+        for (metric, value) in [
+            ("cache_hits_total", s.hits),
+            ("cache_misses_total", s.misses),
+            ("cache_negative_hits_total", s.negative_hits),
+            ("cache_loads_total", s.loads),
+            ("cache_load_errors_total", s.load_errors),
+            ("cache_evictions_total", s.evictions),
+            ("cache_expirations_total", s.expirations),
+        ] {
+            metrics::counter!(metric, "cache" => name).absolute(value);
+        }
+    }
 }
 
 impl<K, V> Inner<K, V>

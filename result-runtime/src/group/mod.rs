@@ -92,6 +92,7 @@ mod failure;
 mod handle;
 #[cfg(all(test, loom))]
 mod loom;
+mod metrics;
 pub(crate) mod registry;
 mod report;
 mod stream;

@@ -234,6 +234,7 @@ where
     T: Send + 'static,
     F: Future<Output = Result<T>> + Send + 'static,
 {
+    super::metrics::spawned(shared.name.as_ref());
     let trace = TraceContext::current();
     let acquire = match (&permit, &shared.limit) {
         (None, Some(limit)) => Some(acquire(limit.clone())),
@@ -332,6 +333,7 @@ where
         };
         let trace_id = *this.trace_id;
         let settled = TASK.with(|s| {
+            super::metrics::finished(s.shared.name.as_ref(), &result);
             let result = result.map_err(|e| {
                 let e = s.shared.stamp(e, s.index, s.name(), trace_id);
                 s.shared.fail(&e);

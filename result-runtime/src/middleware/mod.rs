@@ -35,6 +35,37 @@
 //! [`HTTP_SERVER_DURATION`], [`HTTP_SERVER_IN_FLIGHT`], [`HTTP_CLIENT_REQUESTS`],
 //! [`HTTP_CLIENT_DURATION`], [`HTTP_CLIENT_IN_FLIGHT`].
 //!
+//! ## Every metric the runtime records
+//!
+//! Through the `metrics` facade (install any recorder; the examples install
+//! `metrics-exporter-prometheus` behind `--metrics ADDR`), Prometheus conventions: base
+//! units, `_total` counters, `_seconds` histograms, bounded labels (never a trace id, a key
+//! or a raw path). `code` is `OK` or a [`Code`](crate::Code) name.
+//!
+//! | metric | kind | labels | recorded by |
+//! |---|---|---|---|
+//! | `grpc_server_handled_total` | counter | `service`, `method`, `code` | gRPC server layer, per call |
+//! | `grpc_server_handling_seconds` | histogram | `service`, `method` | gRPC server layer |
+//! | `grpc_server_in_flight` | gauge | `service`, `method` | gRPC server layer |
+//! | `grpc_client_handled_total` | counter | `service`, `method`, `code` | [`ClientLayer`], gRPC calls |
+//! | `grpc_client_handling_seconds` | histogram | `service`, `method` | [`ClientLayer`] |
+//! | `grpc_client_in_flight` | gauge | `service`, `method` | [`ClientLayer`] |
+//! | `http_server_requests_total` | counter | `method`, `route`, `code`, `status` | HTTP server layer |
+//! | `http_server_request_duration_seconds` | histogram | `method`, `route` | HTTP server layer |
+//! | `http_server_requests_in_flight` | gauge | `method`, `route` | HTTP server layer |
+//! | `http_client_requests_total` | counter | `method`, `peer`, `code`, `status` | [`ClientLayer`], HTTP calls |
+//! | `http_client_request_duration_seconds` | histogram | `method`, `peer` | [`ClientLayer`] |
+//! | `http_client_requests_in_flight` | gauge | `method`, `peer` | [`ClientLayer`] |
+//! | `group_tasks_spawned_total` | counter | `group` (name, or `anonymous`) | [`Group`](crate::group::Group) spawns |
+//! | `group_tasks_finished_total` | counter | `group`, `outcome` = `ok` / `failed` / `cancelled` / `panicked` / `deadline_exceeded` | a group task's end (aborted tasks never finish) |
+//! | `cache_hits_total`, `cache_misses_total`, `cache_negative_hits_total`, `cache_loads_total`, `cache_load_errors_total`, `cache_evictions_total`, `cache_expirations_total` | counter | `cache` | [`ResultCache::record_metrics`](crate::cache::ResultCache::record_metrics), a snapshot of its striped counters (call it before a scrape) |
+//! | `breaker_state` | gauge: 0 closed, 1 open, 2 half-open | `breaker` | named [`CircuitBreaker`](crate::breaker::CircuitBreaker)s |
+//! | `breaker_calls_total` | counter | `breaker`, `outcome` = `success` / `failure` / `ignored` | named breakers |
+//! | `breaker_slow_calls_total`, `breaker_rejections_total` | counter | `breaker` | named breakers |
+//! | `retry_budget_exhausted_total` | counter | `budget` | named retry budgets |
+//!
+//! Group, breaker and cache metrics need the `metrics` feature (on with `tower`).
+//!
 //! Features: `tower` (the client layer and shared parts), `grpc` (tonic), `http` (axum); the
 //! module is empty without them. With `otel` too, each call's span is linked (through
 //! tracing-opentelemetry, before it is first entered) to the request's trace, so an

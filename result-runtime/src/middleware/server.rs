@@ -128,7 +128,13 @@ pub(crate) fn link_otel(span: &tracing::Span, trace: &TraceContext, caller: Opti
     let mut parent = trace.clone();
     parent.span_id = caller.unwrap_or(trace.span_id);
     if let Err(error) = crate::otel::set_parent(span, &parent) {
-        tracing::debug!(%error, "could not link the OpenTelemetry span to the trace");
+        // Logged before the call's trace scope is entered: carry its ids explicitly.
+        tracing::debug!(
+            trace_id = %trace.trace_id,
+            span_id = %trace.span_id,
+            %error,
+            "could not link the OpenTelemetry span to the trace"
+        );
     }
 }
 
