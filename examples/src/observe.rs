@@ -93,8 +93,17 @@ pub async fn serve_admin(
                 )
             }
         }),
+    )
+    // The live tree of groups and tasks in this process.
+    .route(
+        "/debug/tasks",
+        get(|| async {
+            (
+                [(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                result_runtime::group::dump().to_string(),
+            )
+        }),
     );
-    // TODO(groups): serve `result_runtime::group::dump()` at `/debug/tasks` once it exists.
     let (listener, addr) = bind(addr).await?;
     Ok(running(addr, |stop| {
         tokio::spawn(async move {
