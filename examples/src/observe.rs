@@ -77,33 +77,34 @@ pub async fn serve_admin(
     handle: PrometheusHandle,
     collect: Vec<Collect>,
 ) -> std::io::Result<Running> {
-    let app = Router::new().route(
-        "/metrics",
-        get(move || {
-            let handle = handle.clone();
-            let collect = collect.clone();
-            async move {
-                for c in &collect {
-                    c();
+    let app = Router::new()
+        .route(
+            "/metrics",
+            get(move || {
+                let handle = handle.clone();
+                let collect = collect.clone();
+                async move {
+                    for c in &collect {
+                        c();
+                    }
+                    handle.run_upkeep();
+                    (
+                        [(http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+                        handle.render(),
+                    )
                 }
-                handle.run_upkeep();
+            }),
+        )
+        // The live tree of groups and tasks in this process.
+        .route(
+            "/debug/tasks",
+            get(|| async {
                 (
-                    [(http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-                    handle.render(),
+                    [(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                    result_runtime::group::dump().to_string(),
                 )
-            }
-        }),
-    )
-    // The live tree of groups and tasks in this process.
-    .route(
-        "/debug/tasks",
-        get(|| async {
-            (
-                [(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-                result_runtime::group::dump().to_string(),
-            )
-        }),
-    );
+            }),
+        );
     let (listener, addr) = bind(addr).await?;
     Ok(running(addr, |stop| {
         tokio::spawn(async move {

@@ -7,8 +7,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context as TaskCx, Poll};
 
-use crate::trace::{TraceContext, TraceId};
 use crate::error::Result;
+use crate::trace::{TraceContext, TraceId};
 
 /// Runs an async body in `trace`, inside `span`, then passes the output and the trace id to
 /// `stamp`.
