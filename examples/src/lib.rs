@@ -55,7 +55,7 @@ pub use checkout::{
 pub use common::{channel, Running, TracedChannel, MAX_PENDING_ACCEPT_RESETS, SECRET};
 pub use gateway::{
     checkout_via_gateway, gateway_router, http_client, post_json, spawn_gateway, Answer, Basket,
-    BasketItem, HttpClient, Receipt, ReceiptLine,
+    BasketItem, HttpClient, Receipt, ReceiptLine, MAX_BASKET_LINES, MAX_BODY_BYTES,
 };
 pub use inventory::{
     serve_inventory, spawn_inventory, spawn_inventory_without_layer, Inventory, STORAGE_FULL,

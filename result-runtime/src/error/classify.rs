@@ -34,8 +34,8 @@ use crate::code::Code;
 /// ```
 ///
 /// `?` into a `TaskError` cannot see this trait (Rust has no specialisation), so a plain `?`
-/// gives `INTERNAL`. Keep the code by converting with [`TaskError::classified`] or
-/// [`ClassifiedExt::classified`], or let `#[fallible_task]` do it: a function annotated with it
+/// gives `INTERNAL`. Keep the code by converting with [`TaskError::classified`](crate::TaskError::classified) or
+/// [`ClassifiedExt::classified`](crate::ClassifiedExt::classified), or let `#[fallible_task]` do it: a function annotated with it
 /// that returns `Result<T, YourError>` keeps the classification.
 pub trait Classify {
     /// The code of this error.

@@ -1,8 +1,8 @@
-//! tonic: the server [`ResultLayer`], [`TaskError`] to [`tonic::Status`] and back.
+//! tonic: the server [`ResultLayer`], [`TaskError`](crate::TaskError) to [`tonic::Status`] and back.
 //!
 //! Handlers keep tonic's signature and write their logic against [`crate::Result`]; `?`
-//! turns a [`TaskError`] into a `Status` through the code table, with the client-safe
-//! message ([`TaskError::client_message`]) and the trace id in `x-trace-id`:
+//! turns a [`TaskError`](crate::TaskError) into a `Status` through the code table, with the client-safe
+//! message ([`TaskError::client_message`](crate::TaskError::client_message)) and the trace id in `x-trace-id`:
 //!
 //! ```
 //! use result_runtime::{Code, Result, TaskError};
@@ -32,7 +32,7 @@
 //!
 //! On the client side, [`StatusExt::into_task_error`] and [`GrpcResultExt::into_result`]
 //! turn a received `Status` back into a `TaskError` with the same code
-//! ([`Code::from_grpc`]), so retryability survives the hop.
+//! ([`Code::from_grpc`](crate::Code::from_grpc)), so retryability survives the hop.
 
 mod body;
 mod details;

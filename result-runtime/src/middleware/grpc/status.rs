@@ -19,7 +19,7 @@ pub fn grpc_code(code: Code) -> tonic::Code {
 
 /// The status a client sees: code from the table, the client-safe message, `x-trace-id`
 /// (the error's trace, else the current one) and the classification in
-/// `grpc-status-details-bin` ([`details`](super::details)). The whole error stays attached
+/// `grpc-status-details-bin` (details (see [`ERROR_DOMAIN`](super::ERROR_DOMAIN))). The whole error stays attached
 /// as the status's source for the server's log; tonic never sends it.
 impl From<TaskError> for Status {
     fn from(error: TaskError) -> Self {
