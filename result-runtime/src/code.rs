@@ -512,6 +512,7 @@ impl Code {
     /// interned (a code's name is `&'static str`); to bound what a peer can make this process
     /// keep, a name that is not `[A-Z0-9_]{1,63}`, or any name past the first
     /// [`MAX_REMOTE_CODES`], becomes the category's built-in code.
+    #[cfg(any(feature = "grpc", feature = "redis"))]
     pub(crate) fn from_wire(
         name: &str,
         category: Category,
@@ -546,9 +547,11 @@ impl Code {
 }
 
 /// How many distinct custom code names received from remote services one process keeps.
+#[cfg(any(feature = "grpc", feature = "redis"))]
 pub(crate) const MAX_REMOTE_CODES: usize = 1024;
 
 /// The `'static` copy of a received code name; `None` once [`MAX_REMOTE_CODES`] are kept.
+#[cfg(any(feature = "grpc", feature = "redis"))]
 fn intern(name: &str) -> Option<&'static str> {
     use std::collections::HashSet;
     use std::sync::{Mutex, OnceLock};
@@ -696,6 +699,7 @@ mod tests {
         assert_eq!(Code::from_name("internal"), None);
     }
 
+    #[cfg(any(feature = "grpc", feature = "redis"))]
     #[test]
     fn codes_from_the_wire_keep_custom_names_within_bounds() {
         let c = Code::from_wire("PAYMENT_DECLINED", Category::Business, false, Severity::Info);
