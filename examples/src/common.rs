@@ -106,6 +106,49 @@ pub(crate) fn grpc_server() -> tonic::transport::Server {
         .http2_keepalive_timeout(Some(std::time::Duration::from_secs(10)))
 }
 
+/// How long a client may take to send a request's headers on the HTTP server, on a new
+/// connection and between requests on a kept-alive one: a client holding a half-sent request
+/// (or an idle connection) does not keep it forever.
+pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Serves `app` (HTTP/1.1 and HTTP/2) on `listener` until `stop` fires, then lets the
+/// connections in flight finish. HTTP/1 connections get [`HEADER_READ_TIMEOUT`]-style
+/// `header_read_timeout`; HTTP/2 ones are pinged and closed when the peer stops answering.
+/// hyper-util's connection builder, because `axum::serve` exposes none of these settings.
+pub(crate) async fn serve_http(
+    listener: TcpListener,
+    app: axum::Router,
+    mut stop: oneshot::Receiver<()>,
+    header_read_timeout: std::time::Duration,
+) {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto;
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(header_read_timeout);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(std::time::Duration::from_secs(20)))
+        .keep_alive_timeout(std::time::Duration::from_secs(10));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((tcp, _)) = accepted else { continue };
+                let _ = tcp.set_nodelay(true);
+                let service = hyper_util::service::TowerToHyperService::new(app.clone());
+                let conn = builder.serve_connection(TokioIo::new(tcp), service).into_owned();
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+            }
+            _ = &mut stop => break,
+        }
+    }
+    graceful.shutdown().await;
+}
+
 pub(crate) fn log_exit<E: std::fmt::Display>(what: &str, result: std::result::Result<(), E>) {
     if let Err(e) = result {
         tracing::error!(error = %e, "{what} server failed");

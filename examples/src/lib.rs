@@ -52,10 +52,12 @@ pub use checkout::{
     price_cents, serve_checkout, spawn_checkout, spawn_checkout_with, Checkout, InventoryChannel,
     InventoryGuard, Pricing,
 };
-pub use common::{channel, Running, TracedChannel, MAX_PENDING_ACCEPT_RESETS, SECRET};
+pub use common::{
+    channel, Running, TracedChannel, HEADER_READ_TIMEOUT, MAX_PENDING_ACCEPT_RESETS, SECRET,
+};
 pub use gateway::{
-    checkout_via_gateway, gateway_router, http_client, post_json, spawn_gateway, Answer, Basket,
-    BasketItem, HttpClient, Receipt, ReceiptLine, MAX_BASKET_LINES, MAX_BODY_BYTES,
+    checkout_via_gateway, gateway_router, http_client, post_json, serve_gateway, spawn_gateway,
+    Answer, Basket, BasketItem, HttpClient, Receipt, ReceiptLine, MAX_BASKET_LINES, MAX_BODY_BYTES,
 };
 pub use inventory::{
     serve_inventory, spawn_inventory, spawn_inventory_without_layer, Inventory, STORAGE_FULL,

@@ -372,3 +372,38 @@ async fn a_downstream_stalled_past_the_deadline_yields_only_deadline_or_unavaila
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_holding_a_half_sent_request_is_disconnected() {
+    bounded(async {
+        let any: SocketAddr = ([127, 0, 0, 1], 0).into();
+        let stack = Stack::start(GATEWAY_TIMEOUT).await.unwrap();
+        let app = result_runtime_examples::gateway_router(
+            channel(&stack.checkout.url()).unwrap(),
+            GATEWAY_TIMEOUT,
+        );
+        let gateway = result_runtime_examples::serve_gateway(any, app, Duration::from_millis(200))
+            .await
+            .unwrap();
+        let mut tcp = TcpStream::connect(gateway.addr).await.unwrap();
+        tcp.write_all(b"POST /checkout HTTP/1.1\r\nhost: gateway\r\ncontent-type: appl")
+            .await
+            .unwrap();
+        // The server gives up on the headers and closes: the read ends (EOF or a reset).
+        let mut buf = [0; 1024];
+        loop {
+            match tcp.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {} // a 408, if the server says why, before closing
+            }
+        }
+        // A complete request on a new connection is still served.
+        let client = http_client();
+        let url = format!("http://{}/checkout", gateway.addr);
+        let answer =
+            post_json::<Receipt>(&client, &url, &basket(&[("tea", 1)]), None).await.unwrap();
+        assert_eq!(answer.status, 200);
+        stack.shutdown().await;
+    })
+    .await;
+}

@@ -299,6 +299,20 @@ async fn prometheus_scrapes_the_three_services() {
             |r| r.first().is_some_and(|s| value(s) == seen),
         )
         .await;
+        // Every service's counters of this round are scraped before the next round starts,
+        // so each series has a sample before and after the second round's increase (a rate).
+        for job in ["inventory", "checkout"] {
+            if round > 0 {
+                break;
+            }
+            let q = format!(r#"sum by (code) (grpc_server_handled_total{{job="{job}"}})"#);
+            prom.wait_for(&q, Duration::from_secs(30), |r| {
+                ["OK", "FAILED_PRECONDITION"]
+                    .iter()
+                    .all(|c| by_label(r, "code", c).is_some_and(|s| value(s) > 0.0))
+            })
+            .await;
+        }
     }
     let total = sent;
     assert_eq!(total, OK + OUT_OF_STOCK + SLOW);

@@ -17,7 +17,9 @@ use serde::{Deserialize, Serialize};
 
 pub use client::{checkout_via_gateway, http_client, post_json, Answer, HttpClient};
 
-use crate::common::{bind, channel, log_exit, running, Running, TracedChannel};
+use crate::common::{
+    bind, channel, running, serve_http, Running, TracedChannel, HEADER_READ_TIMEOUT,
+};
 use crate::pb::checkout::checkout_client::CheckoutClient;
 use crate::pb::checkout::{CheckoutRequest, Item};
 
@@ -148,19 +150,19 @@ pub async fn spawn_gateway(
     checkout_url: &str,
     timeout: Duration,
 ) -> Result<Running> {
-    let app = gateway_router(channel(checkout_url)?, timeout);
+    serve_gateway(addr, gateway_router(channel(checkout_url)?, timeout), HEADER_READ_TIMEOUT).await
+}
+
+/// Serves `app` on `addr` with this header-read timeout (see [`HEADER_READ_TIMEOUT`], the
+/// gateway's default).
+///
+/// # Errors
+/// When the address cannot be bound.
+pub async fn serve_gateway(
+    addr: SocketAddr,
+    app: Router,
+    header_read_timeout: Duration,
+) -> Result<Running> {
     let (listener, addr) = bind(addr).await.with_code(Code::UNAVAILABLE)?;
-    Ok(running(addr, |stop| {
-        tokio::spawn(async move {
-            let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-                let _ = tcp.set_nodelay(true);
-            });
-            let r = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stop.await;
-                })
-                .await;
-            log_exit("gateway", r);
-        })
-    }))
+    Ok(running(addr, |stop| tokio::spawn(serve_http(listener, app, stop, header_read_timeout))))
 }
