@@ -178,7 +178,14 @@ impl Checkout {
         let (tx, rx) = ResultChannel::builder(count).fail_fast().build();
         let produce = async move {
             // The index travels with each line, so the receipt keeps the basket's order.
-            let finished = lines.join_stream().map(|(index, line)| line.map(|l| (index, l)));
+            // A line stopped because another failed ends `Cancelled` with that failure as its
+            // cause, and may finish first: report the cause, never the cancellation.
+            let finished = lines.join_stream().map(|(index, line)| {
+                line.map(|l| (index, l)).map_err(|e| match e.cause() {
+                    Some(cause) if e.is_cancelled() => cause.clone(),
+                    _ => e,
+                })
+            });
             // An error here is the channel closed by the first failed line: the collector
             // has that failure already.
             let _ = tx.forward(finished).await;
