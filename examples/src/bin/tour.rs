@@ -37,6 +37,10 @@ async fn main() {
         .without_time()
         .init();
 
+    if let Ok(handle) = result_runtime_examples::observe::install_prometheus() {
+        let _ = METRICS.set(handle);
+    }
+
     println!("result-runtime tour\n");
 
     let trace = TraceContext::new_root();
@@ -266,12 +270,28 @@ async fn services() -> bool {
         .await
         .expect("the gateway starts");
     let t = Instant::now();
-    let a = post(&client, &short_gateway.url(), &[("slow", 1)]).await;
+    let short_url = short_gateway.url();
+    let (a, tree) =
+        tokio::join!(post(&client, &short_url, &[("slow", 1), ("tea", 1)]), live_tree());
     ok &= failure("deadline", &a, 504, "DEADLINE_EXCEEDED", t.elapsed());
     println!(
         "  gateway deadline {} ms -> checkout -> inventory, each ended on time",
         edge.as_millis()
     );
+    match tree {
+        Some(tree) => {
+            println!(
+                "  live tasks while it was in flight (group::dump(), served at /debug/tasks):"
+            );
+            for line in tree.lines() {
+                println!("    {line}");
+            }
+        }
+        None => {
+            println!("  live tasks: checkout's group never showed in group::dump()");
+            ok = false;
+        }
+    }
 
     // No price: NOT_FOUND is not retryable, so the cache keeps the error (negative caching).
     let before = stack.pricing.stats();
@@ -327,10 +347,63 @@ async fn services() -> bool {
 
     ok &= redis_scene(&stack.inventory.url()).await;
 
+    ok &= metrics_scene(&stack);
+
     short_gateway.shutdown().await;
     stack.shutdown().await;
     ok &= breaker_scene(&client).await;
     ok
+}
+
+/// A few lines of what `--metrics ADDR` serves at `/metrics`: everything above, counted by
+/// method and code in the Prometheus text format.
+fn metrics_scene(stack: &Stack) -> bool {
+    let Some(handle) = METRICS.get() else {
+        println!("metrics         another recorder was installed first; skipped");
+        return true;
+    };
+    stack.pricing.record_metrics();
+    let text = handle.render();
+    // (metric, a label it must carry): one line of each.
+    let wanted = [
+        ("grpc_server_handled_total{", "code=\"OK\""),
+        ("grpc_server_handled_total{", "code=\"STORAGE_FULL\""),
+        ("grpc_client_handled_total{", "code=\"UNAVAILABLE\""),
+        ("http_server_requests_total{", "code=\"NOT_FOUND\""),
+        ("cache_negative_hits_total{", "cache=\"prices\""),
+        ("group_tasks_finished_total{", "group=\"checkout.lines\""),
+    ];
+    println!("metrics         Prometheus text, as --metrics ADDR serves it at /metrics:");
+    let mut shown = 0;
+    for (name, label) in wanted {
+        if let Some(line) = text.lines().find(|l| l.starts_with(name) && l.contains(label)) {
+            println!("  {line}");
+            shown += 1;
+        }
+    }
+    shown == wanted.len()
+}
+
+/// The recorder the tour installs, so the metrics scene can render what was counted.
+static METRICS: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> =
+    std::sync::OnceLock::new();
+
+/// The process's live task tree once checkout's line group is in flight with a line still
+/// running (the deadline scene's slow line), rendered by `group::dump()`. A bounded poll: the
+/// tree is a snapshot with nothing to wait on, and the scene's deadline is 300 ms.
+async fn live_tree() -> Option<String> {
+    for _ in 0..200 {
+        let tree = result_runtime::group::dump();
+        let running = tree.groups.iter().any(|g| {
+            g.name.as_deref() == Some("checkout.lines")
+                && g.tasks.iter().any(|t| t.state == result_runtime::group::TaskState::Running)
+        });
+        if running {
+            return Some(tree.to_string());
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    None
 }
 
 /// A channel whose connector counts its connection attempts: how the tour shows that an open

@@ -55,6 +55,10 @@ use tracing::instrument::Instrumented;
 use tracing::Instrument;
 
 use super::meter::{http_labels, Meter, Side};
+
+/// The `route` label of a request no route matched (no axum `MatchedPath`): a raw path is
+/// made up by the client and would make the label set unbounded.
+const UNROUTED: &str = "unknown";
 use super::server::{extract, Call};
 use crate::context::{Context, Run};
 use crate::panic::CatchUnwind;
@@ -354,7 +358,7 @@ where
         let route = req
             .extensions()
             .get::<MatchedPath>()
-            .map_or_else(|| req.uri().path().to_owned(), |p| p.as_str().to_owned());
+            .map_or_else(|| UNROUTED.to_owned(), |p| p.as_str().to_owned());
         let span = tracing::info_span!(
             "http",
             method = %method,
@@ -643,6 +647,47 @@ mod tests {
             })
             .collect();
         assert_eq!(counted, [("CANCELLED".to_owned(), 1)]);
+    }
+
+    #[test]
+    fn the_route_label_is_the_matched_route_and_unrouted_paths_are_unknown() {
+        use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        metrics::with_local_recorder(&recorder, || {
+            rt.block_on(async {
+                // A routed handler's own NOT_FOUND, and a path the client made up.
+                for path in ["/missing", "/no-such-route/42"] {
+                    let req = Request::get(path).body(Body::empty()).unwrap();
+                    let _ = app(ResultLayer::new()).oneshot(req).await.unwrap();
+                }
+            });
+        });
+        let mut counted: Vec<_> = snapshotter
+            .snapshot()
+            .into_vec()
+            .into_iter()
+            .filter_map(|(key, _, _, value)| match value {
+                DebugValue::Counter(n)
+                    if key.key().name() == crate::middleware::HTTP_SERVER_REQUESTS =>
+                {
+                    let label = |k: &str| {
+                        key.key().labels().find(|l| l.key() == k).unwrap().value().to_owned()
+                    };
+                    Some((label("route"), label("code"), n))
+                }
+                _ => None,
+            })
+            .collect();
+        counted.sort();
+        assert_eq!(
+            counted,
+            [
+                ("/missing".to_owned(), "NOT_FOUND".to_owned(), 1),
+                ("unknown".to_owned(), "NOT_FOUND".to_owned(), 1),
+            ]
+        );
     }
 
     async fn get_path<T: DeserializeOwned>(

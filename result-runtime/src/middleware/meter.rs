@@ -74,13 +74,12 @@ impl Meter {
         let (calls, duration, in_flight) = self.side.names();
         metrics::gauge!(in_flight, self.labels.iter()).decrement(1.0);
         let mut labels = std::mem::take(&mut self.labels);
-        let unrouted = code == "UNIMPLEMENTED" || matches!(status, Some(404 | 405));
-        if unrouted && matches!(self.side, Side::GrpcServer | Side::HttpServer) {
-            // What the client made up is not a label; an HTTP method is already bounded.
+        // What the client made up is not a label. The HTTP server layer knows a route only
+        // from axum's `MatchedPath` (and labels the rest `unknown` itself): a routed handler's
+        // own 404 keeps its route.
+        if code == "UNIMPLEMENTED" && self.side == Side::GrpcServer {
             for label in &mut labels {
-                if label.key() != "method" || self.side == Side::GrpcServer {
-                    *label = Label::new(label.key().to_owned(), "unknown");
-                }
+                *label = Label::new(label.key().to_owned(), "unknown");
             }
         }
         metrics::histogram!(duration, labels.iter()).record(elapsed.as_secs_f64());

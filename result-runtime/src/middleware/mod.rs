@@ -40,7 +40,9 @@
 //! Through the `metrics` facade (install any recorder; the examples install
 //! `metrics-exporter-prometheus` behind `--metrics ADDR`), Prometheus conventions: base
 //! units, `_total` counters, `_seconds` histograms, bounded labels (never a trace id, a key
-//! or a raw path). `code` is `OK` or a [`Code`](crate::Code) name.
+//! or a raw path). `code` is `OK` or a [`Code`](crate::Code) name. An HTTP `route` is axum's
+//! `MatchedPath` (apply the layer with `Router::layer`, so the router has matched first); a
+//! request no route matched is `route="unknown"`, as is a gRPC call answered `UNIMPLEMENTED`.
 //!
 //! | metric | kind | labels | recorded by |
 //! |---|---|---|---|
