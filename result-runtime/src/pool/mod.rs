@@ -52,7 +52,7 @@
 //! # Metrics
 //!
 //! A pool given a [name](PoolBuilder::name) publishes its counts through the `metrics`
-//! facade (feature `metrics`) when [`Pool::record_metrics`] is called, where metrics are
+//! facade (feature `metrics`) when `Pool::record_metrics` is called, where metrics are
 //! collected (before each scrape): gets and returns never touch the facade, named or not.
 //!
 //! | metric | kind | labels |
@@ -252,8 +252,8 @@ impl<T> fmt::Debug for PoolBuilder<T> {
 
 impl<T: Reset + Send + 'static> PoolBuilder<T> {
     /// Names the pool: the name appears in its `Debug` output and as the `pool` label of
-    /// the metrics [`Pool::record_metrics`] publishes (unnamed pools publish none). Use one
-    /// of a few fixed names: it is a label.
+    /// the metrics `Pool::record_metrics` publishes (feature `metrics`; unnamed pools
+    /// publish none). Use one of a few fixed names: it is a label.
     ///
     /// # Examples
     ///
