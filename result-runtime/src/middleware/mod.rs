@@ -65,8 +65,11 @@
 //! | `breaker_calls_total` | counter | `breaker`, `outcome` = `success` / `failure` / `ignored` | named breakers |
 //! | `breaker_slow_calls_total`, `breaker_rejections_total` | counter | `breaker` | named breakers |
 //! | `retry_budget_exhausted_total` | counter | `budget` | named retry budgets |
+//! | `pool_gets_total` | counter | `pool`, `outcome` = `hit` / `miss` | [`Pool::record_metrics`](crate::pool::Pool::record_metrics) of a named pool, a snapshot of its per-thread counters (call it before a scrape) |
+//! | `pool_returns_total` | counter | `pool`, `outcome` = `kept` / `dropped` | the same |
+//! | `pool_idle` | gauge | `pool` | the same: objects pooled now |
 //!
-//! Group, breaker and cache metrics need the `metrics` feature (on with `tower`).
+//! Group, breaker, cache and pool metrics need the `metrics` feature (on with `tower`).
 //!
 //! Features: `tower` (the client layer and shared parts), `grpc` (tonic), `http` (axum); the
 //! module is empty without them. With `otel` too, each call's span is linked (through

@@ -56,7 +56,11 @@ impl<T: Reset + Send + 'static> Drop for LocalSlot<T> {
         let Some(shared) = self.pool.upgrade() else { return };
         shared.retire(&self.stats);
         if let Some(obj) = self.obj.take() {
-            let _ = shared.queue.push(obj);
+            if let Err(full) = shared.queue.push(obj) {
+                shared.registry().lost += 1;
+                // Dropped after the lock is released: dropping is user code.
+                drop(full);
+            }
         }
     }
 }
