@@ -4,7 +4,6 @@ use std::error::Error as StdError;
 
 use tonic::metadata::{MetadataMap, MetadataValue};
 use tonic::Status;
-use tonic_types::StatusExt as _;
 
 use super::details::{details_of, received};
 use crate::middleware::X_TRACE_ID;
@@ -23,18 +22,17 @@ pub fn grpc_code(code: Code) -> tonic::Code {
 /// as the status's source for the server's log; tonic never sends it.
 impl From<TaskError> for Status {
     fn from(error: TaskError) -> Self {
-        let trace_id = error.trace_id().or_else(TraceContext::current_trace_id);
+        let trace_id =
+            error.trace_id().or_else(TraceContext::current_trace_id).map(|id| id.to_string());
         let mut metadata = MetadataMap::new();
-        if let Some(id) = trace_id {
-            let value = MetadataValue::try_from(id.to_string()).expect("hex is ASCII");
+        if let Some(id) = &trace_id {
+            let value = MetadataValue::try_from(id.as_str()).expect("hex is ASCII");
             metadata.insert(X_TRACE_ID, value);
         }
-        let mut status = Self::with_error_details_and_metadata(
-            grpc_code(error.code()),
-            error.client_message(),
-            details_of(&error, trace_id),
-            metadata,
-        );
+        let code = grpc_code(error.code());
+        let message = error.client_message();
+        let details = details_of(&error, code, message, trace_id.as_deref());
+        let mut status = Self::with_details_and_metadata(code, message, details, metadata);
         // The whole error rides along as the status's source (the crate's one std view of a
         // `TaskError`) for the server layer's log; tonic never puts a source on the wire.
         status.set_source(error.carried());
@@ -148,6 +146,7 @@ pub(super) fn status_code(headers: &http::HeaderMap) -> Option<Option<Code>> {
 mod tests {
     use super::super::details::ERROR_DOMAIN;
     use super::*;
+    use tonic_types::StatusExt as _;
 
     const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 
