@@ -44,7 +44,12 @@ pub enum TraceparentError {
 
 impl fmt::Display for TraceContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "00-{}-{}-{:02x}", self.trace_id, self.span_id, self.flags.0)
+        // "00-" trace "-" span "-" flags, built on the stack in one go.
+        let mut buf = *b"00-00000000000000000000000000000000-0000000000000000-00";
+        buf[3..35].copy_from_slice(&self.trace_id.hex());
+        buf[36..52].copy_from_slice(&self.span_id.hex());
+        super::id::write_hex(&[self.flags.0], &mut buf[53..55]);
+        f.write_str(super::id::ascii(&buf))
     }
 }
 
@@ -230,7 +235,7 @@ mod tests {
                 TraceFlags::from_bits(flags),
             );
             let text = tc.to_string();
-            prop_assert_eq!(text.len(), 55);
+            prop_assert_eq!(&text, &format!("00-{trace:032x}-{span:016x}-{flags:02x}"));
             prop_assert_eq!(text.parse::<TraceContext>(), Ok(tc));
         }
 
