@@ -4,9 +4,12 @@
 //! no trace ids, and a call the server did not route (an unknown gRPC method, an unmatched
 //! HTTP path) is recorded under `unknown`, not under the path the client made up.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
-use metrics::Label;
+use metrics::{Label, SharedString};
 
 use super::{
     GRPC_CLIENT_CALLS, GRPC_CLIENT_DURATION, GRPC_CLIENT_IN_FLIGHT, GRPC_SERVER_CALLS,
@@ -43,8 +46,33 @@ pub(crate) fn grpc_labels(path: &str) -> Vec<Label> {
         (Some(s), Some(m)) if !s.is_empty() && !m.is_empty() && !m.contains('/') => (s, m),
         _ => ("unknown", "unknown"),
     };
-    vec![Label::new("service", service.to_owned()), Label::new("method", method.to_owned())]
+    vec![Label::new("service", shared(service)), Label::new("method", shared(method))]
 }
+
+/// `value` as a label value that the facade clones by reference count. Each call's labels
+/// are copied into every key the facade builds (four per call); as owned strings that was a
+/// third of the server layer's cost. Kept per thread (no lock on the call path), at most
+/// [`SHARED_PER_THREAD`] values each: past that, values are plain copies again, so values
+/// a client makes up cannot grow it.
+fn shared(value: &str) -> SharedString {
+    thread_local! {
+        static SEEN: RefCell<HashMap<Box<str>, Arc<str>>> = RefCell::new(HashMap::new());
+    }
+    SEEN.with(|seen| {
+        let mut seen = seen.borrow_mut();
+        if let Some(v) = seen.get(value) {
+            return SharedString::from(Arc::clone(v));
+        }
+        let v: Arc<str> = Arc::from(value);
+        if seen.len() < SHARED_PER_THREAD {
+            seen.insert(value.into(), Arc::clone(&v));
+        }
+        SharedString::from(v)
+    })
+}
+
+/// How many label values each thread keeps shared.
+const SHARED_PER_THREAD: usize = 1024;
 
 /// The labels of an HTTP call: `method` (one of the standard methods, else `other`) and
 /// `name` (the server's route, or the client's peer).
@@ -52,7 +80,7 @@ pub(crate) fn http_labels(method: &str, name: &'static str, value: &str) -> Vec<
     const STANDARD: [&str; 9] =
         ["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"];
     let method = STANDARD.into_iter().find(|m| *m == method).unwrap_or("other");
-    vec![Label::new("method", method), Label::new(name, value.to_owned())]
+    vec![Label::new("method", method), Label::new(name, shared(value))]
 }
 
 /// One call in flight: counted in the in-flight gauge until it is finished or dropped.
@@ -78,14 +106,15 @@ impl Meter {
         // from axum's `MatchedPath` (and labels the rest `unknown` itself): a routed handler's
         // own 404 keeps its route.
         if code == "UNIMPLEMENTED" && self.side == Side::GrpcServer {
-            for label in &mut labels {
-                *label = Label::new(label.key().to_owned(), "unknown");
-            }
+            labels = vec![Label::new("service", "unknown"), Label::new("method", "unknown")];
         }
         metrics::histogram!(duration, labels.iter()).record(elapsed.as_secs_f64());
         labels.push(Label::new("code", code));
         if let Some(status) = status {
-            labels.push(Label::new("status", status.to_string()));
+            // http's own table of status texts: no formatting per call.
+            let digits = http::StatusCode::from_u16(status)
+                .map_or_else(|_| shared("other"), |s| shared(s.as_str()));
+            labels.push(Label::new("status", digits));
         }
         metrics::counter!(calls, labels).increment(1);
     }
@@ -97,5 +126,29 @@ impl Drop for Meter {
             // A call torn down without an outcome: keep the gauge honest.
             metrics::gauge!(self.side.names().2, self.labels.iter()).decrement(1.0);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_are_shared_and_bounded() {
+        let labels = grpc_labels("/inventory.Inventory/Reserve");
+        assert_eq!(
+            labels.iter().map(|l| (l.key(), l.value())).collect::<Vec<_>>(),
+            [("service", "inventory.Inventory"), ("method", "Reserve")]
+        );
+        assert_eq!(grpc_labels("/no-method")[0].value(), "unknown");
+        // Values past the bound are still right, only no longer shared.
+        std::thread::spawn(|| {
+            for i in 0..SHARED_PER_THREAD + 10 {
+                let v = format!("route-{i}");
+                assert_eq!(shared(&v).as_ref(), v);
+            }
+        })
+        .join()
+        .unwrap();
     }
 }

@@ -8,6 +8,12 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use tracing::Level;
 
 use super::{BAGGAGE, TRACEPARENT, TRACESTATE, X_TRACE_ID};
+
+// Parsed once: a `&str` name is parsed (and hashed) again by every `HeaderMap` lookup.
+static TRACEPARENT_NAME: HeaderName = HeaderName::from_static(TRACEPARENT);
+static TRACESTATE_NAME: HeaderName = HeaderName::from_static(TRACESTATE);
+static BAGGAGE_NAME: HeaderName = HeaderName::from_static(BAGGAGE);
+static X_TRACE_ID_NAME: HeaderName = HeaderName::from_static(X_TRACE_ID);
 use crate::trace::{Baggage, SpanId, TraceContext, TraceState};
 use crate::{Code, TaskError};
 
@@ -57,8 +63,10 @@ pub fn trace_from_headers(headers: &HeaderMap) -> TraceContext {
 pub(crate) fn extract(headers: &HeaderMap) -> (TraceContext, Option<SpanId>) {
     let (trace, caller) = extract_parent(headers);
     let trace = match caller {
-        Some(_) if headers.contains_key(TRACESTATE) => {
-            match header_strs(headers, TRACESTATE).and_then(|v| TraceState::from_headers(v).ok()) {
+        Some(_) if headers.contains_key(&TRACESTATE_NAME) => {
+            match header_strs(headers, &TRACESTATE_NAME)
+                .and_then(|v| TraceState::from_headers(v).ok())
+            {
                 Some(ts) => trace.with_tracestate(ts),
                 None => {
                     tracing::debug!("rejected tracestate: dropped");
@@ -68,8 +76,8 @@ pub(crate) fn extract(headers: &HeaderMap) -> (TraceContext, Option<SpanId>) {
         }
         _ => trace,
     };
-    let trace = if headers.contains_key(BAGGAGE) {
-        match header_strs(headers, BAGGAGE).map(Baggage::from_headers) {
+    let trace = if headers.contains_key(&BAGGAGE_NAME) {
+        match header_strs(headers, &BAGGAGE_NAME).map(Baggage::from_headers) {
             Some(Ok(baggage)) => {
                 if baggage.dropped() > 0 {
                     tracing::debug!(
@@ -91,14 +99,14 @@ pub(crate) fn extract(headers: &HeaderMap) -> (TraceContext, Option<SpanId>) {
 }
 
 /// Every value of a header as text; `None` when one is not.
-fn header_strs<'a>(headers: &'a HeaderMap, name: &str) -> Option<Vec<&'a str>> {
+fn header_strs<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<Vec<&'a str>> {
     headers.get_all(name).iter().map(|v| v.to_str().ok()).collect()
 }
 
 fn extract_parent(headers: &HeaderMap) -> (TraceContext, Option<SpanId>) {
-    let mut values = headers.get_all(TRACEPARENT).iter();
+    let mut values = headers.get_all(&TRACEPARENT_NAME).iter();
     let (Some(first), None) = (values.next(), values.next()) else {
-        if headers.contains_key(TRACEPARENT) {
+        if headers.contains_key(&TRACEPARENT_NAME) {
             tracing::debug!("more than one traceparent header: starting a new trace");
         }
         return (TraceContext::new_root(), None);
@@ -189,8 +197,11 @@ impl Call {
 
 /// Sets `traceparent` and `x-trace-id` for this trace context, replacing earlier values.
 pub(crate) fn stamp(trace: &TraceContext, headers: &mut HeaderMap) {
-    headers.insert(HeaderName::from_static(TRACEPARENT), header_value(trace.to_string()));
-    headers.insert(HeaderName::from_static(X_TRACE_ID), header_value(trace.trace_id.to_string()));
+    // From stack buffers: one copy into each header value, no `String` in between.
+    let traceparent = HeaderValue::from_bytes(&trace.traceparent_bytes());
+    let trace_id = HeaderValue::from_bytes(&trace.trace_id.hex());
+    headers.insert(TRACEPARENT_NAME.clone(), traceparent.expect("hex and '-' are valid"));
+    headers.insert(X_TRACE_ID_NAME.clone(), trace_id.expect("hex is valid"));
 }
 
 /// Hex digits and dashes are always a valid header value.

@@ -142,7 +142,7 @@ pub(super) fn ascii(buf: &[u8]) -> &str {
 impl TraceId {
     /// The 32 hex digits, on the stack.
     #[inline]
-    pub(super) fn hex(self) -> [u8; 32] {
+    pub(crate) fn hex(self) -> [u8; 32] {
         let mut out = [0; 32];
         write_hex(&self.to_bytes(), &mut out);
         out

@@ -42,14 +42,21 @@ pub enum TraceparentError {
     TrailingData,
 }
 
-impl fmt::Display for TraceContext {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // "00-" trace "-" span "-" flags, built on the stack in one go.
+impl TraceContext {
+    /// The `traceparent` text, on the stack: "00-" trace "-" span "-" flags.
+    #[inline]
+    pub(crate) fn traceparent_bytes(&self) -> [u8; 55] {
         let mut buf = *b"00-00000000000000000000000000000000-0000000000000000-00";
         buf[3..35].copy_from_slice(&self.trace_id.hex());
         buf[36..52].copy_from_slice(&self.span_id.hex());
         super::id::write_hex(&[self.flags.0], &mut buf[53..55]);
-        f.write_str(super::id::ascii(&buf))
+        buf
+    }
+}
+
+impl fmt::Display for TraceContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(super::id::ascii(&self.traceparent_bytes()))
     }
 }
 
