@@ -46,7 +46,14 @@ pub(crate) fn grpc_labels(path: &str) -> Vec<Label> {
         (Some(s), Some(m)) if !s.is_empty() && !m.is_empty() && !m.contains('/') => (s, m),
         _ => ("unknown", "unknown"),
     };
-    vec![Label::new("service", shared(service)), Label::new("method", shared(method))]
+    labels([Label::new("service", shared(service)), Label::new("method", shared(method))])
+}
+
+/// A call's two labels, with room for the `code` and `status` its counter adds.
+fn labels(two: [Label; 2]) -> Vec<Label> {
+    let mut labels = Vec::with_capacity(4);
+    labels.extend(two);
+    labels
 }
 
 /// `value` as a label value that the facade clones by reference count. Each call's labels
@@ -80,7 +87,7 @@ pub(crate) fn http_labels(method: &str, name: &'static str, value: &str) -> Vec<
     const STANDARD: [&str; 9] =
         ["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"];
     let method = STANDARD.into_iter().find(|m| *m == method).unwrap_or("other");
-    vec![Label::new("method", method), Label::new(name, shared(value))]
+    labels([Label::new("method", method), Label::new(name, shared(value))])
 }
 
 /// One call in flight: counted in the in-flight gauge until it is finished or dropped.
