@@ -80,6 +80,8 @@ mod client;
 mod meter;
 #[cfg(feature = "tower")]
 mod server;
+#[cfg(feature = "tower")]
+mod span;
 
 #[cfg(feature = "grpc")]
 pub mod grpc;
