@@ -147,7 +147,7 @@ mod with_otel {
         pub(crate) fn finish(self, code: &str, status: Option<u16>) {
             if let Some(span) = self.0 {
                 if let Some(status) = status {
-                    span.record("http.response.status_code", status);
+                    span.record("http.response.status_code", i64::from(status));
                 }
                 outcome(&span, code);
             }
@@ -187,5 +187,63 @@ mod without_otel {
 
         #[inline(always)]
         pub(crate) fn finish(self, _: &str, _: Option<u16>) {}
+    }
+}
+
+#[cfg(all(test, feature = "otel"))]
+mod tests {
+    use std::convert::Infallible;
+
+    use opentelemetry::trace::{SpanKind, Status, TracerProvider as _};
+    use opentelemetry::Value;
+    use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
+    use tower::{service_fn, Layer as _, ServiceExt as _};
+    use tracing::Instrument as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+
+    use crate::middleware::{ClientLayer, TRACEPARENT};
+    use crate::trace::TraceContext;
+
+    fn attribute(span: &SpanData, key: &str) -> Option<Value> {
+        span.attributes.iter().find(|kv| kv.key.as_str() == key).map(|kv| kv.value.clone())
+    }
+
+    #[test]
+    fn the_traceparent_sent_is_the_client_span_and_its_status_is_the_outcome() {
+        let exporter = InMemorySpanExporter::default();
+        let provider = SdkTracerProvider::builder().with_simple_exporter(exporter.clone()).build();
+        let subscriber = tracing_subscriber::registry()
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let sent = tracing::subscriber::with_default(subscriber, || {
+            rt.block_on(async {
+                // The server answers 503 with the traceparent it was sent.
+                let svc = ClientLayer::new().layer(service_fn(|r: http::Request<()>| async move {
+                    let mut response = http::Response::new(());
+                    *response.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
+                    response.headers_mut().insert(TRACEPARENT, r.headers()[TRACEPARENT].clone());
+                    Ok::<_, Infallible>(response)
+                }));
+                let req = http::Request::post("http://checkout:8080/checkout").body(()).unwrap();
+                let root = TraceContext::new_root();
+                let parent = tracing::info_span!("handler");
+                crate::otel::set_parent(&parent, &root).unwrap();
+                let response = root.scope(svc.oneshot(req).instrument(parent)).await.unwrap();
+                let sent: TraceContext =
+                    response.headers()[TRACEPARENT].to_str().unwrap().parse().unwrap();
+                assert_eq!(sent.trace_id, root.trace_id);
+                sent
+            })
+        });
+        provider.force_flush().unwrap();
+        let spans = exporter.get_finished_spans().unwrap();
+        let client = spans.iter().find(|s| s.span_kind == SpanKind::Client).expect("a CLIENT span");
+        let handler = spans.iter().find(|s| s.name == "handler").unwrap();
+        assert_eq!(client.span_context.span_id().to_bytes(), sent.span_id.to_u64().to_be_bytes());
+        assert_eq!(client.parent_span_id, handler.span_context.span_id());
+        assert_eq!(client.name, "POST");
+        assert!(matches!(client.status, Status::Error { .. }), "{:?}", client.status);
+        assert_eq!(attribute(client, "error.type"), Some(Value::from("UNAVAILABLE")));
+        assert_eq!(attribute(client, "http.response.status_code"), Some(Value::I64(503)));
     }
 }
