@@ -28,7 +28,6 @@ use opentelemetry_otlp::WithExportConfig as _;
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 use opentelemetry_sdk::Resource;
 use tracing::Subscriber;
-use tracing_opentelemetry::OpenTelemetryLayer;
 use tracing_subscriber::registry::LookupSpan;
 
 /// The standard variable naming the OTLP endpoint.
@@ -123,12 +122,18 @@ impl Otlp {
     }
 
     /// The `tracing` layer that turns spans into exported OpenTelemetry spans.
-    #[must_use]
-    pub fn layer<S>(&self) -> OpenTelemetryLayer<S, SdkTracer>
+    ///
+    /// Spans only: log events stay out of the export, because they carry what only the
+    /// service's own log may show (the server layers' end-of-call event has the error's
+    /// internal detail, a panic's message among it). Exported spans carry code names.
+    pub fn layer<S>(&self) -> impl tracing_subscriber::Layer<S> + Send + Sync + 'static
     where
-        S: Subscriber + for<'a> LookupSpan<'a>,
+        S: Subscriber + for<'a> LookupSpan<'a> + Send + Sync + 'static,
     {
-        tracing_opentelemetry::layer().with_tracer(self.tracer.clone())
+        use tracing_subscriber::Layer as _;
+        tracing_opentelemetry::layer()
+            .with_tracer(self.tracer.clone())
+            .with_filter(tracing_subscriber::filter::filter_fn(|meta| meta.is_span()))
     }
 
     /// The tracer provider (to flush it, say).
