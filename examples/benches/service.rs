@@ -18,16 +18,16 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
-use result_runtime::breaker::{BreakerLayer, BreakerService, CircuitBreaker};
-use result_runtime_examples::pb::inventory::inventory_client::InventoryClient;
-use result_runtime_examples::pb::inventory::ReserveRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
 };
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
+use result_runtime::breaker::{BreakerLayer, BreakerService, CircuitBreaker};
 use result_runtime_examples::observe::{prometheus_recorder, Otlp};
+use result_runtime_examples::pb::inventory::inventory_client::InventoryClient;
+use result_runtime_examples::pb::inventory::ReserveRequest;
 use result_runtime_examples::{
     http_client, post_json, spawn_inventory, spawn_inventory_without_layer, Basket, BasketItem,
     HttpClient, Receipt, Stack,

@@ -238,11 +238,7 @@ fn init_subscriber(format: LogFormat, otlp: Option<&Otlp>) {
             tracing_subscriber::fmt::layer().with_ansi(false).event_format(JsonLines).boxed()
         }
     };
-    tracing_subscriber::registry()
-        .with(logs)
-        .with(otlp.map(Otlp::layer))
-        .with(env_filter())
-        .init();
+    tracing_subscriber::registry().with(logs).with(otlp.map(Otlp::layer)).with(env_filter()).init();
 }
 
 /// The JSON line format: `timestamp`, `level`, `target`, the event's fields (`message`

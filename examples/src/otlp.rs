@@ -88,7 +88,8 @@ impl Otlp {
     /// # Errors
     /// As [`start`](Self::start).
     pub fn from_env(default_service: &str) -> Result<Option<Self>, Error> {
-        let Some(endpoint) = std::env::var(OTEL_EXPORTER_OTLP_ENDPOINT).ok().filter(|e| !e.is_empty())
+        let Some(endpoint) =
+            std::env::var(OTEL_EXPORTER_OTLP_ENDPOINT).ok().filter(|e| !e.is_empty())
         else {
             return Ok(None);
         };
@@ -111,7 +112,10 @@ impl Otlp {
         // tonic spawns its channel's worker on the runtime it is built in: this one.
         let exporter = {
             let _in = runtime.enter();
-            opentelemetry_otlp::SpanExporter::builder().with_tonic().with_endpoint(endpoint).build()?
+            opentelemetry_otlp::SpanExporter::builder()
+                .with_tonic()
+                .with_endpoint(endpoint)
+                .build()?
         };
         let provider = SdkTracerProvider::builder()
             .with_batch_exporter(exporter)

@@ -236,7 +236,11 @@ impl<'a> Tree<'a> {
     }
 
     fn find(&self, service: &str, kind: SpanKind) -> Vec<&'a Received> {
-        self.spans.values().copied().filter(|r| r.service == service && r.span.kind() == kind).collect()
+        self.spans
+            .values()
+            .copied()
+            .filter(|r| r.service == service && r.span.kind() == kind)
+            .collect()
     }
 
     fn parent(&self, r: &Received) -> Option<&'a Received> {
@@ -262,14 +266,26 @@ impl<'a> Tree<'a> {
         for span in &inventory {
             assert_eq!(span.span.name, "inventory.Inventory/Reserve");
             let client = self.parent(span).expect("inventory's parent was exported");
-            assert_eq!((client.service.as_str(), client.span.kind()), ("checkout", SpanKind::Client));
+            assert_eq!(
+                (client.service.as_str(), client.span.kind()),
+                ("checkout", SpanKind::Client)
+            );
             assert_eq!(attribute(&client.span, "rpc.method").as_deref(), Some("Reserve"));
             let server = self.hop_up(client);
-            assert_eq!((server.service.as_str(), server.span.kind()), ("checkout", SpanKind::Server));
+            assert_eq!(
+                (server.service.as_str(), server.span.kind()),
+                ("checkout", SpanKind::Server)
+            );
             let client = self.parent(server).expect("checkout's parent was exported");
-            assert_eq!((client.service.as_str(), client.span.kind()), ("gateway", SpanKind::Client));
+            assert_eq!(
+                (client.service.as_str(), client.span.kind()),
+                ("gateway", SpanKind::Client)
+            );
             let server = self.hop_up(client);
-            assert_eq!((server.service.as_str(), server.span.kind()), ("gateway", SpanKind::Server));
+            assert_eq!(
+                (server.service.as_str(), server.span.kind()),
+                ("gateway", SpanKind::Server)
+            );
             assert_eq!(server.span.name, "POST /checkout");
             assert_eq!(hex(&server.span.parent_span_id), sent.span_id.to_string());
         }
@@ -297,7 +313,12 @@ impl<'a> Tree<'a> {
                 }
                 Some(code) => {
                     assert_eq!(status.code(), StatusCode::Error, "{}", summary(r));
-                    assert_eq!(attribute(&r.span, "error.type").as_deref(), Some(code), "{}", summary(r));
+                    assert_eq!(
+                        attribute(&r.span, "error.type").as_deref(),
+                        Some(code),
+                        "{}",
+                        summary(r)
+                    );
                 }
             }
         }
@@ -317,21 +338,36 @@ async fn one_trace_per_request_across_the_three_services(flavour: Flavour) {
     let endpoint = collector.serve().await;
     let any = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
 
-    let inventory = service(flavour, "inventory", &endpoint, Box::new(move || {
-        Box::pin(async move { serve_inventory(any, Inventory::new()).await.unwrap() })
-    }));
+    let inventory = service(
+        flavour,
+        "inventory",
+        &endpoint,
+        Box::new(move || {
+            Box::pin(async move { serve_inventory(any, Inventory::new()).await.unwrap() })
+        }),
+    );
     let inventory_url = format!("http://{}", inventory.addr);
-    let checkout = service(flavour, "checkout", &endpoint, Box::new(move || {
-        Box::pin(async move {
-            serve_checkout(any, Checkout::new(channel(&inventory_url).unwrap())).await.unwrap()
-        })
-    }));
+    let checkout = service(
+        flavour,
+        "checkout",
+        &endpoint,
+        Box::new(move || {
+            Box::pin(async move {
+                serve_checkout(any, Checkout::new(channel(&inventory_url).unwrap())).await.unwrap()
+            })
+        }),
+    );
     let checkout_url = format!("http://{}", checkout.addr);
-    let gateway = service(flavour, "gateway", &endpoint, Box::new(move || {
-        Box::pin(async move {
-            spawn_gateway(any, &checkout_url, Duration::from_secs(5)).await.unwrap()
-        })
-    }));
+    let gateway = service(
+        flavour,
+        "gateway",
+        &endpoint,
+        Box::new(move || {
+            Box::pin(async move {
+                spawn_gateway(any, &checkout_url, Duration::from_secs(5)).await.unwrap()
+            })
+        }),
+    );
 
     let client = http_client();
     let url = format!("http://{}/checkout", gateway.addr);
@@ -352,7 +388,11 @@ async fn one_trace_per_request_across_the_three_services(flavour: Flavour) {
     let all = collector.wait_for(|all| sent.iter().all(|t| Tree::complete(all, t))).await;
     let ids: Vec<String> = sent.iter().map(|t| t.trace_id.to_string()).collect();
     for r in &all {
-        assert!(ids.contains(&hex(&r.span.trace_id)), "a span outside the requests' traces: {}", summary(r));
+        assert!(
+            ids.contains(&hex(&r.span.trace_id)),
+            "a span outside the requests' traces: {}",
+            summary(r)
+        );
         assert!(r.span.events.is_empty(), "log events are not exported: {}", summary(r));
     }
 
@@ -368,9 +408,7 @@ async fn one_trace_per_request_across_the_three_services(flavour: Flavour) {
     let panicked = Tree::of(&all, &sent[2]);
     panicked.check_chain(&sent[2]);
     // Only inventory tells a panic apart; on the wire, and so for its callers, it is INTERNAL.
-    panicked.check_status(|r| {
-        Some(if r.service == "inventory" { "PANICKED" } else { "INTERNAL" })
-    });
+    panicked.check_status(|r| Some(if r.service == "inventory" { "PANICKED" } else { "INTERNAL" }));
     let raw = collector.raw.lock().unwrap();
     assert!(!raw.contains(SECRET), "a panic's message reached the exporter");
 }

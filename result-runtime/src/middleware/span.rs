@@ -134,12 +134,11 @@ mod with_otel {
                 }
             }
             let cx = span.context();
-            let sent = crate::otel::from_span_context(cx.span().span_context()).map(|tc| {
-                match ambient {
+            let sent =
+                crate::otel::from_span_context(cx.span().span_context()).map(|tc| match ambient {
                     Some(a) if !a.baggage().is_empty() => tc.with_baggage(a.baggage().clone()),
                     _ => tc,
-                }
-            });
+                });
             (Self(Some(span)), sent)
         }
 
