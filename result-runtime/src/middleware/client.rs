@@ -34,6 +34,10 @@ pub const GRPC_TIMEOUT: &str = "grpc-timeout";
 ///   [`Context`]'s deadline, unless the caller set a shorter one, so a deadline set at the edge
 ///   holds on every hop.
 ///
+/// Under the `otel` feature each call also opens a CLIENT span (see the [module
+/// docs](crate::middleware)), and `traceparent` carries that span's id when an OpenTelemetry
+/// layer records it.
+///
 /// ```
 /// use result_runtime::middleware::ClientLayer;
 /// use tower::{service_fn, Layer, ServiceExt};
