@@ -130,6 +130,7 @@ mod with_otel {
             if let Some(tc) = &ambient {
                 let parent = tracing::Span::current().context();
                 if parent.span().span_context().trace_id().to_bytes() != tc.trace_id.to_bytes() {
+                    // Not entered yet, so not started: linking it cannot fail.
                     let _ = crate::otel::set_parent(&span, tc);
                 }
             }
