@@ -137,6 +137,11 @@ impl Otlp {
         use tracing_subscriber::Layer as _;
         tracing_opentelemetry::layer()
             .with_tracer(self.tracer.clone())
+            // Per-span work a trace view rarely needs: source location and thread attributes,
+            // busy/idle timing on every enter and exit (a request's spans are polled often).
+            .with_location(false)
+            .with_threads(false)
+            .with_tracked_inactivity(false)
             .with_filter(tracing_subscriber::filter::filter_fn(|meta| meta.is_span()))
     }
 
