@@ -3,7 +3,10 @@
 //! (goal: <= 1.05x); the same call from a client behind a closed
 //! [`BreakerLayer`](result_runtime::breaker::BreakerLayer) against a client without it
 //! (goal: <= 1.02x); and the error path with classification details in the status against a
-//! plain status (goal: <= 1.10x).
+//! plain status (goal: <= 1.10x); and one gateway request through the whole stack
+//! (gateway, checkout, inventory) with the Prometheus recorder installed and every span
+//! exported over OTLP/gRPC to a loopback collector, against the same stack with neither
+//! (goal: <= 1.10x).
 //!
 //! Each batch interleaves calls to the two servers, so the machine's noise hits both alike;
 //! both routines record both timings, and the RATIO line compares them in this run.
@@ -15,10 +18,20 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
 use result_runtime::breaker::{BreakerLayer, BreakerService, CircuitBreaker};
+use result_runtime_examples::observe::{prometheus_recorder, Otlp};
 use result_runtime_examples::pb::inventory::inventory_client::InventoryClient;
 use result_runtime_examples::pb::inventory::ReserveRequest;
-use result_runtime_examples::{spawn_inventory, spawn_inventory_without_layer};
+use result_runtime_examples::{
+    http_client, post_json, spawn_inventory, spawn_inventory_without_layer, Basket, BasketItem,
+    HttpClient, Receipt, Stack,
+};
 use tonic::transport::{Channel, Endpoint};
 
 const WITH: &str = "unary/with_layer";
@@ -113,6 +126,127 @@ fn error_path(criterion: &mut Criterion) {
             support::record_elapsed(PLAIN, iters, start.elapsed())
         });
     });
+}
+
+const OBSERVED: &str = "stack/prometheus_and_otlp";
+const UNOBSERVED: &str = "stack/no_exporters";
+
+/// An OTLP/gRPC trace collector that accepts and drops everything.
+struct Sink;
+
+#[tonic::async_trait]
+impl TraceService for Sink {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        std::hint::black_box(request);
+        Ok(tonic::Response::new(ExportTraceServiceResponse { partial_success: None }))
+    }
+}
+
+/// The three services on a thread of their own (a current-thread runtime), observed (a
+/// thread-local Prometheus recorder, and a thread-local subscriber exporting every span to
+/// `otlp`) or not: the two stacks run side by side in one process.
+struct IsolatedStack {
+    url: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl IsolatedStack {
+    fn start(otlp: Option<String>) -> Self {
+        use tracing_subscriber::layer::SubscriberExt as _;
+        let (ready, url) = std::sync::mpsc::channel();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let exporter = otlp.map(|url| Otlp::start(&url, "stack").expect("exporter"));
+            let _subscriber = exporter.as_ref().map(|e| {
+                tracing::subscriber::set_default(
+                    tracing_subscriber::registry()
+                        .with(e.layer())
+                        .with(tracing_subscriber::filter::LevelFilter::INFO),
+                )
+            });
+            let recorder = exporter.as_ref().map(|_| prometheus_recorder());
+            let _recorder = recorder.as_ref().map(|r| metrics::set_default_local_recorder(r));
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async move {
+                let stack = Stack::start(Duration::from_secs(5)).await.expect("the stack starts");
+                ready.send(format!("{}/checkout", stack.gateway.url())).unwrap();
+                let _ = stopped.await;
+                stack.shutdown().await;
+                if let Some(e) = exporter {
+                    e.shutdown().expect("the last export");
+                }
+            });
+        });
+        let url = url.recv().expect("the stack starts");
+        Self { url, stop: Some(stop), thread: Some(thread) }
+    }
+}
+
+impl Drop for IsolatedStack {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+async fn gateway_call(client: &HttpClient, url: &str, basket: &Basket) -> Duration {
+    let start = Instant::now();
+    let answer = post_json::<Receipt>(client, url, basket, None).await.expect("the call");
+    let elapsed = start.elapsed();
+    assert_eq!(answer.envelope.code, "OK");
+    elapsed
+}
+
+/// One gateway request through an observed stack against one through a bare stack,
+/// interleaved.
+fn observed_stack(criterion: &mut Criterion, rt: &tokio::runtime::Runtime) {
+    let sink = rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let incoming = tonic::transport::server::TcpIncoming::from(listener);
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(TraceServiceServer::new(Sink))
+                .serve_with_incoming(incoming),
+        );
+        url
+    });
+    let observed = IsolatedStack::start(Some(sink));
+    let bare = IsolatedStack::start(None);
+    let client = http_client();
+    let basket = Basket { items: vec![BasketItem { sku: "tea".into(), qty: 1 }] };
+    for (id, ours) in [(OBSERVED, true), (UNOBSERVED, false)] {
+        criterion.bench_function(id, |b| {
+            b.to_async(rt).iter_custom(|iters| {
+                let (client, basket) = (client.clone(), basket.clone());
+                let (observed, bare) = (observed.url.clone(), bare.url.clone());
+                async move {
+                    let (mut a, mut b) = (Duration::ZERO, Duration::ZERO);
+                    for _ in 0..iters {
+                        a += gateway_call(&client, &observed, &basket).await;
+                        b += gateway_call(&client, &bare, &basket).await;
+                    }
+                    support::record_elapsed(OBSERVED, iters, a);
+                    support::record_elapsed(UNOBSERVED, iters, b);
+                    if ours {
+                        a
+                    } else {
+                        b
+                    }
+                }
+            });
+        });
+    }
+    drop(client);
+    drop((observed, bare));
 }
 
 async fn call(client: &mut InventoryClient<Channel>) -> Duration {
@@ -218,6 +352,7 @@ fn main() {
     in_process(&mut criterion, &rt);
     error_path(&mut criterion);
     client_breaker(&mut criterion, &rt, &without_channel);
+    observed_stack(&mut criterion, &rt);
     criterion.final_summary();
     support::ratio(
         "grpc server layer (traceparent + tracestate + baggage), loopback unary call",
@@ -231,6 +366,12 @@ fn main() {
         BREAKER,
         NO_BREAKER,
         "<= 1.02x",
+    );
+    support::ratio(
+        "service: gateway request through the stack, Prometheus recorder and OTLP export on vs off",
+        OBSERVED,
+        UNOBSERVED,
+        "<= 1.10x",
     );
     if let (Some(a), Some(b)) = (support::mean_ns(LAYER_ONLY), support::mean_ns(BARE)) {
         println!("LAYER grpc server layer's own cost: {:.0} ns per call (in process)", a - b);

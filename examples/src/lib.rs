@@ -45,6 +45,7 @@ mod common;
 mod gateway;
 mod inventory;
 pub mod observe;
+pub mod otlp;
 pub mod pb;
 mod stack;
 

@@ -1,7 +1,8 @@
 //! What makes the example services observable from outside the process: command-line
 //! options (`--metrics ADDR`, `--log-format text|json`), a Prometheus recorder with latency
 //! buckets, the admin server that serves it at `/metrics`, and logs whose every line written
-//! during a request carries its `trace_id` and `span_id`.
+//! during a request carries its `trace_id` and `span_id`; with `OTEL_EXPORTER_OTLP_ENDPOINT`
+//! set, every span exported over OTLP/gRPC ([`Otlp`]).
 //!
 //! ```text
 //! cargo run --bin inventory -- 127.0.0.1:50051 --metrics 127.0.0.1:9101 --log-format json
@@ -27,6 +28,7 @@ use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFi
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::common::{bind, log_exit, running, Running};
+pub use crate::otlp::{Error as OtlpError, Otlp, OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_SERVICE_NAME};
 
 /// Histogram buckets (seconds) for every `*_seconds` metric: 1 ms to 10 s, dense where an
 /// RPC's latency usually is, so `histogram_quantile` is accurate to a bucket's width.
@@ -188,6 +190,18 @@ impl Options {
         init_logs(self.log_format);
     }
 
+    /// Installs the log subscriber and, when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, OTLP span
+    /// export as `OTEL_SERVICE_NAME` (else `default_service`). Keep the returned exporter
+    /// until the end of `main` and shut it down there, to flush the last spans.
+    ///
+    /// # Errors
+    /// When the exporter cannot start ([`Otlp::start`]).
+    pub fn init_telemetry(&self, default_service: &str) -> Result<Option<Otlp>, OtlpError> {
+        let otlp = Otlp::from_env(default_service)?;
+        init_subscriber(self.log_format, otlp.as_ref());
+        Ok(otlp)
+    }
+
     /// Installs the global Prometheus recorder and starts the admin server when `--metrics`
     /// was given.
     ///
@@ -209,11 +223,22 @@ fn env_filter() -> tracing_subscriber::EnvFilter {
 
 /// Installs the global log subscriber writing to stdout in `format`.
 pub fn init_logs(format: LogFormat) {
-    let builder = tracing_subscriber::fmt().with_env_filter(env_filter());
-    match format {
-        LogFormat::Text => builder.with_ansi(std::io::stdout().is_terminal()).init(),
-        LogFormat::Json => builder.with_ansi(false).event_format(JsonLines).init(),
-    }
+    init_subscriber(format, None);
+}
+
+/// The global subscriber: `RUST_LOG` filtering both the log lines and the exported spans.
+fn init_subscriber(format: LogFormat, otlp: Option<&Otlp>) {
+    use tracing_subscriber::layer::{Layer as _, SubscriberExt as _};
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let logs = match format {
+        LogFormat::Text => {
+            tracing_subscriber::fmt::layer().with_ansi(std::io::stdout().is_terminal()).boxed()
+        }
+        LogFormat::Json => {
+            tracing_subscriber::fmt::layer().with_ansi(false).event_format(JsonLines).boxed()
+        }
+    };
+    tracing_subscriber::registry().with(logs).with(otlp.map(Otlp::layer)).with(env_filter()).init();
 }
 
 /// The JSON line format: `timestamp`, `level`, `target`, the event's fields (`message`

@@ -30,6 +30,9 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
+    // Under `otel` the task's spans must hang under the spawner's in the backend too.
+    #[cfg(feature = "otel")]
+    let fut = tracing::Instrument::in_current_span(fut);
     match (TraceContext::current(), Context::current()) {
         (Some(trace), Some(ctx)) => tokio::spawn(trace.scope(ctx.scope(fut))),
         (Some(trace), None) => tokio::spawn(trace.scope(fut)),

@@ -1,5 +1,6 @@
 //! `cargo run --bin checkout [ADDR] [INVENTORY_URL] [--redis URL[,URL...]] [--metrics ADDR]
-//! [--log-format text|json]` (defaults `127.0.0.1:50052`, `http://127.0.0.1:50051`;
+//! [--log-format text|json]`
+//! (`OTEL_EXPORTER_OTLP_ENDPOINT` and `OTEL_SERVICE_NAME` export its spans over OTLP/gRPC) (defaults `127.0.0.1:50052`, `http://127.0.0.1:50051`;
 //! `REDIS_URLS`, `METRICS_ADDR` and `LOG_FORMAT` work too). With `--redis` its price cache is
 //! tiered on those Redis nodes, shared with every replica that lists the same ones; without,
 //! it is in-process only.
@@ -15,7 +16,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     let redis = redis_urls(&mut args)?;
     let options = Options::parse(args)?;
-    options.init_logs();
+    let otlp = options.init_telemetry("checkout")?;
     let pricing = match &redis {
         Some(urls) => Pricing::tiered(urls).await?,
         None => Pricing::new(),
@@ -36,6 +37,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     tokio::signal::ctrl_c().await?;
     server.shutdown().await;
+    if let Some(otlp) = otlp {
+        otlp.shutdown()?;
+    }
     Ok(())
 }
 

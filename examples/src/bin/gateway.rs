@@ -1,5 +1,6 @@
 //! The HTTP gateway on its own:
 //! `cargo run --bin gateway [ADDR] [CHECKOUT_URL] [--metrics ADDR] [--log-format text|json]`
+//! (`OTEL_EXPORTER_OTLP_ENDPOINT` and `OTEL_SERVICE_NAME` export its spans over OTLP/gRPC)
 //! (defaults `127.0.0.1:8080`, `http://127.0.0.1:50052`; `METRICS_ADDR` and `LOG_FORMAT`
 //! work too). Try:
 //!
@@ -16,7 +17,7 @@ use result_runtime_examples::observe::Options;
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let options = Options::parse(std::env::args().skip(1))?;
-    options.init_logs();
+    let otlp = options.init_telemetry("gateway")?;
     let admin = options.serve_metrics(Vec::new()).await?;
     let addr: SocketAddr =
         options.positional.first().map_or("127.0.0.1:8080", String::as_str).parse()?;
@@ -30,5 +31,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     tokio::signal::ctrl_c().await?;
     server.shutdown().await;
+    if let Some(otlp) = otlp {
+        otlp.shutdown()?;
+    }
     Ok(())
 }

@@ -657,7 +657,7 @@ where
         // Only the trace context travels, not the caller's `Context`: the caller's
         // cancellation must not cancel a load that other callers are waiting for.
         let trace = TraceContext::current();
-        tokio::spawn(async move {
+        let task = async move {
             let local: remote::LocalLoad<V> = Box::new(move || {
                 Box::pin(async move { catch_unwind(async move { loader().await }).await? })
             });
@@ -671,7 +671,11 @@ where
                 Err(e) => (Err(e), true, 0),
             };
             inner.finish(key, id, result, refresh, &publisher, counted, cap);
-        });
+        };
+        // Under `otel` the load's spans hang under the caller's that started it.
+        #[cfg(feature = "otel")]
+        let task = tracing::Instrument::in_current_span(task);
+        tokio::spawn(task);
     }
 
     /// Starts a background reload of `key` unless a load of it is already running or the
@@ -715,7 +719,7 @@ where
         // Only the trace context travels, not the caller's `Context`: the caller's
         // cancellation must not cancel a load that other callers are waiting for.
         let trace = TraceContext::current();
-        tokio::spawn(async move {
+        let task = async move {
             // The loader is called inside the task and inside the capture, so a panic while
             // building the future is caught as well as one while polling it.
             let load = catch_unwind(async move { loader().await });
@@ -724,7 +728,11 @@ where
                 None => load.await,
             };
             inner.finish(key, id, result.and_then(|r| r), refresh, &publisher, true, u64::MAX);
-        });
+        };
+        // Under `otel` the load's spans hang under the caller's that started it.
+        #[cfg(feature = "otel")]
+        let task = tracing::Instrument::in_current_span(task);
+        tokio::spawn(task);
     }
 
     /// Stores a finished load's result (when it is cacheable and the flight is still

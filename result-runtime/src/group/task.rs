@@ -262,6 +262,10 @@ where
     };
     let scope = TaskScope { shared: shared.clone(), index, slot: slot.clone() };
     let task = TASK.scope(scope, finish);
+    // Under `otel` the task's spans must hang under the spawner's, or each `#[traced]` task
+    // would start a trace of its own in the backend; without it, spans stay as they were.
+    #[cfg(feature = "otel")]
+    let task = tracing::Instrument::in_current_span(task);
     match trace {
         Some(trace) => set.spawn(trace.scope(task)),
         None => set.spawn(task),

@@ -15,6 +15,7 @@ use tower_service::Service;
 
 use super::meter::{grpc_labels, http_labels, Meter, Side};
 use super::server::header_value;
+use super::span::{wire_code, ClientSpan};
 use super::{BAGGAGE, TRACEPARENT, TRACESTATE};
 use crate::context::Context;
 use crate::trace::{TraceContext, TraceState};
@@ -32,6 +33,10 @@ pub const GRPC_TIMEOUT: &str = "grpc-timeout";
 /// - `grpc-timeout` (gRPC requests only, by `content-type`): the time left on the ambient
 ///   [`Context`]'s deadline, unless the caller set a shorter one, so a deadline set at the edge
 ///   holds on every hop.
+///
+/// Under the `otel` feature each call also opens a CLIENT span (see the [module
+/// docs](crate::middleware)), and `traceparent` carries that span's id when an OpenTelemetry
+/// layer records it.
 ///
 /// ```
 /// use result_runtime::middleware::ClientLayer;
@@ -98,9 +103,16 @@ where
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
         // `call` runs in the caller's task (tonic's generated clients and hyper's client call
         // it from the caller's future), so the task-local trace is the caller's.
+        let is_grpc = req
+            .headers()
+            .get(CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
+        // Under `otel`, the CLIENT span's own id is the one sent, so the server's span is its
+        // child; without an OpenTelemetry layer (or without `otel`), the runtime's child span.
+        let (span, sent) = ClientSpan::open(&req, is_grpc);
         let headers = req.headers_mut();
         if !headers.contains_key(TRACEPARENT) {
-            let span = TraceContext::current_child_or_root();
+            let span = sent.unwrap_or_else(TraceContext::current_child_or_root);
             headers.insert(HeaderName::from_static(TRACEPARENT), header_value(span.to_string()));
             // The tracestate belongs to this traceparent: a caller's own traceparent keeps
             // whatever tracestate the caller set (or none).
@@ -116,9 +128,6 @@ where
                 }
             }
         }
-        let is_grpc = headers
-            .get(CONTENT_TYPE)
-            .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
         let meter = if is_grpc {
             Meter::start(Side::GrpcClient, grpc_labels(req.uri().path()))
         } else {
@@ -141,7 +150,8 @@ where
                 }
             }
         }
-        ClientFuture { inner: self.inner.call(req), call: Some((meter, Instant::now(), is_grpc)) }
+        let track = Track { meter, start: Instant::now(), span };
+        ClientFuture { inner: self.inner.call(req), call: Some((track, is_grpc)) }
     }
 }
 
@@ -152,13 +162,13 @@ pin_project! {
     pub struct ClientFuture<F> {
         #[pin]
         inner: F,
-        call: Option<(Meter, Instant, bool)>,
+        call: Option<(Track, bool)>,
     }
 
     impl<F> PinnedDrop for ClientFuture<F> {
         fn drop(this: Pin<&mut Self>) {
-            if let Some((meter, start, _)) = this.project().call.take() {
-                meter.finish(Code::CANCELLED.name(), None, start.elapsed());
+            if let Some((track, _)) = this.project().call.take() {
+                track.finish(Code::CANCELLED.name(), None);
             }
         }
     }
@@ -173,27 +183,27 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let out = std::task::ready!(this.inner.poll(cx));
-        let (meter, start, is_grpc) = this.call.take().expect("polled after completion");
+        let (track, is_grpc) = this.call.take().expect("polled after completion");
         Poll::Ready(match out {
             // The connection failed: a transport fault, whatever the client wrapped it in.
             Err(e) => {
-                meter.finish(Code::UNAVAILABLE.name(), None, start.elapsed());
+                track.finish(Code::UNAVAILABLE.name(), None);
                 Err(e)
             }
             Ok(response) if !is_grpc => {
                 let status = response.status().as_u16();
                 let code = if status < 400 { "OK" } else { Code::from_http(status).name() };
-                meter.finish(code, Some(status), start.elapsed());
+                track.finish(code, Some(status));
                 Ok(response.map(|inner| ClientBody::new(inner, None)))
             }
             Ok(response) => match grpc_status(response.headers()) {
                 // Trailers-only: the status is in the head.
                 Some(code) => {
-                    meter.finish(code, None, start.elapsed());
+                    track.finish_grpc(code, response.headers());
                     Ok(response.map(|inner| ClientBody::new(inner, None)))
                 }
                 None => {
-                    let pending = Some((meter, start));
+                    let pending = Some(track);
                     Ok(response.map(|inner| ClientBody::new(inner, pending)))
                 }
             },
@@ -212,13 +222,42 @@ pin_project! {
     }
 }
 
+/// One call in flight: its metrics, start and (under `otel`) CLIENT span.
+struct Track {
+    meter: Meter,
+    start: Instant,
+    span: ClientSpan,
+}
+
+impl Track {
+    fn finish(self, code: &'static str, status: Option<u16>) {
+        self.meter.finish(code, status, self.start.elapsed());
+        self.span.finish(code, status);
+    }
+
+    /// A gRPC outcome from `grpc-status` in `headers`: the metric keeps the wire code's
+    /// name (a bounded label set), the span gets the code the error details name (a custom
+    /// code, say).
+    fn finish_grpc(self, code: &'static str, headers: &http::HeaderMap) {
+        self.meter.finish(code, None, self.start.elapsed());
+        let named = if code == "OK" { None } else { wire_code(headers) };
+        self.span.finish(named.unwrap_or(code), None);
+    }
+}
+
 /// A call whose outcome comes with the body's end; counted as `CANCELLED` if it never does.
-struct Pending(Option<(Meter, Instant)>);
+struct Pending(Option<Track>);
 
 impl Pending {
     fn finish(&mut self, code: &'static str) {
-        if let Some((meter, start)) = self.0.take() {
-            meter.finish(code, None, start.elapsed());
+        if let Some(track) = self.0.take() {
+            track.finish(code, None);
+        }
+    }
+
+    fn finish_grpc(&mut self, code: &'static str, trailers: &http::HeaderMap) {
+        if let Some(track) = self.0.take() {
+            track.finish_grpc(code, trailers);
         }
     }
 }
@@ -230,7 +269,7 @@ impl Drop for Pending {
 }
 
 impl<B> ClientBody<B> {
-    fn new(inner: B, pending: Option<(Meter, Instant)>) -> Self {
+    fn new(inner: B, pending: Option<Track>) -> Self {
         Self { inner, pending: Pending(pending) }
     }
 
@@ -259,14 +298,15 @@ impl<B: http_body::Body> http_body::Body for ClientBody<B> {
         let this = self.project();
         let frame = std::task::ready!(this.inner.poll_frame(cx));
         if this.pending.0.is_some() {
-            let code = match &frame {
-                Some(Ok(f)) => f.trailers_ref().map(|t| grpc_status(t).unwrap_or("OK")),
+            match &frame {
+                Some(Ok(f)) => {
+                    if let Some(t) = f.trailers_ref() {
+                        this.pending.finish_grpc(grpc_status(t).unwrap_or("OK"), t);
+                    }
+                }
                 // The peer vanished mid-body.
-                Some(Err(_)) => Some(Code::UNAVAILABLE.name()),
-                None => Some("OK"),
-            };
-            if let Some(code) = code {
-                this.pending.finish(code);
+                Some(Err(_)) => this.pending.finish(Code::UNAVAILABLE.name()),
+                None => this.pending.finish("OK"),
             }
         }
         Poll::Ready(frame)

@@ -366,7 +366,15 @@ where
             trace_id = %trace.trace_id,
             span_id = %trace.span_id,
             code = tracing::field::Empty,
+            // Filled under `otel` only (see `middleware::span`); unrecorded, they print nothing.
+            otel.name = tracing::field::Empty,
+            otel.kind = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
+            http.request.method = tracing::field::Empty,
+            http.route = tracing::field::Empty,
+            error.type = tracing::field::Empty,
         );
+        crate::middleware::span::server_http(&span, &method, &route);
         let call = Call::new(trace.clone(), caller, start, span);
         let meter = Meter::start(Side::HttpServer, http_labels(&method, "route", &route));
         let req = match self.layer.body_limit {

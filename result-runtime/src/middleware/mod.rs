@@ -74,7 +74,23 @@
 //! Features: `tower` (the client layer and shared parts), `grpc` (tonic), `http` (axum); the
 //! module is empty without them. With `otel` too, each call's span is linked (through
 //! tracing-opentelemetry, before it is first entered) to the request's trace, so an
-//! OpenTelemetry backend shows the trace id of `x-trace-id`.
+//! OpenTelemetry backend shows the trace id of `x-trace-id`, and the spans follow the
+//! OpenTelemetry conventions:
+//!
+//! - the server layers' span is a SERVER span named `package.Service/Method` (gRPC:
+//!   `rpc.system`, `rpc.service`, `rpc.method`) or `METHOD route` (HTTP:
+//!   `http.request.method`, `http.route`), whose parent is the caller's span from
+//!   `traceparent` (its tracestate in the span context);
+//! - [`ClientLayer`] opens a CLIENT span per call (a child of the current `tracing` span) and
+//!   sends *its* id in `traceparent`, so the callee's SERVER span hangs under it; without an
+//!   OpenTelemetry layer installed it sends the runtime's child span id, as without `otel`;
+//! - both end with `otel.status_code` `OK`, or `ERROR` and the code's name in `error.type`
+//!   (a custom code's own name, read from the error details on the client side): a name,
+//!   never a message, since spans leave the process;
+//! - group tasks, [`spawn`](crate::spawn()) and cache loads run inside the spawner's span, so
+//!   `#[traced]` steps in them stay in the request's tree.
+//!
+//! Without `otel` none of this runs: the client layer opens no span.
 //!
 //! [`TraceContext::from_header_or_root`]: crate::trace::TraceContext::from_header_or_root
 //! [`TraceContext::scope`]: crate::trace::TraceContext::scope
@@ -85,6 +101,8 @@ mod client;
 mod meter;
 #[cfg(feature = "tower")]
 mod server;
+#[cfg(feature = "tower")]
+mod span;
 
 #[cfg(feature = "grpc")]
 pub mod grpc;

@@ -182,6 +182,7 @@ impl Call {
     pub(crate) fn log(&self, call: &str, code: Option<Code>, error: Option<&TaskError>) {
         let name = code.map_or("OK", |c| c.name());
         self.span.record("code", name);
+        super::span::outcome(&self.span, name);
         let level = code.map_or(Level::DEBUG, |c| c.severity().level());
         let ms = format_args!("{:.3}", self.start.elapsed().as_secs_f64() * 1e3);
         let trace_id = self.trace.trace_id;

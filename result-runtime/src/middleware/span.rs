@@ -1,0 +1,249 @@
+//! The OpenTelemetry face of a call's `tracing` span (feature `otel`): its kind, its name and
+//! semantic-convention attributes, its status, and the CLIENT span whose id goes out in
+//! `traceparent` so that the callee's SERVER span hangs under it.
+//!
+//! Without `otel` every function here is an empty inline no-op and a client call opens no
+//! span: the layers cost what they did before.
+//!
+//! Exported attributes carry only code names (`error.type`), never a message: a span leaves
+//! the process, so it is held to the same rule as an error shown to a remote party.
+#![cfg_attr(not(any(feature = "grpc", feature = "http")), allow(dead_code))]
+
+#[cfg(feature = "otel")]
+pub(crate) use with_otel::*;
+#[cfg(not(feature = "otel"))]
+pub(crate) use without_otel::*;
+
+/// `service` and `method` of a gRPC path `/package.Service/Method`.
+#[cfg(feature = "otel")]
+fn grpc_parts(path: &str) -> (&str, &str) {
+    let mut parts = path.strip_prefix('/').unwrap_or("").splitn(2, '/');
+    match (parts.next(), parts.next()) {
+        (Some(s), Some(m)) if !s.is_empty() && !m.is_empty() && !m.contains('/') => (s, m),
+        _ => ("unknown", "unknown"),
+    }
+}
+
+#[cfg(feature = "otel")]
+mod with_otel {
+    use http::{HeaderMap, Request};
+    use opentelemetry::trace::TraceContextExt as _;
+    use tracing::field::Empty;
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+    use super::grpc_parts;
+    use crate::trace::TraceContext;
+
+    /// Names a gRPC server span `service/method` (the semantic conventions' span name) and
+    /// marks it SERVER. Call it before the span is first entered: the OpenTelemetry span is
+    /// built then.
+    pub(crate) fn server_grpc(span: &tracing::Span, path: &str) {
+        let (service, method) = grpc_parts(path);
+        span.record("otel.name", format_args!("{service}/{method}"));
+        span.record("otel.kind", "server");
+        span.record("rpc.system", "grpc");
+        span.record("rpc.service", service);
+        span.record("rpc.method", method);
+    }
+
+    /// Names an HTTP server span `METHOD route` and marks it SERVER (before it is entered).
+    pub(crate) fn server_http(span: &tracing::Span, method: &str, route: &str) {
+        span.record("otel.name", format_args!("{method} {route}"));
+        span.record("otel.kind", "server");
+        span.record("http.request.method", method);
+        span.record("http.route", route);
+    }
+
+    /// Records a call's outcome: status `OK`, or `ERROR` with the code's name as
+    /// `error.type` (a name only: no message reaches the exporter).
+    pub(crate) fn outcome(span: &tracing::Span, code: &str) {
+        if code == "OK" {
+            span.record("otel.status_code", "OK");
+        } else {
+            span.record("otel.status_code", "ERROR");
+            span.record("error.type", code);
+        }
+    }
+
+    /// The code name a gRPC error response carries in its trailers (a custom code
+    /// included, from the runtime's error details), when there is one.
+    #[cfg(feature = "grpc")]
+    pub(crate) fn wire_code(trailers: &HeaderMap) -> Option<&'static str> {
+        use crate::middleware::grpc::StatusExt as _;
+        let status = tonic::Status::from_header_map(trailers)?;
+        (status.code() != tonic::Code::Ok).then(|| status.into_task_error().code().name())
+    }
+
+    /// Without the gRPC layer there is no code table to read trailers with.
+    #[cfg(not(feature = "grpc"))]
+    pub(crate) fn wire_code(_: &HeaderMap) -> Option<&'static str> {
+        None
+    }
+
+    /// The CLIENT span of one outgoing call (a child of the current `tracing` span), open
+    /// until the call is finished.
+    #[derive(Debug)]
+    pub(crate) struct ClientSpan(Option<tracing::Span>);
+
+    impl ClientSpan {
+        /// Opens the span of `req` and returns it with the trace context to send: the span's
+        /// own OpenTelemetry context (tracestate included), with the caller's baggage.
+        /// `None` when no OpenTelemetry layer records the span: the caller falls back to
+        /// the runtime's own child span id.
+        ///
+        /// When the caller's trace context is not the one its `tracing` span belongs to
+        /// (code that scoped a [`TraceContext`] without a span), the call joins the trace
+        /// context: `x-trace-id` and the backend must agree.
+        pub(crate) fn open<B>(req: &Request<B>, is_grpc: bool) -> (Self, Option<TraceContext>) {
+            let host = req.uri().host().unwrap_or("");
+            let span = if is_grpc {
+                let (service, method) = grpc_parts(req.uri().path());
+                tracing::info_span!(
+                    "grpc.client",
+                    otel.name = %format_args!("{service}/{method}"),
+                    otel.kind = "client",
+                    otel.status_code = Empty,
+                    rpc.system = "grpc",
+                    rpc.service = service,
+                    rpc.method = method,
+                    server.address = host,
+                    error.type = Empty,
+                )
+            } else {
+                let method = req.method().as_str();
+                tracing::info_span!(
+                    "http.client",
+                    otel.name = method,
+                    otel.kind = "client",
+                    otel.status_code = Empty,
+                    http.request.method = method,
+                    server.address = host,
+                    url.path = req.uri().path(),
+                    http.response.status_code = Empty,
+                    error.type = Empty,
+                )
+            };
+            if span.is_disabled() {
+                return (Self(None), None);
+            }
+            let ambient = TraceContext::current();
+            if let Some(tc) = &ambient {
+                let parent = tracing::Span::current().context();
+                if parent.span().span_context().trace_id().to_bytes() != tc.trace_id.to_bytes() {
+                    // Not entered yet, so not started: linking it cannot fail.
+                    let _ = crate::otel::set_parent(&span, tc);
+                }
+            }
+            let cx = span.context();
+            let sent =
+                crate::otel::from_span_context(cx.span().span_context()).map(|tc| match ambient {
+                    Some(a) if !a.baggage().is_empty() => tc.with_baggage(a.baggage().clone()),
+                    _ => tc,
+                });
+            (Self(Some(span)), sent)
+        }
+
+        /// Records the outcome (and the HTTP status) and ends the span.
+        pub(crate) fn finish(self, code: &str, status: Option<u16>) {
+            if let Some(span) = self.0 {
+                if let Some(status) = status {
+                    span.record("http.response.status_code", i64::from(status));
+                }
+                outcome(&span, code);
+            }
+        }
+    }
+}
+
+#[cfg(not(feature = "otel"))]
+mod without_otel {
+    use http::{HeaderMap, Request};
+
+    use crate::trace::TraceContext;
+
+    #[inline(always)]
+    pub(crate) fn server_grpc(_: &tracing::Span, _: &str) {}
+
+    #[inline(always)]
+    pub(crate) fn server_http(_: &tracing::Span, _: &str, _: &str) {}
+
+    #[inline(always)]
+    pub(crate) fn outcome(_: &tracing::Span, _: &str) {}
+
+    #[inline(always)]
+    pub(crate) fn wire_code(_: &HeaderMap) -> Option<&'static str> {
+        None
+    }
+
+    /// No span without `otel`: zero-sized.
+    #[derive(Debug)]
+    pub(crate) struct ClientSpan;
+
+    impl ClientSpan {
+        #[inline(always)]
+        pub(crate) fn open<B>(_: &Request<B>, _: bool) -> (Self, Option<TraceContext>) {
+            (Self, None)
+        }
+
+        #[inline(always)]
+        pub(crate) fn finish(self, _: &str, _: Option<u16>) {}
+    }
+}
+
+#[cfg(all(test, feature = "otel"))]
+mod tests {
+    use std::convert::Infallible;
+
+    use opentelemetry::trace::{SpanKind, Status, TracerProvider as _};
+    use opentelemetry::Value;
+    use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
+    use tower::{service_fn, Layer as _, ServiceExt as _};
+    use tracing::Instrument as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+
+    use crate::middleware::{ClientLayer, TRACEPARENT};
+    use crate::trace::TraceContext;
+
+    fn attribute(span: &SpanData, key: &str) -> Option<Value> {
+        span.attributes.iter().find(|kv| kv.key.as_str() == key).map(|kv| kv.value.clone())
+    }
+
+    #[test]
+    fn the_traceparent_sent_is_the_client_span_and_its_status_is_the_outcome() {
+        let exporter = InMemorySpanExporter::default();
+        let provider = SdkTracerProvider::builder().with_simple_exporter(exporter.clone()).build();
+        let subscriber = tracing_subscriber::registry()
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let sent = tracing::subscriber::with_default(subscriber, || {
+            rt.block_on(async {
+                // The server answers 503 with the traceparent it was sent.
+                let svc = ClientLayer::new().layer(service_fn(|r: http::Request<()>| async move {
+                    let mut response = http::Response::new(());
+                    *response.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
+                    response.headers_mut().insert(TRACEPARENT, r.headers()[TRACEPARENT].clone());
+                    Ok::<_, Infallible>(response)
+                }));
+                let req = http::Request::post("http://checkout:8080/checkout").body(()).unwrap();
+                let root = TraceContext::new_root();
+                let parent = tracing::info_span!("handler");
+                crate::otel::set_parent(&parent, &root).unwrap();
+                let response = root.scope(svc.oneshot(req).instrument(parent)).await.unwrap();
+                let sent: TraceContext =
+                    response.headers()[TRACEPARENT].to_str().unwrap().parse().unwrap();
+                assert_eq!(sent.trace_id, root.trace_id);
+                sent
+            })
+        });
+        provider.force_flush().unwrap();
+        let spans = exporter.get_finished_spans().unwrap();
+        let client = spans.iter().find(|s| s.span_kind == SpanKind::Client).expect("a CLIENT span");
+        let handler = spans.iter().find(|s| s.name == "handler").unwrap();
+        assert_eq!(client.span_context.span_id().to_bytes(), sent.span_id.to_u64().to_be_bytes());
+        assert_eq!(client.parent_span_id, handler.span_context.span_id());
+        assert_eq!(client.name, "POST");
+        assert!(matches!(client.status, Status::Error { .. }), "{:?}", client.status);
+        assert_eq!(attribute(client, "error.type"), Some(Value::from("UNAVAILABLE")));
+        assert_eq!(attribute(client, "http.response.status_code"), Some(Value::I64(503)));
+    }
+}
