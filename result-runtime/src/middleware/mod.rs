@@ -49,23 +49,23 @@
 //! | `grpc_server_handled_total` | counter | `service`, `method`, `code` | gRPC server layer, per call |
 //! | `grpc_server_handling_seconds` | histogram | `service`, `method` | gRPC server layer |
 //! | `grpc_server_in_flight` | gauge | `service`, `method` | gRPC server layer |
-//! | `grpc_client_handled_total` | counter | `service`, `method`, `code` | [`ClientLayer`], gRPC calls |
-//! | `grpc_client_handling_seconds` | histogram | `service`, `method` | [`ClientLayer`] |
-//! | `grpc_client_in_flight` | gauge | `service`, `method` | [`ClientLayer`] |
+//! | `grpc_client_handled_total` | counter | `service`, `method`, `code` | `ClientLayer`, gRPC calls |
+//! | `grpc_client_handling_seconds` | histogram | `service`, `method` | `ClientLayer` |
+//! | `grpc_client_in_flight` | gauge | `service`, `method` | `ClientLayer` |
 //! | `http_server_requests_total` | counter | `method`, `route`, `code`, `status` | HTTP server layer |
 //! | `http_server_request_duration_seconds` | histogram | `method`, `route` | HTTP server layer |
 //! | `http_server_requests_in_flight` | gauge | `method`, `route` | HTTP server layer |
-//! | `http_client_requests_total` | counter | `method`, `peer`, `code`, `status` | [`ClientLayer`], HTTP calls |
-//! | `http_client_request_duration_seconds` | histogram | `method`, `peer` | [`ClientLayer`] |
-//! | `http_client_requests_in_flight` | gauge | `method`, `peer` | [`ClientLayer`] |
+//! | `http_client_requests_total` | counter | `method`, `peer`, `code`, `status` | `ClientLayer`, HTTP calls |
+//! | `http_client_request_duration_seconds` | histogram | `method`, `peer` | `ClientLayer` |
+//! | `http_client_requests_in_flight` | gauge | `method`, `peer` | `ClientLayer` |
 //! | `group_tasks_spawned_total` | counter | `group` (name, or `anonymous`) | [`Group`](crate::group::Group) spawns |
 //! | `group_tasks_finished_total` | counter | `group`, `outcome` = `ok` / `failed` / `cancelled` / `panicked` / `deadline_exceeded` | a group task's end (aborted tasks never finish) |
-//! | `cache_hits_total`, `cache_misses_total`, `cache_negative_hits_total`, `cache_loads_total`, `cache_load_errors_total`, `cache_evictions_total`, `cache_expirations_total` | counter | `cache` | [`ResultCache::record_metrics`](crate::cache::ResultCache::record_metrics), a snapshot of its striped counters (call it before a scrape) |
+//! | `cache_hits_total`, `cache_misses_total`, `cache_negative_hits_total`, `cache_loads_total`, `cache_load_errors_total`, `cache_evictions_total`, `cache_expirations_total` | counter | `cache` | `ResultCache::record_metrics`, a snapshot of its striped counters (call it before a scrape) |
 //! | `breaker_state` | gauge: 0 closed, 1 open, 2 half-open | `breaker` | named [`CircuitBreaker`](crate::breaker::CircuitBreaker)s |
 //! | `breaker_calls_total` | counter | `breaker`, `outcome` = `success` / `failure` / `ignored` | named breakers |
 //! | `breaker_slow_calls_total`, `breaker_rejections_total` | counter | `breaker` | named breakers |
 //! | `retry_budget_exhausted_total` | counter | `budget` | named retry budgets |
-//! | `pool_gets_total` | counter | `pool`, `outcome` = `hit` / `miss` | [`Pool::record_metrics`](crate::pool::Pool::record_metrics) of a named pool, a snapshot of its per-thread counters (call it before a scrape) |
+//! | `pool_gets_total` | counter | `pool`, `outcome` = `hit` / `miss` | `Pool::record_metrics` of a named pool, a snapshot of its per-thread counters (call it before a scrape) |
 //! | `pool_returns_total` | counter | `pool`, `outcome` = `kept` / `dropped` | the same |
 //! | `pool_idle` | gauge | `pool` | the same: objects pooled now |
 //!
@@ -81,7 +81,7 @@
 //!   `rpc.system`, `rpc.service`, `rpc.method`) or `METHOD route` (HTTP:
 //!   `http.request.method`, `http.route`), whose parent is the caller's span from
 //!   `traceparent` (its tracestate in the span context);
-//! - [`ClientLayer`] opens a CLIENT span per call (a child of the current `tracing` span) and
+//! - `ClientLayer` opens a CLIENT span per call (a child of the current `tracing` span) and
 //!   sends *its* id in `traceparent`, so the callee's SERVER span hangs under it; without an
 //!   OpenTelemetry layer installed it sends the runtime's child span id, as without `otel`;
 //! - both end with `otel.status_code` `OK`, or `ERROR` and the code's name in `error.type`
@@ -133,7 +133,7 @@ pub const GRPC_SERVER_CALLS: &str = "grpc_server_handled_total";
 pub const GRPC_SERVER_DURATION: &str = "grpc_server_handling_seconds";
 /// Gauge of gRPC calls being served, labelled `service` and `method`.
 pub const GRPC_SERVER_IN_FLIGHT: &str = "grpc_server_in_flight";
-/// Counter of gRPC calls made through [`ClientLayer`], labelled `service`, `method`, `code`.
+/// Counter of gRPC calls made through `ClientLayer`, labelled `service`, `method`, `code`.
 pub const GRPC_CLIENT_CALLS: &str = "grpc_client_handled_total";
 /// Histogram of gRPC client call latency in seconds, labelled `service` and `method`.
 pub const GRPC_CLIENT_DURATION: &str = "grpc_client_handling_seconds";
@@ -146,7 +146,7 @@ pub const HTTP_SERVER_REQUESTS: &str = "http_server_requests_total";
 pub const HTTP_SERVER_DURATION: &str = "http_server_request_duration_seconds";
 /// Gauge of HTTP requests being served, labelled `method` and `route`.
 pub const HTTP_SERVER_IN_FLIGHT: &str = "http_server_requests_in_flight";
-/// Counter of HTTP requests made through [`ClientLayer`], labelled `method`, `peer` (the
+/// Counter of HTTP requests made through `ClientLayer`, labelled `method`, `peer` (the
 /// authority), `code` (`OK`, or the code of the status) and `status`.
 pub const HTTP_CLIENT_REQUESTS: &str = "http_client_requests_total";
 /// Histogram of HTTP client request latency in seconds, labelled `method` and `peer`.
