@@ -323,11 +323,17 @@ impl<B: http_body::Body> http_body::Body for ClientBody<B> {
 
 /// The code name of a `grpc-status` header (`OK` for 0), `None` when absent.
 fn grpc_status(headers: &http::HeaderMap) -> Option<&'static str> {
+    grpc_status_code(headers).map(|code| code.map_or("OK", |c| c.name()))
+}
+
+/// The code in a `grpc-status` header: `Some(None)` for OK, `None` when absent; a value that
+/// is not a number is `INTERNAL` (the peer broke the protocol).
+pub(crate) fn grpc_status_code(headers: &http::HeaderMap) -> Option<Option<Code>> {
     let status = headers.get("grpc-status")?;
     Some(match status.to_str().ok().and_then(|s| s.parse::<i32>().ok()) {
-        Some(0) => "OK",
-        Some(n) => Code::from_grpc(n).name(),
-        None => Code::INTERNAL.name(),
+        Some(0) => None,
+        Some(n) => Some(Code::from_grpc(n)),
+        None => Some(Code::INTERNAL),
     })
 }
 

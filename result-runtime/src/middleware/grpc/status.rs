@@ -134,12 +134,7 @@ impl<T> GrpcResultExt<T> for std::result::Result<tonic::Response<T>, Status> {
 
 /// The code in a `grpc-status` header: `Some(None)` for OK, `None` when absent.
 pub(super) fn status_code(headers: &http::HeaderMap) -> Option<Option<Code>> {
-    let status = headers.get("grpc-status")?;
-    Some(match status.to_str().ok().and_then(|s| s.parse::<i32>().ok()) {
-        Some(0) => None,
-        Some(n) => Some(Code::from_grpc(n)),
-        None => Some(Code::INTERNAL),
-    })
+    crate::middleware::client::grpc_status_code(headers)
 }
 
 #[cfg(test)]
