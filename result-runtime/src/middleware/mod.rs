@@ -92,6 +92,13 @@
 //!
 //! Without `otel` none of this runs: the client layer opens no span.
 //!
+//! The server layers' end-of-call *event* is a log line: on failure it carries the error's
+//! internal detail (`{e:#}`: sources, panic message and location), for the service's own
+//! logs. `tracing-opentelemetry`'s layer exports events as span events by default, which
+//! would ship that detail to the tracing backend: when the backend is read by more people
+//! than the logs, give the OpenTelemetry layer a filter that keeps spans only (the examples'
+//! `Otlp` layer does: `tracing_subscriber::filter::filter_fn(|m| m.is_span())`).
+//!
 //! [`TraceContext::from_header_or_root`]: crate::trace::TraceContext::from_header_or_root
 //! [`TraceContext::scope`]: crate::trace::TraceContext::scope
 
