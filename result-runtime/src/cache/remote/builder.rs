@@ -163,8 +163,10 @@ where
         self
     }
 
-    /// How long a node that failed is left alone before the next command probes it.
-    /// Default 1 s.
+    /// How long a node that failed is left alone before one command probes it; while probes
+    /// keep failing the wait doubles, up to 8 times this. Default 1 s. (Each node's health is
+    /// a [`CircuitBreaker`](crate::breaker::CircuitBreaker) named
+    /// `cache:{namespace}:node{index}`.)
     pub fn down_for(mut self, back_off: Duration) -> Self {
         self.down_for = back_off;
         self
@@ -262,14 +264,20 @@ where
         let counters = Arc::new(RemoteCounters::default());
         let mut nodes = Vec::with_capacity(clients.len());
         for (i, client) in clients.iter().enumerate() {
-            let node =
-                Node::new(i, client.clone(), command_timeout, down_for, Arc::clone(&counters))
-                    .map_err(|e| {
-                        ConfigError::new(
-                            "redis",
-                            format!("node {i} is not a usable Redis URL ({:?})", e.kind()),
-                        )
-                    })?;
+            let node = Node::new(
+                i,
+                &namespace,
+                client.clone(),
+                command_timeout,
+                down_for,
+                Arc::clone(&counters),
+            )
+            .map_err(|e| {
+                ConfigError::new(
+                    "redis",
+                    format!("node {i} is not a usable Redis URL ({:?})", e.kind()),
+                )
+            })?;
             nodes.push(Arc::new(node));
         }
         let ring: HashRing<Placed> =
