@@ -165,3 +165,29 @@ fn loom_task_set_poller_never_misses_an_outcome() {
         assert!(set.is_empty());
     });
 }
+
+/// The same with the collect-everything wait (`join`): the poller sleeps until the last
+/// task delivers, woken once; it never sleeps through that last delivery.
+#[test]
+fn loom_task_set_join_all_is_woken_by_the_last_delivery() {
+    loom::model(|| {
+        let set = TaskSet::<usize>::new();
+        let tasks: Vec<_> = (0..2)
+            .map(|index| {
+                set.hold();
+                let core = set.core().clone();
+                thread::spawn(move || {
+                    core.deliver(Done { index, result: Ok(index), stopped: false });
+                })
+            })
+            .collect();
+        let mut seen: Vec<usize> =
+            loom::future::block_on(async { set.join_all().await.map(|d| d.index).collect() });
+        for t in tasks {
+            t.join().unwrap();
+        }
+        seen.sort_unstable();
+        assert_eq!(seen, [0, 1]);
+        assert!(set.is_empty());
+    });
+}

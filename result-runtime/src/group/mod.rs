@@ -415,7 +415,7 @@ impl<T: Send + 'static> Group<T> {
             return self.drain().await;
         }
         let mut out = Collector::new(self.spawned());
-        while let Some(done) = self.set.join_next().await {
+        for done in self.set.join_all().await {
             out.accept(done);
         }
         out.finish(&self.shared)
@@ -448,7 +448,7 @@ impl<T: Send + 'static> Group<T> {
             return Vec::new();
         }
         let mut out = Collector::new(self.spawned());
-        while let Some(done) = self.set.join_next().await {
+        for done in self.set.join_all().await {
             out.accept(done);
         }
         out.all(&self.shared)
@@ -457,7 +457,7 @@ impl<T: Send + 'static> Group<T> {
     /// `join` for a discarding group: waits for every task and keeps nothing per task.
     async fn drain(&mut self) -> Result<Vec<T>> {
         let mut lowest: Option<(usize, TaskError)> = None;
-        while let Some(done) = self.set.join_next().await {
+        for done in self.set.join_all().await {
             if let Done { index, result: Err(e), .. } = done {
                 if lowest.as_ref().is_none_or(|(i, _)| index < *i) {
                     lowest = Some((index, e));
@@ -492,7 +492,7 @@ impl<T: Send + 'static> Group<T> {
     pub async fn join_supervised(self) -> Result<Supervised<T>> {
         let mut report =
             Supervised { values: Vec::new(), failed: Vec::new(), cancelled: Vec::new() };
-        while let Some(done) = self.set.join_next().await {
+        for done in self.set.join_all().await {
             match done {
                 Done { index, result: Ok(v), .. } => report.values.push((index, v)),
                 Done { index, result: Err(e), .. } if e.is_cancelled() => {

@@ -15,13 +15,20 @@ use std::task::{Context as TaskCx, Poll, Waker};
 
 use concurrent_queue::ConcurrentQueue;
 
-use super::sync::{fence, lock, AtomicBool, Mutex, Ordering};
+use super::sync::{fence, lock, AtomicBool, AtomicUsize as SyncUsize, Mutex, Ordering};
 use super::task::Done;
 
 /// What a group shares with its tasks for their outcomes.
 pub(super) struct Core<T> {
     done: ConcurrentQueue<Done<T>>,
     joiner: Joiner,
+    /// Tasks spawned and not delivered yet.
+    pending: SyncUsize,
+    /// The poller wants every outcome as it comes (the stream, `map`, `shutdown`), not only
+    /// the last one (`join` and the other collect-everything waits): those sleep until the
+    /// last task delivers, one wake-up per group instead of one per burst of outcomes,
+    /// each of which costs a thread wake-up when the poller sleeps.
+    each: AtomicBool,
 }
 
 impl<T> Core<T> {
@@ -29,7 +36,11 @@ impl<T> Core<T> {
     pub(super) fn deliver(&self, done: Done<T>) {
         // Never closed, and unbounded: a push cannot fail.
         let _ = self.done.push(done);
-        self.joiner.notify();
+        let last = self.pending.fetch_sub(1, Ordering::AcqRel) == 1;
+        fence(Ordering::SeqCst);
+        if last || self.each.load(Ordering::Relaxed) {
+            self.joiner.notify();
+        }
     }
 }
 
@@ -90,6 +101,8 @@ impl<T> TaskSet<T> {
             core: std::sync::Arc::new(Core {
                 done: ConcurrentQueue::unbounded(),
                 joiner: Joiner::new(),
+                pending: SyncUsize::new(0),
+                each: AtomicBool::new(true),
             }),
             held: AtomicUsize::new(0),
         }
@@ -111,6 +124,7 @@ impl<T> TaskSet<T> {
         task: F,
     ) {
         self.held.fetch_add(1, StdOrdering::Relaxed);
+        self.core.pending.fetch_add(1, Ordering::Relaxed);
         drop(handle.spawn(task));
     }
 
@@ -118,6 +132,7 @@ impl<T> TaskSet<T> {
     #[cfg(all(test, loom))]
     pub(super) fn hold(&self) {
         self.held.fetch_add(1, StdOrdering::Relaxed);
+        self.core.pending.fetch_add(1, Ordering::Relaxed);
     }
 
     /// How many tasks are held (see `held`).
@@ -144,11 +159,33 @@ impl<T> TaskSet<T> {
         if self.is_empty() {
             return Poll::Ready(None);
         }
+        self.core.each.store(true, Ordering::Relaxed);
         self.core.joiner.register(cx.waker());
         match self.try_join_next() {
             Some(done) => Poll::Ready(Some(done)),
             None => Poll::Pending,
         }
+    }
+
+    /// Ready once every task spawned so far has delivered its outcome (then collect them
+    /// with [`try_join_next`](Self::try_join_next)); woken once, by the last task.
+    pub(super) fn poll_all(&self, cx: &TaskCx<'_>) -> Poll<()> {
+        if self.core.pending.load(Ordering::Acquire) == 0 {
+            return Poll::Ready(());
+        }
+        self.core.each.store(false, Ordering::Relaxed);
+        self.core.joiner.register(cx.waker());
+        if self.core.pending.load(Ordering::Acquire) == 0 {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+
+    /// [`poll_all`](Self::poll_all) as a future, then every outcome, in delivery order.
+    pub(super) async fn join_all(&self) -> impl Iterator<Item = Done<T>> + '_ {
+        std::future::poll_fn(|cx| self.poll_all(cx)).await;
+        std::iter::from_fn(|| self.try_join_next())
     }
 
     /// [`poll_join_next`](Self::poll_join_next) as a future (cancel safe: an outcome is

@@ -6,12 +6,12 @@
 
 #[cfg(loom)]
 pub(super) use loom::sync::{
-    atomic::{fence, AtomicBool, Ordering},
+    atomic::{fence, AtomicBool, AtomicUsize, Ordering},
     Arc, Mutex, MutexGuard,
 };
 #[cfg(not(loom))]
 pub(super) use std::sync::{
-    atomic::{fence, AtomicBool, Ordering},
+    atomic::{fence, AtomicBool, AtomicUsize, Ordering},
     Arc, Mutex, MutexGuard,
 };
 

@@ -270,11 +270,9 @@ where
     let finish = Finish {
         inner: catch_unwind(Guarded {
             fut: futures_util::FutureExt::fuse(shared.soft.scope(work)),
-            ctx: shared.ctx.clone(),
             started: false,
             wait: None,
         }),
-        trace_id: trace.as_ref().map(|t| t.trace_id),
         core: Some(set.core().clone()),
         index,
     };
@@ -336,7 +334,6 @@ pin_project_lite::pin_project! {
     struct Finish<F, T> {
         #[pin]
         inner: F,
-        trace_id: Option<TraceId>,
         core: Option<Arc<Core<T>>>,
         index: usize,
     }
@@ -368,8 +365,8 @@ where
             Ok(done) => done,
             Err(panic) => (Err(panic), false),
         };
-        let trace_id = *this.trace_id;
         let settled = TASK.with(|s| {
+            let trace_id = s.slot.info.as_ref().and_then(|i| i.trace_id);
             super::metrics::finished(s.shared.name.as_ref(), &result);
             let result = result.map_err(|e| {
                 let e = s.shared.stamp(e, s.index, s.name(), trace_id);
@@ -399,14 +396,15 @@ pin_project_lite::pin_project! {
     /// [`Context::run`] with two contexts: the future runs with the group's `soft` context
     /// ambient (inside `fut`, a [`Context::scope`]) but is raced against `ctx` only, so a
     /// shutdown's cooperative cancellation (of `soft`) reaches the work without dropping
-    /// it. Outputs whether the race, not the future, ended it.
+    /// it. Outputs whether the race, not the future, ended it. `ctx` is read from the
+    /// task's scope rather than kept here: a clone per task would bounce the context's
+    /// reference count between the spawning thread and the workers.
     struct Guarded<F> {
         // Fused, so that a future stopped by the race is dropped right there, inside the
         // task's panic capture and before the outcome is delivered: once `join` has it,
         // nothing of the task's future is left.
         #[pin]
         fut: futures_util::future::Fuse<F>,
-        ctx: Context,
         started: bool,
         // Made only when the future first returns Pending.
         wait: Option<Wait>,
@@ -423,7 +421,7 @@ where
         let mut this = self.project();
         if !*this.started {
             *this.started = true;
-            if let Some(e) = this.ctx.error() {
+            if let Some(e) = TASK.with(|s| s.shared.ctx.error()) {
                 this.fut.set(futures_util::future::Fuse::terminated());
                 return Poll::Ready((Err(e), true));
             }
@@ -432,11 +430,13 @@ where
             return Poll::Ready((out, false));
         }
         let wait = this.wait.get_or_insert_with(|| {
-            let ctx = this.ctx.clone();
+            let ctx = TASK.with(|s| s.shared.ctx.clone());
             Box::pin(async move { ctx.cancelled().await })
         });
         if wait.as_mut().poll(cx).is_ready() {
-            let e = this.ctx.error().unwrap_or_else(|| TaskError::cancelled(None));
+            let e = TASK
+                .with(|s| s.shared.ctx.error())
+                .unwrap_or_else(|| TaskError::cancelled(None));
             this.fut.set(futures_util::future::Fuse::terminated());
             return Poll::Ready((Err(e), true));
         }
