@@ -238,7 +238,9 @@ fn main() {
                 .into_iter()
                 .map(|peer| format!("{peer}_{label}"))
                 .filter(|id| support::mean_ns(id).is_some())
-                .min_by(|a, b| support::mean_ns(a).unwrap().total_cmp(&support::mean_ns(b).unwrap()));
+                .min_by(|a, b| {
+                    support::mean_ns(a).unwrap().total_cmp(&support::mean_ns(b).unwrap())
+                });
             if let Some(fastest) = fastest {
                 support::ratio(
                     &format!("channel {label} vs the fastest MPMC crate"),

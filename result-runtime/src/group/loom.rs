@@ -14,8 +14,8 @@ use loom::thread;
 
 use super::failure::FirstFailure;
 use super::handle::{Slot, TaskHandle};
-use super::sync::Arc;
 use super::set::TaskSet;
+use super::sync::Arc;
 use super::task::{Done, Shared};
 use crate::code::Code;
 use crate::context::Context;

@@ -114,10 +114,10 @@ pub use dump::{dump, GroupSnapshot, TaskSnapshot, TaskState, TaskTree};
 pub use error::AtLimit;
 pub use handle::TaskHandle;
 pub use report::{ShutdownReport, Supervised};
+use set::TaskSet;
 pub use stream::JoinStream;
 pub(crate) use task::fail_ambient;
 pub use task::shield;
-use set::TaskSet;
 use task::{spawn_task, Done, Shared};
 
 /// A fail-fast group of tasks producing `T`s. See the [module docs](self).

@@ -434,9 +434,8 @@ where
             Box::pin(async move { ctx.cancelled().await })
         });
         if wait.as_mut().poll(cx).is_ready() {
-            let e = TASK
-                .with(|s| s.shared.ctx.error())
-                .unwrap_or_else(|| TaskError::cancelled(None));
+            let e =
+                TASK.with(|s| s.shared.ctx.error()).unwrap_or_else(|| TaskError::cancelled(None));
             this.fut.set(futures_util::future::Fuse::terminated());
             return Poll::Ready((Err(e), true));
         }
