@@ -23,12 +23,13 @@
 //! `cache::remote`); all off by default, so a user of groups and macros compiles
 //! neither tonic nor axum.
 //!
-//! What is built on other crates, and what is written here: groups spawn on tokio's
-//! `JoinSet` and cancel through tokio-util's `CancellationToken`; the channel wraps
-//! `async-channel`; the cache stores in `quick_cache`; the registry of named groups is
+//! What is built on other crates, and what is written here: groups spawn tokio tasks,
+//! collect their outcomes through a `concurrent-queue` queue and cancel through tokio-util's
+//! `CancellationToken`; the cache stores in `quick_cache`; the registry of named groups is
 //! `inventory`. Written here, because it is the product: the error type and its code table,
-//! the W3C parser, the fail-fast and ordering logic, single-flight with negative caching, the
-//! pool's per-thread slots, the rendezvous hash ring, and the middleware.
+//! the W3C parser, the fail-fast and ordering logic, the channel's queue (its guarantees
+//! need items and waiters under one lock), single-flight with negative caching, the pool's
+//! per-thread slots, the rendezvous hash ring, and the middleware.
 //!
 //! ## Quick start
 //!

@@ -2,17 +2,17 @@
 //! when the crate is built with `RUSTFLAGS="--cfg loom"` for model checking (see the
 //! `loom` tests in `context` and `channel`).
 //!
-//! Only what a model needs is routed through here (the waiting-sender counter of the
-//! channel, a context's cancelled flag and cause); everything else uses `std::sync`
+//! Only what a model needs is routed through here (the channel queue's mutex,
+//! a context's cancelled flag and cause); everything else uses `std::sync`
 //! directly. Without `cfg(loom)` every item is std's, or a zero-cost wrapper of it.
 
 #[cfg(not(loom))]
-pub(crate) use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+pub(crate) use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 #[cfg(not(loom))]
 pub(crate) use std::sync::{Mutex, MutexGuard};
 
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 #[cfg(loom)]
 pub(crate) use loom::sync::{Mutex, MutexGuard};
 

@@ -689,8 +689,8 @@ async fn a_panic_while_a_finished_future_is_dropped_is_that_tasks_error() {
 
 #[tokio::test]
 async fn a_panic_while_a_cancelled_future_is_dropped_does_not_vanish() {
-    // Cancelled futures are dropped after the task's own capture: the panic reaches the
-    // group through tokio's JoinError, without its index, and still shows up.
+    // A cancelled future is dropped by the race that stopped it, inside the task's own
+    // capture: the panic becomes that task's error, at its index.
     let (started_tx, mut started) = mpsc::unbounded_channel();
     let g = Group::<u32>::builder().collect_all().build().unwrap();
     g.spawn(async move {

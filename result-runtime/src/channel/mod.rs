@@ -29,48 +29,34 @@
 //! # }
 //! ```
 //!
-//! # Built on async-channel
+//! # Its own queue
 //!
-//! Storage and receive-side waiting are [`async_channel`]'s (smol-rs: a bounded lock-free
-//! array queue from `concurrent-queue`, `event-listener` wake-ups). The candidates were
-//! async-channel and `flume` (tokio's `mpsc` has a single consumer). What was measured
-//! (`cargo bench --bench channel`, `Result<u64>`, capacity 1024, same run, on a 2-core
-//! machine shared with other jobs, load average 8-10, so every number is noisy):
-//!
-//! | ns per item          | async-channel | flume | tokio mpsc |
-//! |----------------------|---------------|-------|------------|
-//! | 1P1C, 2 workers      | 199           | 126   | 110        |
-//! | 4P4C, 2 workers      | 169           | 94    | 179 (4P1C) |
-//! | 1P1C, current thread | 205           | 107   | 182        |
-//!
-//! Raw flume was faster in every run (0.5x-0.7x async-channel's time). async-channel is
-//! used anyway, because the contract needs what flume lacks:
+//! Storage and waiting are this module's own (`queue.rs`): a bounded FIFO under one mutex,
+//! with the receivers waiting for an item and the senders waiting for room listed under
+//! that same lock. The channel used to wrap async-channel; the crates measured against it
+//! are async-channel, flume and kanal (tokio's `mpsc` has a single consumer), and none keeps
+//! the contract by itself:
 //!
 //! - **close from either side while handles live**, delivering what was sent: flume only
-//!   disconnects when every sender or every receiver is dropped; emulating close would add
-//!   a second wake-up source raced against every receive;
-//! - a receive that takes an item only in the poll that returns it (cancel-safe), a
-//!   `Stream`, `len`, and blocking variants, all native.
+//!   disconnects when every sender or every receiver is dropped;
+//! - **a send that keeps its item**: a cancelled `async_channel::Send`, flume `SendFut` or
+//!   kanal send future drops the value, with no way to take it back;
+//! - **a receive that takes an item only in the poll that returns it**: kanal's receive
+//!   future may complete without that poll and lose the item when dropped (its docs say
+//!   `select!` is not correct with it).
 //!
-//! Switching the backend is local to this module (push, pop, close); it is worth revisiting
-//! if flume gains `close`.
+//! Wrapping async-channel, the cancel-safe send needed an `event-listener` event of its own
+//! beside async-channel's (a sender saw `Full`, listened, retried), which cost one more
+//! lock, an allocation per wait and a wake-up per item whenever the channel sat full. With
+//! one lock over items and waiters, a send that sees `Full` registers its waker in the same
+//! critical section, and a receive wakes it in the critical section that made room: one
+//! lock per item on each side, a wake-up only when somebody waits. Measured numbers are in
+//! the `channel` bench (`cargo bench --bench channel`), which prints the same-run ratios.
 //!
-//! What this layer costs: on a current-thread runtime (no cross-thread wake-ups, the
-//! steadiest number here) 1P1C took 114 ns per item against async-channel's 76 ns. The
-//! channel sits full in that bench (the producer outruns the consumer), so every receive
-//! wakes the waiting sender through this module's own event: one more event-listener lock
-//! per item (~17 ns in the profile) than async-channel's internal wake-up, plus the trace
-//! capture and counters (~14 ns). That is the price of a send that keeps its item. On the
-//! 2-worker runtime the same-run ratio swung between 0.6x and 1.1x of async-channel from
-//! run to run (1P1C and 4P4C), i.e. it is dominated by scheduling noise on this machine.
+//! What this module adds beyond a plain channel:
 //!
-//! What async-channel does not give us, and this module adds:
-//!
-//! - **Cancel-safe send.** A cancelled `async_channel::Send` drops its value. Here the value
-//!   stays in the [`SendFuture`] until the queue accepts it (an atomic `try_send`), and
-//!   [`SendFuture::into_item`] takes it back if the send did not happen. Waiting for room
-//!   uses a separate `event-listener` event that receivers signal when an item leaves while
-//!   a sender waits (a counter keeps the common case, nobody waiting, free of its lock).
+//! - **Cancel-safe send.** The value stays in the [`SendFuture`] until the queue accepts
+//!   it, and [`SendFuture::into_item`] takes it back if the send did not happen.
 //! - **Trace context per item.** Each send records [`TraceContext::current`] next to the
 //!   item: one pointer in the queue slot, and a small allocation only when the sender has
 //!   a context (see `Envelope` in the source for why it is boxed);
@@ -122,9 +108,12 @@
 //! [`SendError`] with its item and the first error as [`SendError::cause`].
 
 mod error;
+mod metrics;
+mod queue;
 mod receiver;
 mod sender;
 
+use std::borrow::Cow;
 use std::cell::Cell;
 use std::fmt;
 use std::future::Future;
@@ -132,12 +121,10 @@ use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use event_listener::Event;
 use futures_util::future::Either;
 
 use crate::config::ConfigError;
 use crate::error::{Result, TaskError};
-use crate::sync::AtomicUsize as WaitCounter;
 use crate::trace::TraceContext;
 
 pub use error::{RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError};
@@ -205,52 +192,21 @@ impl ShardedCounters {
     }
 }
 
-/// State shared by all senders and receivers of one channel, beside async-channel's own.
-struct Shared {
+/// State shared by all senders and receivers of one channel.
+struct Shared<T> {
+    queue: queue::Queue<Envelope<T>>,
     fail_fast: bool,
-    /// Signalled after each item leaves the queue and on close: senders waiting for room
-    /// listen here (async-channel's own send event is private to its `Send` future).
-    space: Event,
-    /// Senders between "saw Full" and "done": receivers skip `space.notify` (which always
-    /// takes event-listener's list lock) while it is zero, which is almost always.
-    waiting: Padded<WaitCounter>,
     counters: ShardedCounters,
     failure: OnceLock<Failure>,
     failure_taken: AtomicBool,
-    /// Our own count, so that exactly one dropping receiver sees the last one go and wakes
-    /// the senders waiting for room (async-channel closes, but does not know our event).
+    /// Handles alive on each side: the last one of either side to go closes the channel.
+    senders: AtomicUsize,
     receivers: AtomicUsize,
+    /// The channel's metrics (see [`ResultChannel::name`]); nothing for an unnamed one.
+    metrics: metrics::Instruments,
 }
 
-/// A value alone on its cache line.
-#[repr(align(128))]
-struct Padded<T>(T);
-
-impl Shared {
-    fn wake_all_senders(&self) {
-        self.space.notify(usize::MAX);
-    }
-
-    /// A sender saw `Full` and will listen. `SeqCst`: pairs with [`Self::made_room`] (the
-    /// sender's retry after listening must see a pop that this count did not announce).
-    fn start_waiting(&self) {
-        self.waiting.0.fetch_add(1, Ordering::SeqCst);
-    }
-
-    fn stop_waiting(&self) {
-        self.waiting.0.fetch_sub(1, Ordering::SeqCst);
-    }
-
-    /// An item left the queue. async-channel's `try_recv`, under every receive, issued a
-    /// `SeqCst` fence after the pop, so either this load sees the waiting sender, or that
-    /// sender's retry (after its `SeqCst` increment) sees the room.
-    #[inline]
-    fn made_room(&self) {
-        if self.waiting.0.load(Ordering::SeqCst) > 0 {
-            self.space.notify_additional_relaxed(1);
-        }
-    }
-
+impl<T> Shared<T> {
     fn counts(&self) -> ChannelStats {
         let mut stats = ChannelStats::default();
         for shard in &*self.counters.shards {
@@ -285,6 +241,7 @@ impl Shared {
 pub struct ResultChannel<T> {
     capacity: usize,
     fail_fast: bool,
+    name: Option<Cow<'static, str>>,
     _items: PhantomData<fn(T) -> T>,
 }
 
@@ -293,6 +250,7 @@ impl<T> fmt::Debug for ResultChannel<T> {
         f.debug_struct("ResultChannel")
             .field("capacity", &self.capacity)
             .field("fail_fast", &self.fail_fast)
+            .field("name", &self.name)
             .finish()
     }
 }
@@ -321,7 +279,7 @@ impl<T> ResultChannel<T> {
         if capacity == 0 {
             panic!("{}", ConfigError::zero("capacity"));
         }
-        Self { capacity, fail_fast: false, _items: PhantomData }
+        Self { capacity, fail_fast: false, name: None, _items: PhantomData }
     }
 
     /// The first `Err` sent closes the channel; later sends return [`SendError`] carrying
@@ -332,21 +290,50 @@ impl<T> ResultChannel<T> {
         self
     }
 
+    /// Names the channel: with the `metrics` feature, a named channel records its depth,
+    /// the items sent and whether its first error closed it, labelled `channel` = `name`
+    /// (the metrics and their names are in the table below). Unnamed channels record
+    /// nothing, so the name is the only label: use a few fixed names, not one per request.
+    ///
+    /// | metric | kind | labels |
+    /// |---|---|---|
+    /// | `result_channel_depth` | gauge: items in the channel, not received yet | `channel` |
+    /// | `result_channel_sent_total` | counter: items accepted | `channel`, `outcome` = `ok` / `err` |
+    /// | `result_channel_closed_with_error_total` | counter: fail-fast channels closed by their first `Err` | `channel` |
+    ///
+    /// Channels built with the same name add up. Install the metrics recorder before
+    /// building named channels (the facade's rule for every handle).
+    ///
+    /// ```
+    /// use result_runtime::channel::ResultChannel;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let (tx, rx) = ResultChannel::<u64>::builder(64).name("orders").build();
+    /// tx.send(Ok(1)).await.unwrap();
+    /// assert_eq!(rx.recv().await.unwrap().unwrap(), 1);
+    /// # }
+    /// ```
+    pub fn name(mut self, name: impl Into<Cow<'static, str>>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
     /// The two ends. Both are cloneable: the channel closes when every sender or every
     /// receiver is dropped, or on [`ResultSender::close`] / [`ResultReceiver::close`].
     #[must_use]
     pub fn build(self) -> (ResultSender<T>, ResultReceiver<T>) {
-        let (tx, rx) = async_channel::bounded(self.capacity);
         let shared = Arc::new(Shared {
+            queue: queue::Queue::new(self.capacity),
             fail_fast: self.fail_fast,
-            space: Event::new(),
-            waiting: Padded(WaitCounter::new(0)),
             counters: ShardedCounters::new(),
             failure: OnceLock::new(),
             failure_taken: AtomicBool::new(false),
+            senders: AtomicUsize::new(1),
             receivers: AtomicUsize::new(1),
+            metrics: metrics::Instruments::new(self.name.as_deref()),
         });
-        (ResultSender::new(tx, Arc::clone(&shared)), ResultReceiver::new(rx, shared))
+        (ResultSender::new(Arc::clone(&shared)), ResultReceiver::new(shared))
     }
 }
 
@@ -446,7 +433,7 @@ mod tests {
     async fn waiting_senders_are_counted_until_done_or_dropped() {
         let (tx, rx) = ResultChannel::<u8>::bounded(1);
         tx.try_send(Ok(0)).unwrap();
-        let waiting = |tx: &sender::ResultSender<u8>| tx.shared.waiting.0.load(Ordering::SeqCst);
+        let waiting = |tx: &sender::ResultSender<u8>| tx.shared.queue.waiting_senders();
 
         let mut cancelled = tx.send(Ok(1));
         assert!(futures_util::poll!(&mut cancelled).is_pending());
@@ -474,24 +461,14 @@ mod tests {
     }
 }
 
-/// Model checks of the waiting-sender counter, on the real channel: under `--cfg loom`,
-/// async-channel's queue (`concurrent-queue`) and both events (`event-listener`) run on
-/// loom's atomics, fences and mutexes too, so what is checked is the code that ships.
+/// Model checks of the channel's own waiting lists, on the real channel: under `--cfg loom`
+/// the queue's mutex is loom's, so what is checked is the code that ships.
 ///
-/// The protocol (see [`Shared::made_room`]): a sender that saw `Full` increments `waiting`
-/// (`SeqCst`), listens, and pushes again: concurrent-queue's array queue issues a `SeqCst`
-/// fence before it reads `head` and reports `Full`. A receiver pops (a `SeqCst` CAS of
-/// `head`), then async-channel's `send_ops.notify_additional` issues a `SeqCst` fence before
-/// our load of `waiting`. Fence against fence: either the retry sees the room or the
-/// receiver sees the waiter. A lost wake-up leaves the sender parked for good, which loom
-/// reports as a deadlock (and does, if `start_waiting` is moved after the retry).
-///
-/// The models use capacity 2. At capacity 1 concurrent-queue uses its `Single` queue,
-/// where the pairing is made by `SeqCst` read-modify-writes of one state word instead of
-/// fences (the sender's failed CAS is coherence-ordered before the receiver's pop, so in
-/// the single total order `waiting += 1` < failed push < pop < fence < load, and the
-/// load sees the waiter). Loom models `SeqCst` accesses as `AcqRel` (a limitation its
-/// README states; only `SeqCst` fences are exact), so it reports a false deadlock there.
+/// The protocol (see `queue.rs`): a send that finds the queue full registers its waker
+/// under the lock that saw it full, and every pop wakes the first waiting sender under the
+/// same lock, so no room made after a send saw `Full` can miss it; a waiter dropped after
+/// it was woken passes the wake-up on. A lost wake-up leaves a task parked for good, which
+/// loom reports as a deadlock.
 ///
 /// Run with `RUSTFLAGS="--cfg loom" cargo test -p result-runtime --lib --release loom`.
 #[cfg(all(test, loom))]
@@ -514,7 +491,7 @@ mod loom_tests {
             let (tx, rx) = full_channel();
             let sender = thread::spawn(move || {
                 loom::future::block_on(tx.send(Ok(2))).unwrap();
-                assert_eq!(tx.shared.waiting.0.load(Ordering::SeqCst), 0);
+                assert_eq!(tx.shared.queue.waiting_senders(), 0);
             });
             assert_eq!(rx.try_recv().unwrap().unwrap(), 0);
             sender.join().unwrap();
@@ -523,7 +500,7 @@ mod loom_tests {
         });
     }
 
-    /// The same with the blocking send, which parks the thread on an `EventListener`.
+    /// The same with the blocking send.
     #[test]
     fn loom_blocking_sender_is_woken_by_a_receive() {
         loom::model(|| {
@@ -533,6 +510,58 @@ mod loom_tests {
             sender.join().unwrap();
             assert_eq!(rx.try_recv().unwrap().unwrap(), 1);
             assert_eq!(rx.try_recv().unwrap().unwrap(), 2);
+        });
+    }
+
+    /// A receiver waits on an empty channel while a sender sends and another handle closes
+    /// it: the receiver gets the item or `None` after it, never sleeps through either.
+    #[test]
+    fn loom_waiting_receiver_is_woken_by_a_send_or_the_close() {
+        loom::model(|| {
+            let (tx, rx) = ResultChannel::<u8>::bounded(2);
+            let closer = tx.clone();
+            let receiver = thread::spawn(move || {
+                let mut got = Vec::new();
+                while let Some(item) = loom::future::block_on(rx.recv()) {
+                    got.push(item.unwrap());
+                }
+                got
+            });
+            let sender = thread::spawn(move || {
+                let _ = tx.try_send(Ok(7));
+            });
+            closer.close();
+            sender.join().unwrap();
+            let got = receiver.join().unwrap();
+            assert!(got.is_empty() || got == [7], "{got:?}");
+        });
+    }
+
+    /// Two senders wait on a full channel; one gives up after it may have been woken. The
+    /// room a receive makes still reaches the other one (the wake-up is passed on).
+    #[test]
+    fn loom_a_sender_that_gives_up_passes_its_wake_up_on() {
+        loom::model(|| {
+            let (tx, rx) = ResultChannel::<u8>::bounded(1);
+            tx.try_send(Ok(0)).unwrap();
+            let quitter = tx.clone();
+            let waiter = thread::spawn(move || loom::future::block_on(tx.send(Ok(2))).unwrap());
+            let gives_up = thread::spawn(move || {
+                let mut send = quitter.send(Ok(1));
+                let mut cx = std::task::Context::from_waker(futures_util::task::noop_waker_ref());
+                let _ = std::pin::Pin::new(&mut send).poll(&mut cx);
+                // Whether it got in or not, dropping the future settles it.
+                drop(send);
+            });
+            gives_up.join().unwrap();
+            let first = rx.try_recv().unwrap().unwrap();
+            assert_eq!(first, 0);
+            waiter.join().unwrap();
+            let mut rest = Vec::new();
+            while let Ok(item) = rx.try_recv() {
+                rest.push(item.unwrap());
+            }
+            assert!(rest == [2] || rest == [1, 2] || rest == [2, 1], "{rest:?}");
         });
     }
 }

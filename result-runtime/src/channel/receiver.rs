@@ -9,34 +9,35 @@ use std::time::Duration;
 
 use futures_core::Stream;
 
+use super::queue::{self, Queue};
 use super::{ChannelStats, Envelope, RecvTimeoutError, Shared, Traced, TryRecvError};
 use crate::error::{Result, TaskError};
 
 /// The receiving half of a [`ResultChannel`](super::ResultChannel). Cheap to clone; each item
 /// goes to exactly one receiver. Also a [`Stream`] of `Result<T>`.
 pub struct ResultReceiver<T> {
-    // Boxed so that the receiver is `Unpin` (async-channel's is not) and can be used as a
-    // `Stream` without pinning; one allocation per receiver, none per item.
-    inner: Pin<Box<async_channel::Receiver<Envelope<T>>>>,
-    shared: Arc<Shared>,
+    shared: Arc<Shared<T>>,
+    /// The `Stream` impl's entry among the waiting receivers, while it waits.
+    stream_key: Option<u64>,
 }
 
 impl<T> Clone for ResultReceiver<T> {
     fn clone(&self) -> Self {
         self.shared.receivers.fetch_add(1, Ordering::Relaxed);
-        Self {
-            inner: Box::pin(self.inner.as_ref().get_ref().clone()),
-            shared: Arc::clone(&self.shared),
-        }
+        Self { shared: Arc::clone(&self.shared), stream_key: None }
     }
 }
 
 impl<T> Drop for ResultReceiver<T> {
     fn drop(&mut self) {
+        if let Some(key) = self.stream_key.take() {
+            self.shared.queue.cancel_pop(key);
+        }
         if self.shared.receivers.fetch_sub(1, Ordering::AcqRel) == 1 {
-            // The last receiver: close before waking, so the woken senders see `Closed`.
-            self.inner.close();
-            self.shared.wake_all_senders();
+            // The last receiver: closing wakes the waiting senders, which see `Closed`.
+            self.shared.queue.close();
+            // Nothing sends any more: what is left is never received.
+            self.shared.metrics.abandoned(self.shared.queue.len());
         }
     }
 }
@@ -52,13 +53,12 @@ impl<T> fmt::Debug for ResultReceiver<T> {
 }
 
 impl<T> ResultReceiver<T> {
-    pub(super) fn new(inner: async_channel::Receiver<Envelope<T>>, shared: Arc<Shared>) -> Self {
-        Self { inner: Box::pin(inner), shared }
+    pub(super) fn new(shared: Arc<Shared<T>>) -> Self {
+        Self { shared, stream_key: None }
     }
 
-    /// An item left the queue: one waiting sender may now have room.
     fn took(&self, env: Envelope<T>) -> Traced<T> {
-        self.shared.made_room();
+        self.shared.metrics.received();
         env.into()
     }
 
@@ -79,9 +79,9 @@ impl<T> ResultReceiver<T> {
 
     /// Like [`recv`](Self::recv), with the sender's trace context (see [`Traced`]).
     pub async fn recv_traced(&self) -> Option<Traced<T>> {
-        match self.inner.recv().await {
-            Ok(env) => Some(self.took(env)),
-            Err(async_channel::RecvError) => self.take_failure(),
+        match (Recv { queue: &self.shared.queue, key: None }).await {
+            Some(env) => Some(self.took(env)),
+            None => self.take_failure(),
         }
     }
 
@@ -99,12 +99,10 @@ impl<T> ResultReceiver<T> {
     /// # Errors
     /// As [`try_recv`](Self::try_recv).
     pub fn try_recv_traced(&self) -> std::result::Result<Traced<T>, TryRecvError> {
-        match self.inner.try_recv() {
-            Ok(env) => Ok(self.took(env)),
-            Err(async_channel::TryRecvError::Empty) => Err(TryRecvError::Empty),
-            Err(async_channel::TryRecvError::Closed) => {
-                self.take_failure().ok_or(TryRecvError::Closed)
-            }
+        match self.shared.queue.pop(None) {
+            Poll::Ready(Some(env)) => Ok(self.took(env)),
+            Poll::Pending => Err(TryRecvError::Empty),
+            Poll::Ready(None) => self.take_failure().ok_or(TryRecvError::Closed),
         }
     }
 
@@ -127,10 +125,7 @@ impl<T> ResultReceiver<T> {
     /// The next item from synchronous code, blocking the thread; `None` once closed and
     /// drained. Do not call it on an async runtime's worker thread.
     pub fn blocking_recv(&self) -> Option<Result<T>> {
-        match self.inner.recv_blocking() {
-            Ok(env) => Some(self.took(env).result),
-            Err(async_channel::RecvError) => self.take_failure().map(Traced::into_result),
-        }
+        queue::block_on(self.recv())
     }
 
     /// Waits for at least one item, then appends up to `limit` items that are ready to
@@ -201,33 +196,31 @@ impl<T> ResultReceiver<T> {
     /// Closes the channel for every sender and receiver; items already sent are still
     /// delivered. Returns `false` if it was already closed.
     pub fn close(&self) -> bool {
-        let closed = self.inner.close();
-        self.shared.wake_all_senders();
-        closed
+        self.shared.queue.close()
     }
 
     /// Whether the channel is closed (there may still be items to drain).
     #[must_use]
     pub fn is_closed(&self) -> bool {
-        self.inner.is_closed()
+        self.shared.queue.is_closed()
     }
 
     /// Items waiting in the channel.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.inner.len()
+        self.shared.queue.len()
     }
 
     /// Whether no item is waiting.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.inner.is_empty()
+        self.len() == 0
     }
 
     /// The most items the channel holds.
     #[must_use]
     pub fn capacity(&self) -> usize {
-        self.inner.capacity().unwrap_or(usize::MAX)
+        self.shared.queue.capacity()
     }
 
     /// Items accepted so far, by outcome.
@@ -247,10 +240,36 @@ impl<T> Stream for ResultReceiver<T> {
     type Item = Result<T>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<T>>> {
-        match self.inner.as_mut().poll_next(cx) {
-            Poll::Ready(Some(env)) => Poll::Ready(Some(self.took(env).result)),
-            Poll::Ready(None) => Poll::Ready(self.take_failure().map(Traced::into_result)),
+        let this = &mut *self;
+        match this.shared.queue.poll_pop(&mut this.stream_key, cx) {
+            Poll::Ready(Some(env)) => Poll::Ready(Some(this.took(env).result)),
+            Poll::Ready(None) => Poll::Ready(this.take_failure().map(Traced::into_result)),
             Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+/// One receive: its entry among the waiting receivers lives as long as it waits.
+struct Recv<'a, T> {
+    queue: &'a Queue<Envelope<T>>,
+    key: Option<u64>,
+}
+
+impl<T> std::future::Future for Recv<'_, T> {
+    type Output = Option<Envelope<T>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        this.queue.poll_pop(&mut this.key, cx)
+    }
+}
+
+impl<T> Drop for Recv<'_, T> {
+    /// A receive dropped while it waits leaves the list, passing on a wake-up it got (an
+    /// item is there for the next receiver).
+    fn drop(&mut self) {
+        if let Some(key) = self.key.take() {
+            self.queue.cancel_pop(key);
         }
     }
 }

@@ -3,14 +3,15 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::task::{ready, Context, Poll};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use event_listener::{EventListener, Listener};
 use futures_core::Stream;
 use futures_util::StreamExt;
 
+use super::queue::{self, Refused};
 use super::{ChannelStats, Envelope, Failure, SendError, SendTimeoutError, Shared, TrySendError};
 use crate::error::{Result, TaskError};
 use crate::trace::TraceContext;
@@ -18,13 +19,22 @@ use crate::trace::TraceContext;
 /// The sending half of a [`ResultChannel`](super::ResultChannel). Cheap to clone; every
 /// send records the sender's [`TraceContext::current`] with the item.
 pub struct ResultSender<T> {
-    inner: async_channel::Sender<Envelope<T>>,
-    pub(super) shared: Arc<Shared>,
+    pub(super) shared: Arc<Shared<T>>,
 }
 
 impl<T> Clone for ResultSender<T> {
     fn clone(&self) -> Self {
-        Self { inner: self.inner.clone(), shared: Arc::clone(&self.shared) }
+        self.shared.senders.fetch_add(1, Ordering::Relaxed);
+        Self { shared: Arc::clone(&self.shared) }
+    }
+}
+
+impl<T> Drop for ResultSender<T> {
+    /// The last sender closes the channel: receivers drain what was sent, then get `None`.
+    fn drop(&mut self) {
+        if self.shared.senders.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.shared.queue.close();
+        }
     }
 }
 
@@ -39,14 +49,19 @@ impl<T> fmt::Debug for ResultSender<T> {
 }
 
 impl<T> ResultSender<T> {
-    pub(super) fn new(inner: async_channel::Sender<Envelope<T>>, shared: Arc<Shared>) -> Self {
-        Self { inner, shared }
+    pub(super) fn new(shared: Arc<Shared<T>>) -> Self {
+        Self { shared }
     }
 
-    /// The one place an item enters the queue: fail-fast rules, then an atomic `try_send`,
-    /// then the counters. Never blocks, never loses the item: `Full` gives the envelope back
-    /// (with its boxed context, so a retry does not allocate again).
-    fn push(&self, env: Envelope<T>) -> std::result::Result<(), Rejected<T>> {
+    /// The one place an item enters the queue: fail-fast rules, then the queue's push, then
+    /// the counters. Never blocks, never loses the item: `Full` gives the envelope back
+    /// (with its boxed context, so a retry does not allocate again), with `waiter`
+    /// registered for room when given.
+    fn push(
+        &self,
+        env: Envelope<T>,
+        waiter: Option<(&mut Option<u64>, &std::task::Waker)>,
+    ) -> std::result::Result<(), Rejected<T>> {
         let shared = &*self.shared;
         if shared.fail_fast {
             if let Some(first) = shared.failure.get() {
@@ -60,13 +75,14 @@ impl<T> ResultSender<T> {
             }
         }
         let is_ok = env.result.is_ok();
-        match self.inner.try_send(env) {
+        match shared.queue.push(env, waiter) {
             Ok(()) => {
                 shared.counters.add(is_ok);
+                shared.metrics.sent(is_ok);
                 Ok(())
             }
-            Err(async_channel::TrySendError::Full(env)) => Err(Rejected::Full(env)),
-            Err(async_channel::TrySendError::Closed(env)) => {
+            Err(Refused::Full(env)) => Err(Rejected::Full(env)),
+            Err(Refused::Closed(env)) => {
                 Err(Rejected::Closed(SendError { item: env.result, cause: self.cause() }))
             }
         }
@@ -79,14 +95,14 @@ impl<T> ResultSender<T> {
         error: TaskError,
         trace: Option<TraceContext>,
     ) -> std::result::Result<(), Rejected<T>> {
-        if self.inner.is_closed() {
+        if self.is_closed() {
             return Err(Rejected::Closed(SendError { item: Err(error), cause: self.cause() }));
         }
         match self.shared.failure.set(Failure { error, trace }) {
             Ok(()) => {
                 self.shared.counters.add(false);
-                self.inner.close();
-                self.shared.wake_all_senders();
+                self.shared.metrics.failed();
+                self.shared.queue.close();
                 Ok(())
             }
             Err(lost_race) => {
@@ -110,8 +126,7 @@ impl<T> ResultSender<T> {
             sender: self,
             env: Some(Envelope { result: item, trace: None }),
             traced: false,
-            listener: None,
-            waiting: false,
+            key: None,
         }
     }
 
@@ -120,7 +135,7 @@ impl<T> ResultSender<T> {
     /// # Errors
     /// [`TrySendError::Full`] or [`TrySendError::Closed`], both with the item.
     pub fn try_send(&self, item: Result<T>) -> std::result::Result<(), TrySendError<T>> {
-        match self.push(Envelope::current(item)) {
+        match self.push(Envelope::current(item), None) {
             Ok(()) => Ok(()),
             Err(Rejected::Full(env)) => Err(TrySendError::Full(env.result)),
             Err(Rejected::Closed(e)) => Err(TrySendError::Closed(e)),
@@ -155,24 +170,7 @@ impl<T> ResultSender<T> {
     /// # Errors
     /// [`SendError`] with the item when the channel is closed.
     pub fn blocking_send(&self, item: Result<T>) -> std::result::Result<(), SendError<T>> {
-        let mut env = match self.push(Envelope::current(item)) {
-            Ok(()) => return Ok(()),
-            Err(Rejected::Closed(e)) => return Err(e),
-            Err(Rejected::Full(back)) => back,
-        };
-        self.shared.start_waiting();
-        let result = loop {
-            // Listen, then try again: a receiver may have made room before we listened.
-            let listener = self.shared.space.listen();
-            env = match self.push(env) {
-                Ok(()) => break Ok(()),
-                Err(Rejected::Closed(e)) => break Err(e),
-                Err(Rejected::Full(back)) => back,
-            };
-            listener.wait();
-        };
-        self.shared.stop_waiting();
-        result
+        queue::block_on(self.send(item))
     }
 
     /// Sends every item of `stream` in order, waiting for room as needed, until the stream
@@ -223,33 +221,31 @@ impl<T> ResultSender<T> {
     /// Closes the channel for every sender and receiver. Items already sent are still
     /// delivered. Returns `false` if it was already closed.
     pub fn close(&self) -> bool {
-        let closed = self.inner.close();
-        self.shared.wake_all_senders();
-        closed
+        self.shared.queue.close()
     }
 
     /// Whether the channel is closed.
     #[must_use]
     pub fn is_closed(&self) -> bool {
-        self.inner.is_closed()
+        self.shared.queue.is_closed()
     }
 
     /// Items waiting in the channel.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.inner.len()
+        self.shared.queue.len()
     }
 
     /// Whether no item is waiting.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.inner.is_empty()
+        self.len() == 0
     }
 
     /// The most items the channel holds.
     #[must_use]
     pub fn capacity(&self) -> usize {
-        self.inner.capacity().unwrap_or(usize::MAX)
+        self.shared.queue.capacity()
     }
 
     /// Items accepted so far, by outcome.
@@ -276,23 +272,16 @@ pub struct SendFuture<'a, T> {
     /// Whether the context was recorded: at the first poll, since futures are lazy and
     /// `ctx.scope(tx.send(x))` must record `ctx`.
     traced: bool,
-    listener: Option<EventListener>,
-    /// Counted in `Shared::waiting` (from the first `Full` until done or dropped).
-    waiting: bool,
-}
-
-impl<T> SendFuture<'_, T> {
-    fn done(&mut self) {
-        self.listener = None;
-        if std::mem::take(&mut self.waiting) {
-            self.sender.shared.stop_waiting();
-        }
-    }
+    /// Its entry among the senders waiting for room, once it found the channel full.
+    key: Option<u64>,
 }
 
 impl<T> Drop for SendFuture<'_, T> {
+    /// A send dropped while it waits leaves the waiting list (passing on a wake-up it got).
     fn drop(&mut self) {
-        self.done();
+        if let Some(key) = self.key.take() {
+            self.sender.shared.queue.cancel_push(key);
+        }
     }
 }
 
@@ -319,39 +308,19 @@ impl<T> Future for SendFuture<'_, T> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        loop {
-            let mut env = this.env.take().expect("SendFuture polled after it completed");
-            if !this.traced {
-                this.traced = true;
-                env.trace = TraceContext::current().map(Box::new);
-            }
-            match this.sender.push(env) {
-                Ok(()) => {
-                    this.done();
-                    return Poll::Ready(Ok(()));
-                }
-                Err(Rejected::Closed(e)) => {
-                    this.done();
-                    return Poll::Ready(Err(e));
-                }
-                Err(Rejected::Full(env)) => {
-                    this.env = Some(env);
-                    match this.listener.as_mut() {
-                        // Listen first, then retry once before sleeping: a receiver may have
-                        // made room between the failed push and the listen.
-                        None => {
-                            if !this.waiting {
-                                this.waiting = true;
-                                this.sender.shared.start_waiting();
-                            }
-                            this.listener = Some(this.sender.shared.space.listen());
-                        }
-                        Some(listener) => {
-                            ready!(Pin::new(listener).poll(cx));
-                            this.listener = None;
-                        }
-                    }
-                }
+        let mut env = this.env.take().expect("SendFuture polled after it completed");
+        if !this.traced {
+            this.traced = true;
+            env.trace = TraceContext::current().map(Box::new);
+        }
+        // Full: the waker is registered under the same lock that saw the queue full, so
+        // the room made next wakes this send.
+        match this.sender.push(env, Some((&mut this.key, cx.waker()))) {
+            Ok(()) => Poll::Ready(Ok(())),
+            Err(Rejected::Closed(e)) => Poll::Ready(Err(e)),
+            Err(Rejected::Full(env)) => {
+                this.env = Some(env);
+                Poll::Pending
             }
         }
     }

@@ -290,8 +290,7 @@ impl<T> GroupBuilder<T> {
             discard: self.discard,
             name: self.name,
             created: Instant::now(),
-            #[cfg(not(loom))]
-            live: std::sync::Mutex::new(Vec::new()),
+            spawns: super::sync::Mutex::new(super::task::Spawns::default()),
             #[cfg(not(loom))]
             parent_task: super::task::current_task(),
         };

@@ -1,8 +1,10 @@
 //! [`dump`]: a snapshot of every live group and task in the process, as a tree.
 //!
 //! Cheap when nobody asks: a group registers a weak reference to itself once, when it is
-//! built; a spawn adds a weak reference to its task to its group's list under the group's
-//! spawn lock (the tasks themselves never touch the list, and only `dump` reads it). The
+//! built; a spawn adds a weak reference to its task to its group's list under the spawn
+//! lock it takes anyway (for the task's index), so the list adds no lock and no atomic
+//! read-modify-write of its own to the spawn path; the tasks never touch it, and only
+//! `dump` reads it. The
 //! walk, the locks it takes and every allocation of the snapshot happen in `dump`.
 
 use std::fmt;
@@ -149,7 +151,7 @@ impl fmt::Display for TaskTree {
 /// To serve it (the examples' `/debug/tasks`), answer `GET /debug/tasks` with
 /// `result_runtime::group::dump().to_string()` as `text/plain; charset=utf-8`.
 ///
-/// It costs nothing until called: a call locks the registry and each group's task list
+/// It costs nothing until called: a call locks the registry and each group's spawn lock
 /// briefly (a spawn into that group waits meanwhile), and allocates the snapshot. A task
 /// that ended between two reads may be missing; a group is listed under the task it was
 /// built in while that task lives, and as a root otherwise.
@@ -199,9 +201,10 @@ fn snapshot(
     let cancelled = g.ctx.is_cancelled();
     let stopping = g.soft.is_cancelled();
     let live: Vec<Arc<Slot>> = g
-        .live
+        .spawns
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
+        .live
         .iter()
         .filter_map(Weak::upgrade)
         .filter(|t| !ended(t))

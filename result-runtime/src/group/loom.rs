@@ -1,6 +1,7 @@
 //! loom models of the group's own synchronisation: the handle slot (every awaiting clone is
-//! woken, a handle that gives up leaves no waker behind) and the first-failure store (one
-//! winner, stored before the context is cancelled).
+//! woken, a handle that gives up leaves no waker behind), the first-failure store (one
+//! winner, stored before the context is cancelled) and the task set's joiner (no outcome
+//! missed by a poller going to sleep).
 //!
 //! Run: `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 CARGO_TARGET_DIR=target/loom
 //! cargo test -p result-runtime --lib --release loom`
@@ -13,8 +14,9 @@ use loom::thread;
 
 use super::failure::FirstFailure;
 use super::handle::{Slot, TaskHandle};
+use super::set::TaskSet;
 use super::sync::Arc;
-use super::task::Shared;
+use super::task::{Done, Shared};
 use crate::code::Code;
 use crate::context::Context;
 use crate::error::{ErrorKind, TaskError};
@@ -99,6 +101,7 @@ fn loom_a_cancelled_sibling_never_wins_the_failure() {
             discard: false,
             name: None,
             created: tokio::time::Instant::now(),
+            spawns: super::sync::Mutex::new(super::task::Spawns::default()),
         });
         let failing: Vec<_> = ["a", "b"]
             .into_iter()
@@ -127,5 +130,64 @@ fn loom_a_cancelled_sibling_never_wins_the_failure() {
         assert_eq!(winner.kind(), ErrorKind::Failed);
         assert!(["a", "b"].contains(&winner.message().as_ref()));
         assert_eq!(shared.ctx.cause().unwrap().message(), winner.message());
+    });
+}
+
+/// Two tasks deliver their outcomes on two threads while the group's poller drains the set
+/// and goes to sleep in between: it sees both, and ends. Without the fences in `Joiner`
+/// (or with `register` raising `armed` after the poller's last look), loom finds the
+/// interleaving where a push and the poller's sleep miss each other, a deadlock.
+#[test]
+fn loom_task_set_poller_never_misses_an_outcome() {
+    loom::model(|| {
+        let set = TaskSet::<usize>::new();
+        let tasks: Vec<_> = (0..2)
+            .map(|index| {
+                set.hold();
+                let core = set.core().clone();
+                thread::spawn(move || {
+                    core.deliver(Done { index, result: Ok(index), stopped: false });
+                })
+            })
+            .collect();
+        let mut seen = loom::future::block_on(async {
+            let mut seen = Vec::new();
+            while let Some(done) = set.join_next().await {
+                seen.push(done.index);
+            }
+            seen
+        });
+        for t in tasks {
+            t.join().unwrap();
+        }
+        seen.sort_unstable();
+        assert_eq!(seen, [0, 1]);
+        assert!(set.is_empty());
+    });
+}
+
+/// The same with the collect-everything wait (`join`): the poller sleeps until the last
+/// task delivers, woken once; it never sleeps through that last delivery.
+#[test]
+fn loom_task_set_join_all_is_woken_by_the_last_delivery() {
+    loom::model(|| {
+        let set = TaskSet::<usize>::new();
+        let tasks: Vec<_> = (0..2)
+            .map(|index| {
+                set.hold();
+                let core = set.core().clone();
+                thread::spawn(move || {
+                    core.deliver(Done { index, result: Ok(index), stopped: false });
+                })
+            })
+            .collect();
+        let mut seen: Vec<usize> =
+            loom::future::block_on(async { set.join_all().await.map(|d| d.index).collect() });
+        for t in tasks {
+            t.join().unwrap();
+        }
+        seen.sort_unstable();
+        assert_eq!(seen, [0, 1]);
+        assert!(set.is_empty());
     });
 }

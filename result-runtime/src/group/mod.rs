@@ -6,8 +6,7 @@
 //! an abort does). [`Group::join`] returns the values in spawn order, or that failure: never a
 //! `Cancelled` it caused.
 //!
-//! What the group adds to tokio's `JoinSet` (which it builds on, for spawning and for
-//! aborting on drop) and to `errgroup`:
+//! What the group adds to tokio's `JoinSet` and to `errgroup`:
 //! - results in spawn order ([`join`](Group::join)), or as they finish
 //!   ([`join_stream`](Group::join_stream)) for long-lived groups that must not keep every
 //!   output;
@@ -40,8 +39,8 @@
 //! `JoinHandle::abort`, and the task still reports its index (`Cancelled`, with the failure as
 //! the cause) to `join_all`, the stream and its handle. Work queued behind the limit waits
 //! for its slot inside that same race, so it stops too, without ever being polled. Dropping
-//! the group also aborts its tasks through `JoinSet`. Neither can stop code that blocks
-//! without awaiting: `join` waits for such a task to return.
+//! the group cancels that context too, which is how it aborts its tasks. Neither can stop
+//! code that blocks without awaiting: `join` waits for such a task to return.
 //!
 //! ## Which error wins
 //! In fail-fast mode the group's error is the first failure *recorded*: tasks record their
@@ -95,6 +94,7 @@ mod loom;
 mod metrics;
 pub(crate) mod registry;
 mod report;
+mod set;
 mod stream;
 mod sync;
 mod task;
@@ -102,9 +102,7 @@ mod task;
 use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-
-use tokio::task::{JoinError, JoinSet};
+use std::sync::Arc;
 
 use crate::code::Code;
 use crate::context::Context;
@@ -116,16 +114,11 @@ pub use dump::{dump, GroupSnapshot, TaskSnapshot, TaskState, TaskTree};
 pub use error::AtLimit;
 pub use handle::TaskHandle;
 pub use report::{ShutdownReport, Supervised};
+use set::TaskSet;
 pub use stream::JoinStream;
 pub(crate) use task::fail_ambient;
 pub use task::shield;
 use task::{spawn_task, Done, Shared};
-
-struct Tasks<T> {
-    set: JoinSet<Done<T>>,
-    /// The index the next spawn gets (also the number of tasks spawned so far).
-    next: usize,
-}
 
 /// A fail-fast group of tasks producing `T`s. See the [module docs](self).
 ///
@@ -135,7 +128,7 @@ struct Tasks<T> {
 /// Spawning needs a tokio runtime, as `tokio::spawn` does.
 pub struct Group<T> {
     shared: Arc<Shared>,
-    tasks: Mutex<Tasks<T>>,
+    set: TaskSet<T>,
 }
 
 impl<T> fmt::Debug for Group<T> {
@@ -154,7 +147,7 @@ impl<T> Group<T> {
         let shared = Arc::new(shared);
         #[cfg(not(loom))]
         dump::register(&shared);
-        Self { shared, tasks: Mutex::new(Tasks { set: JoinSet::new(), next: 0 }) }
+        Self { shared, set: TaskSet::new() }
     }
 }
 
@@ -247,10 +240,6 @@ impl<T: Send + 'static> Group<T> {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Tasks<T>> {
-        self.tasks.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     /// How many tasks were ever spawned into the group (finished ones included): the index
     /// the next spawn gets. Unlike `JoinSet::len`, it never goes down.
     ///
@@ -270,7 +259,7 @@ impl<T: Send + 'static> Group<T> {
     /// ```
     #[must_use]
     pub fn spawned(&self) -> usize {
-        self.lock().next
+        sync::lock(&self.shared.spawns).next
     }
 
     /// How many tasks the group holds now: running, waiting for a slot, or finished and not
@@ -292,20 +281,15 @@ impl<T: Send + 'static> Group<T> {
     /// ```
     #[must_use]
     pub fn held(&self) -> usize {
-        let mut tasks = self.lock();
-        self.reap(&mut tasks);
-        tasks.set.len()
+        self.reap();
+        self.set.len()
     }
 
     /// In discarding mode, drops what finished since the last look: the outputs go, and
     /// the failures were recorded (or supervised) by the tasks themselves.
-    fn reap(&self, tasks: &mut Tasks<T>) {
+    fn reap(&self) {
         if self.shared.discard {
-            while let Some(res) = tasks.set.try_join_next() {
-                if let Err(e) = res {
-                    self.shared.fail(&join_error(e, &self.shared));
-                }
-            }
+            while self.set.try_join_next().is_some() {}
         }
     }
 
@@ -373,13 +357,9 @@ impl<T: Send + 'static> Group<T> {
     where
         F: Future<Output = Result<T>> + Send + 'static,
     {
-        let mut tasks = self.lock();
-        self.reap(&mut tasks);
-        let index = tasks.next;
-        let handle = spawn_task(&mut tasks.set, &self.shared, index, name, permit, fut);
-        // Counted once spawned: a spawn outside a runtime panics and must leave no hole.
-        tasks.next += 1;
-        handle
+        self.reap();
+        let mut spawns = sync::lock(&self.shared.spawns);
+        spawn_task(&self.set, &mut spawns, &self.shared, name, permit, fut)
     }
 
     /// Spawns `fut` only if a slot of the limit is free now (always, without a limit).
@@ -435,9 +415,8 @@ impl<T: Send + 'static> Group<T> {
             return self.drain().await;
         }
         let mut out = Collector::new(self.spawned());
-        let set = &mut self.tasks.get_mut().unwrap_or_else(PoisonError::into_inner).set;
-        while let Some(res) = set.join_next().await {
-            out.accept(res, &self.shared);
+        for done in self.set.join_all().await {
+            out.accept(done);
         }
         out.finish(&self.shared)
     }
@@ -469,39 +448,28 @@ impl<T: Send + 'static> Group<T> {
             return Vec::new();
         }
         let mut out = Collector::new(self.spawned());
-        let set = &mut self.tasks.get_mut().unwrap_or_else(PoisonError::into_inner).set;
-        while let Some(res) = set.join_next().await {
-            out.accept(res, &self.shared);
+        for done in self.set.join_all().await {
+            out.accept(done);
         }
         out.all(&self.shared)
     }
 
     /// `join` for a discarding group: waits for every task and keeps nothing per task.
     async fn drain(&mut self) -> Result<Vec<T>> {
-        let set = &mut self.tasks.get_mut().unwrap_or_else(PoisonError::into_inner).set;
         let mut lowest: Option<(usize, TaskError)> = None;
-        let mut lost = None;
-        while let Some(res) = set.join_next().await {
-            match res {
-                Ok(Done { index, result: Err(e), .. }) => {
-                    if lowest.as_ref().is_none_or(|(i, _)| index < *i) {
-                        lowest = Some((index, e));
-                    }
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    let error = join_error(e, &self.shared);
-                    self.shared.fail(&error);
-                    lost.get_or_insert(error);
+        for done in self.set.join_all().await {
+            if let Done { index, result: Err(e), .. } = done {
+                if lowest.as_ref().is_none_or(|(i, _)| index < *i) {
+                    lowest = Some((index, e));
                 }
             }
         }
         if let Some(failure) = self.shared.failure.get() {
             return Err(failure);
         }
-        match (lost, lowest) {
-            (Some(e), _) | (None, Some((_, e))) => Err(e),
-            (None, None) => Ok(Vec::new()),
+        match lowest {
+            Some((_, e)) => Err(e),
+            None => Ok(Vec::new()),
         }
     }
 
@@ -521,22 +489,16 @@ impl<T: Send + 'static> Group<T> {
     ///
     /// # Cancel safety
     /// As [`join`](Self::join): dropping the future cancels and aborts the tasks.
-    pub async fn join_supervised(mut self) -> Result<Supervised<T>> {
-        let set = &mut self.tasks.get_mut().unwrap_or_else(PoisonError::into_inner).set;
+    pub async fn join_supervised(self) -> Result<Supervised<T>> {
         let mut report =
             Supervised { values: Vec::new(), failed: Vec::new(), cancelled: Vec::new() };
-        while let Some(res) = set.join_next().await {
-            match res {
-                Ok(Done { index, result: Ok(v), .. }) => report.values.push((index, v)),
-                Ok(Done { index, result: Err(e), .. }) if e.is_cancelled() => {
+        for done in self.set.join_all().await {
+            match done {
+                Done { index, result: Ok(v), .. } => report.values.push((index, v)),
+                Done { index, result: Err(e), .. } if e.is_cancelled() => {
                     report.cancelled.push(index);
                 }
-                Ok(Done { index, result: Err(e), .. }) => report.failed.push((index, e)),
-                Err(e) => {
-                    let error = join_error(e, &self.shared);
-                    self.shared.fail(&error);
-                    self.shared.supervise(&error);
-                }
+                Done { index, result: Err(e), .. } => report.failed.push((index, e)),
             }
         }
         if let Some(failure) = self.shared.failure.get() {
@@ -587,17 +549,16 @@ impl<T: Send + 'static> Group<T> {
     ///
     /// # Cancel safety
     /// As [`join`](Self::join): dropping the future cancels and aborts the tasks at once.
-    pub async fn shutdown(mut self, grace: std::time::Duration) -> ShutdownReport<T> {
+    pub async fn shutdown(self, grace: std::time::Duration) -> ShutdownReport<T> {
         let cause = TaskError::new(Code::CANCELLED, "group shutting down");
         self.shared.soft.cancel(cause.clone());
         let until = tokio::time::Instant::now() + grace;
         let shared = self.shared.clone();
-        let set = &mut self.tasks.get_mut().unwrap_or_else(PoisonError::into_inner).set;
+        let set = &self.set;
         let mut report = ShutdownReport { finished: Vec::new(), aborted: Vec::new() };
-        let mut accept = |res: std::result::Result<Done<T>, JoinError>| match res {
-            Ok(Done { index, stopped: true, .. }) => report.aborted.push(index),
-            Ok(Done { index, result, .. }) => report.finished.push((index, result)),
-            Err(e) => shared.fail(&join_error(e, &shared)),
+        let mut accept = |done: Done<T>| match done {
+            Done { index, stopped: true, .. } => report.aborted.push(index),
+            Done { index, result, .. } => report.finished.push((index, result)),
         };
         loop {
             match tokio::time::timeout_at(until, set.join_next()).await {
@@ -672,7 +633,7 @@ impl<T: Send + 'static> Group<T> {
     /// # Cancel safety
     /// As [`join`](Self::join): dropping the future cancels and aborts the tasks, and no
     /// further input is taken.
-    pub async fn map<I, F, Fut>(mut self, inputs: I, mut f: F) -> Result<Vec<T>>
+    pub async fn map<I, F, Fut>(self, inputs: I, mut f: F) -> Result<Vec<T>>
     where
         I: IntoIterator,
         F: FnMut(I::Item) -> Fut,
@@ -685,8 +646,8 @@ impl<T: Send + 'static> Group<T> {
             return self.join().await;
         };
         let shared = self.shared.clone();
-        let tasks = self.tasks.get_mut().unwrap_or_else(PoisonError::into_inner);
-        let mut out = Collector::new(tasks.next);
+        let set = &self.set;
+        let mut out = Collector::new(sync::lock(&shared.spawns).next);
         let mut inputs = inputs.into_iter();
         let mut more = true;
         // No semaphore waits here: the group's own tasks are the only holders of its
@@ -695,7 +656,7 @@ impl<T: Send + 'static> Group<T> {
         loop {
             more = more && !shared.ctx.is_cancelled();
             if more {
-                let permit = if tasks.set.is_empty() {
+                let permit = if set.is_empty() {
                     Some(limit.clone().acquire_owned().await.expect("never closed"))
                 } else {
                     limit.clone().try_acquire_owned().ok()
@@ -703,24 +664,16 @@ impl<T: Send + 'static> Group<T> {
                 if let Some(permit) = permit {
                     match inputs.next() {
                         Some(input) => {
-                            let index = tasks.next;
-                            spawn_task(
-                                &mut tasks.set,
-                                &shared,
-                                index,
-                                None,
-                                Some(permit),
-                                f(input),
-                            );
-                            tasks.next += 1;
+                            let mut spawns = sync::lock(&shared.spawns);
+                            spawn_task(set, &mut spawns, &shared, None, Some(permit), f(input));
                         }
                         None => more = false,
                     }
                     continue;
                 }
             }
-            match tasks.set.join_next().await {
-                Some(res) => out.accept(res, &shared),
+            match set.join_next().await {
+                Some(done) => out.accept(done),
                 None => break,
             }
         }
@@ -729,46 +682,34 @@ impl<T: Send + 'static> Group<T> {
 }
 
 impl<T> Drop for Group<T> {
-    /// Cancels the group's context (so nested groups and cooperative work stop too) and
-    /// aborts its tasks (`JoinSet`'s drop): no task outlives its group.
+    /// Cancels the group's context, which stops every task at its next poll (each races its
+    /// future against that context) and nested groups and cooperative work too: no task
+    /// outlives its group.
     fn drop(&mut self) {
-        let tasks = self.tasks.get_mut().unwrap_or_else(PoisonError::into_inner);
-        if !tasks.set.is_empty() {
+        if !self.set.is_empty() {
             self.shared.ctx.cancel(TaskError::new(Code::CANCELLED, "group dropped"));
         }
-        // The `JoinSet` field aborts every task it still holds when it is dropped, next.
     }
 }
 
 /// Gathers task results by index.
 struct Collector<T> {
     results: Vec<Option<Result<T>>>,
-    /// The error of a task torn down without a result: a runtime shutting down, or a panic
-    /// while its future was dropped (outside the task's panic capture).
-    lost: Option<TaskError>,
 }
 
 impl<T> Collector<T> {
     fn new(capacity: usize) -> Self {
         let mut results = Vec::new();
         results.resize_with(capacity, || None);
-        Self { results, lost: None }
+        Self { results }
     }
 
-    fn accept(&mut self, res: std::result::Result<Done<T>, JoinError>, shared: &Shared) {
-        match res {
-            Ok(Done { index, result, .. }) => {
-                if index >= self.results.len() {
-                    self.results.resize_with(index + 1, || None);
-                }
-                self.results[index] = Some(result);
-            }
-            Err(e) => {
-                let error = join_error(e, shared);
-                shared.fail(&error);
-                self.lost.get_or_insert(error);
-            }
+    fn accept(&mut self, done: Done<T>) {
+        let Done { index, result, .. } = done;
+        if index >= self.results.len() {
+            self.results.resize_with(index + 1, || None);
         }
+        self.results[index] = Some(result);
     }
 
     fn missing(shared: &Shared) -> TaskError {
@@ -779,29 +720,10 @@ impl<T> Collector<T> {
         if let Some(failure) = shared.failure.get() {
             return Err(failure);
         }
-        if let Some(lost) = self.lost {
-            return Err(lost);
-        }
         self.results.into_iter().map(|r| r.unwrap_or_else(|| Err(Self::missing(shared)))).collect()
     }
 
     fn all(self, shared: &Shared) -> Vec<Result<T>> {
-        let lost = self.lost;
-        self.results
-            .into_iter()
-            .map(|r| {
-                r.unwrap_or_else(|| Err(lost.clone().unwrap_or_else(|| Self::missing(shared))))
-            })
-            .collect()
-    }
-}
-
-/// What a task that ended without a result ended with. A panic here escaped the task's
-/// capture (it happened while the task's future was being dropped): it still becomes a
-/// `Panicked` error and fails the group, it does not vanish.
-fn join_error(error: JoinError, shared: &Shared) -> TaskError {
-    match error.try_into_panic() {
-        Ok(payload) => crate::panic::panicked(payload),
-        Err(_) => Collector::<()>::missing(shared),
+        self.results.into_iter().map(|r| r.unwrap_or_else(|| Err(Self::missing(shared)))).collect()
     }
 }

@@ -38,21 +38,6 @@ impl<T: Send + 'static> Stream for JoinStream<T> {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
-        let tasks = this.group.tasks.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner);
-        loop {
-            return match tasks.set.poll_join_next(cx) {
-                Poll::Pending => Poll::Pending,
-                Poll::Ready(None) => Poll::Ready(None),
-                Poll::Ready(Some(Ok(done))) => Poll::Ready(Some((done.index, done.result))),
-                // A task torn down without a result (a runtime shutting down, or a panic
-                // while its future was dropped): its index is gone with it, so there is no
-                // item to yield, but a panic still fails the group.
-                Poll::Ready(Some(Err(e))) => {
-                    let error = super::join_error(e, &this.group.shared);
-                    this.group.shared.fail(&error);
-                    continue;
-                }
-            };
-        }
+        this.group.set.poll_join_next(cx).map(|done| done.map(|d| (d.index, d.result)))
     }
 }

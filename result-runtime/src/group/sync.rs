@@ -1,16 +1,17 @@
 //! The synchronisation primitives of the group's own shared state (the handle slot, the
-//! first-failure store): std's, or loom's under `--cfg loom`, so that the loom models in
+//! first-failure store, the task set's
+//! joiner): std's, or loom's under `--cfg loom`, so that the loom models in
 //! `loom.rs` check the very code that runs. Everything else (tokio, the context) keeps its
 //! own primitives.
 
 #[cfg(loom)]
 pub(super) use loom::sync::{
-    atomic::{AtomicBool, Ordering},
+    atomic::{fence, AtomicBool, AtomicUsize, Ordering},
     Arc, Mutex, MutexGuard,
 };
 #[cfg(not(loom))]
 pub(super) use std::sync::{
-    atomic::{AtomicBool, Ordering},
+    atomic::{fence, AtomicBool, AtomicUsize, Ordering},
     Arc, Mutex, MutexGuard,
 };
 

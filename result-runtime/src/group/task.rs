@@ -8,10 +8,10 @@ use std::sync::Arc;
 use std::task::{ready, Context as TaskCx, Poll};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio::task::JoinSet;
 
 use super::failure::FirstFailure;
 use super::handle::{Slot, TaskHandle, TaskInfo};
+use super::set::{Core, TaskSet};
 use super::sync;
 use crate::context::Context;
 use crate::error::{Result, TaskError};
@@ -42,11 +42,10 @@ pub(super) struct Shared {
     pub(super) name: Option<Cow<'static, str>>,
     /// When the group was built (for [`dump`](super::dump)).
     pub(super) created: tokio::time::Instant,
-    /// The group's tasks for [`dump`](super::dump): pushed at spawn (under the group's
-    /// spawn lock, so never contended by another spawn), pruned of ended tasks there,
-    /// amortised; read only by `dump`. The tasks themselves never touch it.
-    #[cfg(not(loom))]
-    pub(super) live: std::sync::Mutex<Vec<std::sync::Weak<Slot>>>,
+    /// The spawn lock: the next index, and the group's tasks for [`dump`](super::dump).
+    /// Every spawn takes it once (it orders the indexes); the tasks themselves never touch
+    /// it, and only `dump` reads the list.
+    pub(super) spawns: sync::Mutex<Spawns>,
     /// The task this group was built in, if it was built inside a group task: its parent
     /// in the dump's tree.
     #[cfg(not(loom))]
@@ -65,20 +64,6 @@ impl Shared {
             return;
         }
         self.fail_own(error);
-    }
-
-    /// Adds a new task to the dump's list, dropping the ended ones once the list has
-    /// doubled since the last pruning (amortised O(1) per spawn, bounded by twice the
-    /// live tasks).
-    #[cfg(not(loom))]
-    fn track(&self, slot: &sync::Arc<Slot>) {
-        let mut live = self.live.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if live.len() == live.capacity() && live.len() >= 16 {
-            live.retain(|t| t.strong_count() > 0);
-            let n = live.len();
-            live.reserve(n);
-        }
-        live.push(sync::Arc::downgrade(slot));
     }
 
     /// Whether a task's failure fails the group (neither collect-all nor supervisor mode).
@@ -135,7 +120,32 @@ impl Shared {
     }
 }
 
-/// What a group task hands back to the group's `JoinSet`.
+/// What the spawn lock guards.
+#[derive(Default)]
+pub(super) struct Spawns {
+    /// The index the next spawn gets (also the number of tasks spawned so far).
+    pub(super) next: usize,
+    /// Weak references to the tasks, for [`dump`](super::dump) alone: pushed at spawn and
+    /// pruned of ended tasks there once the list has doubled since the last pruning
+    /// (amortised O(1) per spawn, bounded by twice the live tasks).
+    #[cfg(not(loom))]
+    pub(super) live: Vec<std::sync::Weak<Slot>>,
+}
+
+impl Spawns {
+    #[cfg(not(loom))]
+    fn track(&mut self, slot: &sync::Arc<Slot>) {
+        let live = &mut self.live;
+        if live.len() == live.capacity() && live.len() >= 16 {
+            live.retain(|t| t.strong_count() > 0);
+            let n = live.len();
+            live.reserve(n);
+        }
+        live.push(sync::Arc::downgrade(slot));
+    }
+}
+
+/// What a group task hands back to the group's [`TaskSet`].
 pub(super) struct Done<T> {
     pub(super) index: usize,
     pub(super) result: Result<T>,
@@ -211,21 +221,25 @@ pub(crate) fn fail_ambient(error: &TaskError) {
     });
 }
 
-/// Spawns `fut` into `set` as task `index` of the group.
+/// Spawns `fut` as task `index` of the group, into `set`.
 ///
 /// The task: inherits the spawner's trace context; waits for a slot of the limit (unless
 /// `permit` is one already) *inside* the group's context, so a cancelled group wakes it;
 /// runs `fut` under the group's context (dropped at its next await when the group is
 /// cancelled or its deadline passes); turns a panic into a `Panicked` error; stamps its error
-/// with its name and trace id; records a failure and cancels the group.
+/// with its name and trace id; records a failure and cancels the group; delivers its
+/// outcome to `set`.
 ///
 /// The layers are hand-written futures rather than `async` blocks: a block that awaits a
 /// future it captured stores that future twice, and the task's size is what every spawn
 /// allocates and moves.
+///
+/// # Panics
+/// Outside a tokio runtime, as `tokio::spawn`, before anything is counted or tracked.
 pub(super) fn spawn_task<T, F>(
-    set: &mut JoinSet<Done<T>>,
+    set: &TaskSet<T>,
+    spawns: &mut Spawns,
     shared: &Arc<Shared>,
-    index: usize,
     name: Option<Cow<'static, str>>,
     permit: Option<OwnedSemaphorePermit>,
     fut: F,
@@ -234,6 +248,8 @@ where
     T: Send + 'static,
     F: Future<Output = Result<T>> + Send + 'static,
 {
+    let runtime = tokio::runtime::Handle::try_current().unwrap_or_else(|e| panic!("{e}"));
+    let index = spawns.next;
     super::metrics::spawned(shared.name.as_ref());
     let trace = TraceContext::current();
     let acquire = match (&permit, &shared.limit) {
@@ -249,16 +265,16 @@ where
         ended: std::sync::atomic::AtomicBool::new(false),
     }));
     #[cfg(not(loom))]
-    shared.track(&slot);
+    spawns.track(&slot);
     let work = Permitted { fut, permit, acquire };
     let finish = Finish {
         inner: catch_unwind(Guarded {
-            fut: shared.soft.scope(work),
-            ctx: shared.ctx.clone(),
+            fut: futures_util::FutureExt::fuse(shared.soft.scope(work)),
             started: false,
             wait: None,
         }),
-        trace_id: trace.as_ref().map(|t| t.trace_id),
+        core: Some(set.core().clone()),
+        index,
     };
     let scope = TaskScope { shared: shared.clone(), index, slot: slot.clone() };
     let task = TASK.scope(scope, finish);
@@ -267,9 +283,10 @@ where
     #[cfg(feature = "otel")]
     let task = tracing::Instrument::in_current_span(task);
     match trace {
-        Some(trace) => set.spawn(trace.scope(task)),
-        None => set.spawn(task),
-    };
+        Some(trace) => set.spawn(&runtime, trace.scope(task)),
+        None => set.spawn(&runtime, task),
+    }
+    spawns.next += 1;
     TaskHandle::new(index, slot)
 }
 
@@ -315,28 +332,45 @@ impl<F: Future> Future for Permitted<F> {
 
 pin_project_lite::pin_project! {
     /// Settles the task's result inside its scope: stamps the error, records a failure,
-    /// tells the handle.
-    struct Finish<F> {
+    /// tells the handle, delivers the outcome to the group. Dropped without having
+    /// delivered (the runtime shutting down drops unfinished tasks), it still delivers the
+    /// task's index, `Cancelled`: the group's count of running tasks never goes wrong.
+    struct Finish<F, T> {
         #[pin]
         inner: F,
-        trace_id: Option<TraceId>,
+        core: Option<Arc<Core<T>>>,
+        index: usize,
+    }
+
+    impl<F, T> PinnedDrop for Finish<F, T> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if let Some(core) = this.core.take() {
+                let cause = TASK.try_with(|s| s.shared.ctx.cause()).ok().flatten();
+                core.deliver(Done {
+                    index: *this.index,
+                    result: Err(TaskError::cancelled(cause)),
+                    stopped: true,
+                });
+            }
+        }
     }
 }
 
-impl<F, T> Future for Finish<F>
+impl<F, T> Future for Finish<F, T>
 where
     F: Future<Output = Result<(Result<T>, bool)>>,
 {
-    type Output = Done<T>;
+    type Output = ();
 
-    fn poll(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<Self::Output> {
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<()> {
         let this = self.project();
         let (result, stopped) = match ready!(this.inner.poll(cx)) {
             Ok(done) => done,
             Err(panic) => (Err(panic), false),
         };
-        let trace_id = *this.trace_id;
         let settled = TASK.with(|s| {
+            let trace_id = s.slot.info.as_ref().and_then(|i| i.trace_id);
             super::metrics::finished(s.shared.name.as_ref(), &result);
             let result = result.map_err(|e| {
                 let e = s.shared.stamp(e, s.index, s.name(), trace_id);
@@ -347,9 +381,16 @@ where
             if has_handle(&s.slot) {
                 s.slot.set(result.as_ref().map(|_| ()).map_err(Clone::clone));
             }
+            // Ended before the group can see the outcome: a dump after `join` never lists it.
+            if let Some(info) = &s.slot.info {
+                info.ended.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
             Done { index: s.index, result, stopped }
         });
-        Poll::Ready(settled)
+        if let Some(core) = this.core.take() {
+            core.deliver(settled);
+        }
+        Poll::Ready(())
     }
 }
 
@@ -359,11 +400,15 @@ pin_project_lite::pin_project! {
     /// [`Context::run`] with two contexts: the future runs with the group's `soft` context
     /// ambient (inside `fut`, a [`Context::scope`]) but is raced against `ctx` only, so a
     /// shutdown's cooperative cancellation (of `soft`) reaches the work without dropping
-    /// it. Outputs whether the race, not the future, ended it.
+    /// it. Outputs whether the race, not the future, ended it. `ctx` is read from the
+    /// task's scope rather than kept here: a clone per task would bounce the context's
+    /// reference count between the spawning thread and the workers.
     struct Guarded<F> {
+        // Fused, so that a future stopped by the race is dropped right there, inside the
+        // task's panic capture and before the outcome is delivered: once `join` has it,
+        // nothing of the task's future is left.
         #[pin]
-        fut: F,
-        ctx: Context,
+        fut: futures_util::future::Fuse<F>,
         started: bool,
         // Made only when the future first returns Pending.
         wait: Option<Wait>,
@@ -377,22 +422,25 @@ where
     type Output = (Result<T>, bool);
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<Self::Output> {
-        let this = self.project();
+        let mut this = self.project();
         if !*this.started {
             *this.started = true;
-            if let Some(e) = this.ctx.error() {
+            if let Some(e) = TASK.with(|s| s.shared.ctx.error()) {
+                this.fut.set(futures_util::future::Fuse::terminated());
                 return Poll::Ready((Err(e), true));
             }
         }
-        if let Poll::Ready(out) = this.fut.poll(cx) {
+        if let Poll::Ready(out) = this.fut.as_mut().poll(cx) {
             return Poll::Ready((out, false));
         }
         let wait = this.wait.get_or_insert_with(|| {
-            let ctx = this.ctx.clone();
+            let ctx = TASK.with(|s| s.shared.ctx.clone());
             Box::pin(async move { ctx.cancelled().await })
         });
         if wait.as_mut().poll(cx).is_ready() {
-            let e = this.ctx.error().unwrap_or_else(|| TaskError::cancelled(None));
+            let e =
+                TASK.with(|s| s.shared.ctx.error()).unwrap_or_else(|| TaskError::cancelled(None));
+            this.fut.set(futures_util::future::Fuse::terminated());
             return Poll::Ready((Err(e), true));
         }
         Poll::Pending
