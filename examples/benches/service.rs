@@ -8,7 +8,8 @@
 //! exported over OTLP/gRPC to a loopback collector, against the same stack with neither
 //! (goal: <= 1.10x).
 //!
-//! Each batch interleaves calls to the two servers, so the machine's noise hits both alike;
+//! Each batch interleaves calls to the two servers, alternating which goes first, so the
+//! machine's noise (and the warmth one call leaves for the next) hits both alike;
 //! both routines record both timings, and the RATIO line compares them in this run.
 
 #[path = "../../result-runtime/benches/support/mod.rs"]
@@ -230,9 +231,16 @@ fn observed_stack(criterion: &mut Criterion, rt: &tokio::runtime::Runtime) {
                 let (observed, bare) = (observed.url.clone(), bare.url.clone());
                 async move {
                     let (mut a, mut b) = (Duration::ZERO, Duration::ZERO);
-                    for _ in 0..iters {
-                        a += gateway_call(&client, &observed, &basket).await;
-                        b += gateway_call(&client, &bare, &basket).await;
+                    for i in 0..iters {
+                        // Alternate which goes first, so neither always finds the threads
+                        // warm from the other's call.
+                        if i % 2 == 0 {
+                            a += gateway_call(&client, &observed, &basket).await;
+                            b += gateway_call(&client, &bare, &basket).await;
+                        } else {
+                            b += gateway_call(&client, &bare, &basket).await;
+                            a += gateway_call(&client, &observed, &basket).await;
+                        }
                     }
                     support::record_elapsed(OBSERVED, iters, a);
                     support::record_elapsed(UNOBSERVED, iters, b);
@@ -289,9 +297,14 @@ fn client_breaker(criterion: &mut Criterion, rt: &tokio::runtime::Runtime, chann
                 let (mut guarded, mut plain) = (guarded.clone(), plain.clone());
                 async move {
                     let (mut a, mut b) = (Duration::ZERO, Duration::ZERO);
-                    for _ in 0..iters {
-                        a += call_through_breaker(&mut guarded).await;
-                        b += call(&mut plain).await;
+                    for i in 0..iters {
+                        if i % 2 == 0 {
+                            a += call_through_breaker(&mut guarded).await;
+                            b += call(&mut plain).await;
+                        } else {
+                            b += call(&mut plain).await;
+                            a += call_through_breaker(&mut guarded).await;
+                        }
                     }
                     support::record_elapsed(BREAKER, iters, a);
                     support::record_elapsed(NO_BREAKER, iters, b);
@@ -334,9 +347,14 @@ fn main() {
                 let (mut with, mut without) = (with.clone(), without.clone());
                 async move {
                     let (mut a, mut b) = (Duration::ZERO, Duration::ZERO);
-                    for _ in 0..iters {
-                        a += call(&mut with).await;
-                        b += call(&mut without).await;
+                    for i in 0..iters {
+                        if i % 2 == 0 {
+                            a += call(&mut with).await;
+                            b += call(&mut without).await;
+                        } else {
+                            b += call(&mut without).await;
+                            a += call(&mut with).await;
+                        }
                     }
                     support::record_elapsed(WITH, iters, a);
                     support::record_elapsed(WITHOUT, iters, b);
