@@ -16,8 +16,14 @@
 
 use super::{State, Verdict};
 
+/// The breaker's handles; `None` for an unnamed breaker, so its calls skip the facade
+/// entirely (a no-op handle's `increment` is still an out-of-line call, a tenth of the closed
+/// path's cost).
 #[cfg(feature = "metrics")]
-pub(crate) struct Instruments {
+pub(crate) struct Instruments(Option<Handles>);
+
+#[cfg(feature = "metrics")]
+struct Handles {
     success: metrics::Counter,
     failure: metrics::Counter,
     ignored: metrics::Counter,
@@ -29,47 +35,43 @@ pub(crate) struct Instruments {
 #[cfg(feature = "metrics")]
 impl Instruments {
     pub(crate) fn new(name: Option<&str>) -> Self {
-        let Some(name) = name else {
-            return Self {
-                success: metrics::Counter::noop(),
-                failure: metrics::Counter::noop(),
-                ignored: metrics::Counter::noop(),
-                slow: metrics::Counter::noop(),
-                rejected: metrics::Counter::noop(),
-                state: metrics::Gauge::noop(),
-            };
-        };
+        let Some(name) = name else { return Self(None) };
         let calls = |outcome: &'static str| metrics::counter!("breaker_calls_total", "breaker" => name.to_owned(), "outcome" => outcome);
         let state = metrics::gauge!("breaker_state", "breaker" => name.to_owned());
         state.set(0.0);
-        Self {
+        Self(Some(Handles {
             success: calls("success"),
             failure: calls("failure"),
             ignored: calls("ignored"),
             slow: metrics::counter!("breaker_slow_calls_total", "breaker" => name.to_owned()),
             rejected: metrics::counter!("breaker_rejections_total", "breaker" => name.to_owned()),
             state,
-        }
+        }))
     }
 
     #[inline]
     pub(crate) fn outcome(&self, verdict: Verdict, slow: bool) {
+        let Some(h) = &self.0 else { return };
         match verdict {
-            Verdict::Success => self.success.increment(1),
-            Verdict::Failure => self.failure.increment(1),
-            Verdict::Ignored => self.ignored.increment(1),
+            Verdict::Success => h.success.increment(1),
+            Verdict::Failure => h.failure.increment(1),
+            Verdict::Ignored => h.ignored.increment(1),
         }
         if slow {
-            self.slow.increment(1);
+            h.slow.increment(1);
         }
     }
 
     pub(crate) fn rejected(&self) {
-        self.rejected.increment(1);
+        if let Some(h) = &self.0 {
+            h.rejected.increment(1);
+        }
     }
 
     pub(crate) fn state(&self, state: State) {
-        self.state.set(f64::from(state as u8));
+        if let Some(h) = &self.0 {
+            h.state.set(f64::from(state as u8));
+        }
     }
 }
 
