@@ -314,27 +314,41 @@ impl<'a> Tree<'a> {
         inventory.len()
     }
 
-    /// The status of every SERVER and CLIENT span: `code(span)` (`None`: OK) on each.
-    fn check_status(&self, code: impl Fn(&Received) -> Option<&'static str>) {
+    /// The status of every SERVER and CLIENT span: `code(span)` (`None`: OK) on each, by the
+    /// semantic conventions: a failed CLIENT span is `ERROR` with the code's name as
+    /// `error.type`; a SERVER span is `ERROR` only when `server_fault`, and unset for a
+    /// caller's mistake; every SERVER span names its code in `code` and its protocol's status
+    /// (`rpc.grpc.status_code`, `http.response.status_code`).
+    fn check_status(&self, code: impl Fn(&Received) -> Option<&'static str>, server_fault: bool) {
         for r in self.spans.values() {
-            if !matches!(r.span.kind(), SpanKind::Server | SpanKind::Client) {
+            let kind = r.span.kind();
+            if !matches!(kind, SpanKind::Server | SpanKind::Client) {
                 continue;
             }
             let code = code(r);
             let status = r.span.status.clone().unwrap_or_default();
+            let error_type = attribute(&r.span, "error.type");
+            if kind == SpanKind::Server {
+                assert_eq!(attribute(&r.span, "code").as_deref(), Some(code.unwrap_or("OK")));
+                let protocol = if r.service == "gateway" {
+                    "http.response.status_code"
+                } else {
+                    "rpc.grpc.status_code"
+                };
+                assert!(attribute(&r.span, protocol).is_some(), "no {protocol}: {}", summary(r));
+            }
             match code {
                 None => {
                     assert_eq!(status.code(), StatusCode::Ok, "{}", summary(r));
-                    assert_eq!(attribute(&r.span, "error.type"), None, "{}", summary(r));
+                    assert_eq!(error_type, None, "{}", summary(r));
+                }
+                Some(_) if kind == SpanKind::Server && !server_fault => {
+                    assert_eq!(status.code(), StatusCode::Unset, "{}", summary(r));
+                    assert_eq!(error_type, None, "{}", summary(r));
                 }
                 Some(code) => {
                     assert_eq!(status.code(), StatusCode::Error, "{}", summary(r));
-                    assert_eq!(
-                        attribute(&r.span, "error.type").as_deref(),
-                        Some(code),
-                        "{}",
-                        summary(r)
-                    );
+                    assert_eq!(error_type.as_deref(), Some(code), "{}", summary(r));
                 }
             }
         }
@@ -388,7 +402,12 @@ async fn one_trace_per_request_across_the_three_services(flavour: Flavour) {
     let client = http_client();
     let url = format!("http://{}/checkout", gateway.addr);
     let mut sent = Vec::new();
-    for (sku, want) in [("tea", "OK"), ("full-1", "STORAGE_FULL"), ("panic", "INTERNAL")] {
+    for (sku, want) in [
+        ("tea", "OK"),
+        ("full-1", "STORAGE_FULL"),
+        ("panic", "INTERNAL"),
+        ("oos-1", "FAILED_PRECONDITION"),
+    ] {
         let trace = TraceContext::new_root();
         let code = post(&client, &url, sku, &trace).await;
         assert_eq!(code, want, "{sku}");
@@ -413,17 +432,25 @@ async fn one_trace_per_request_across_the_three_services(flavour: Flavour) {
 
     let ok = Tree::of(&all, &sent[0]);
     assert_eq!(ok.check_chain(&sent[0]), 1);
-    ok.check_status(|_| None);
+    ok.check_status(|_| None, false);
 
     let full = Tree::of(&all, &sent[1]);
     // STORAGE_FULL is retryable: checkout tried more than once, each attempt its own hop.
     assert!(full.check_chain(&sent[1]) > 1);
-    full.check_status(|_| Some("STORAGE_FULL"));
+    full.check_status(|_| Some("STORAGE_FULL"), true);
 
     let panicked = Tree::of(&all, &sent[2]);
     panicked.check_chain(&sent[2]);
     // Only inventory tells a panic apart; on the wire, and so for its callers, it is INTERNAL.
-    panicked.check_status(|r| Some(if r.service == "inventory" { "PANICKED" } else { "INTERNAL" }));
+    panicked.check_status(
+        |r| Some(if r.service == "inventory" { "PANICKED" } else { "INTERNAL" }),
+        true,
+    );
+
+    // The caller's mistake: an error for every caller, not for the servers.
+    let refused = Tree::of(&all, &sent[3]);
+    assert_eq!(refused.check_chain(&sent[3]), 1, "not retried");
+    refused.check_status(|_| Some("FAILED_PRECONDITION"), false);
     let raw = collector.raw.lock().unwrap();
     assert!(!raw.contains(SECRET), "a panic's message reached the exporter");
 }

@@ -241,7 +241,8 @@ impl Track {
     fn finish_grpc(self, code: &'static str, headers: &http::HeaderMap) {
         self.meter.finish(code, None, self.start.elapsed());
         let named = if code == "OK" { None } else { wire_code(headers) };
-        self.span.finish(named.unwrap_or(code), None);
+        let number = headers.get("grpc-status").and_then(|v| v.to_str().ok()?.parse().ok());
+        self.span.finish_grpc(named.unwrap_or(code), number);
     }
 }
 

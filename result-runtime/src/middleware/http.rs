@@ -60,6 +60,7 @@ use super::meter::{http_labels, Meter, Side};
 /// made up by the client and would make the label set unbounded.
 const UNROUTED: &str = "unknown";
 use super::server::{extract, Call};
+use super::span::Answer;
 use crate::context::{Context, Run};
 use crate::panic::CatchUnwind;
 use crate::trace::{TraceContext, TraceId};
@@ -372,6 +373,7 @@ where
             otel.status_code = tracing::field::Empty,
             http.request.method = tracing::field::Empty,
             http.route = tracing::field::Empty,
+            http.response.status_code = tracing::field::Empty,
             error.type = tracing::field::Empty,
         );
         crate::middleware::span::server_http(&span, &method, &route);
@@ -419,7 +421,7 @@ pin_project! {
     impl<F> PinnedDrop for ResultFuture<F> {
         fn drop(this: Pin<&mut Self>) {
             if let Some((call, route, meter)) = this.project().call.take() {
-                call.log(&route, Some(Code::CANCELLED), None);
+                call.log(&route, Some(Code::CANCELLED), None, Answer::Http(499));
                 meter.finish(Code::CANCELLED.name(), Some(499), call.start.elapsed());
             }
         }
@@ -454,7 +456,7 @@ where
         let mut response = match out {
             Ok(Ok(response)) => response.into_response(),
             Ok(Err(e)) => {
-                call.log(&route, Some(Code::INTERNAL), None);
+                call.log(&route, Some(Code::INTERNAL), None, Answer::Http(500));
                 meter.finish("INTERNAL", Some(500), call.start.elapsed());
                 return Poll::Ready(Err(e));
             }
@@ -498,7 +500,7 @@ where
             }
         };
         call.stamp(response.headers_mut());
-        call.log(&route, code, error.as_ref());
+        call.log(&route, code, error.as_ref(), Answer::Http(response.status().as_u16()));
         // Metrics are the operator's: they keep PANICKED apart from INTERNAL.
         let name = code.map_or("OK", |c| c.name());
         meter.finish(name, Some(response.status().as_u16()), call.start.elapsed());

@@ -7,6 +7,7 @@ use tokio::time::Instant;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use tracing::Level;
 
+use super::span::Answer;
 use super::{BAGGAGE, TRACEPARENT, TRACESTATE, X_TRACE_ID};
 
 // Parsed once: a `&str` name is parsed (and hashed) again by every `HeaderMap` lookup.
@@ -163,11 +164,6 @@ impl Call {
         stamp(&self.trace, headers);
     }
 
-    /// Records the outcome on the span and emits the one end-of-call event, at the level of
-    /// the code's severity (`DEBUG` for success).
-    ///
-    /// The event repeats `call` (the gRPC method or HTTP route) and `trace_id`, so it stays
-    /// useful where a filter drops the `INFO` span.
     /// Under the `otel` feature, links the span to the trace (see [`link_otel`]).
     pub(crate) fn new(
         trace: TraceContext,
@@ -179,10 +175,21 @@ impl Call {
         Self { trace, start, span }
     }
 
-    pub(crate) fn log(&self, call: &str, code: Option<Code>, error: Option<&TaskError>) {
+    /// Records the outcome on the span (`answer`: what the client was told) and emits the
+    /// one end-of-call event, at the level of the code's severity (`DEBUG` for success).
+    ///
+    /// The event repeats `call` (the gRPC method or HTTP route) and `trace_id`, so it stays
+    /// useful where a filter drops the `INFO` span.
+    pub(crate) fn log(
+        &self,
+        call: &str,
+        code: Option<Code>,
+        error: Option<&TaskError>,
+        answer: Answer,
+    ) {
         let name = code.map_or("OK", |c| c.name());
         self.span.record("code", name);
-        super::span::outcome(&self.span, name);
+        super::span::server_outcome(&self.span, code, answer);
         let level = code.map_or(Level::DEBUG, |c| c.severity().level());
         let ms = format_args!("{:.3}", self.start.elapsed().as_secs_f64() * 1e3);
         let trace_id = self.trace.trace_id;

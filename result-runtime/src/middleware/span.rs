@@ -15,6 +15,15 @@ pub(crate) use with_otel::*;
 #[cfg(not(feature = "otel"))]
 pub(crate) use without_otel::*;
 
+/// What a server answered, in its protocol's terms: it decides the SERVER span's status.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Answer {
+    /// gRPC: the status is the code's own.
+    Grpc,
+    /// HTTP, with the response's status.
+    Http(#[cfg_attr(not(feature = "otel"), allow(dead_code))] u16),
+}
+
 /// `service` and `method` of a gRPC path `/package.Service/Method`.
 #[cfg(feature = "otel")]
 fn grpc_parts(path: &str) -> (&str, &str) {
@@ -32,8 +41,9 @@ mod with_otel {
     use tracing::field::Empty;
     use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
-    use super::grpc_parts;
+    use super::{grpc_parts, Answer};
     use crate::trace::TraceContext;
+    use crate::{Code, GrpcCode};
 
     /// Names a gRPC server span `service/method` (the semantic conventions' span name) and
     /// marks it SERVER. Call it before the span is first entered: the OpenTelemetry span is
@@ -55,14 +65,55 @@ mod with_otel {
         span.record("http.route", route);
     }
 
-    /// Records a call's outcome: status `OK`, or `ERROR` with the code's name as
-    /// `error.type` (a name only: no message reaches the exporter).
+    /// Records a CLIENT call's outcome: status `OK`, or `ERROR` with the code's name as
+    /// `error.type` (a name only: no message reaches the exporter). For a caller every
+    /// failed call is an error.
     pub(crate) fn outcome(span: &tracing::Span, code: &str) {
         if code == "OK" {
             span.record("otel.status_code", "OK");
         } else {
             span.record("otel.status_code", "ERROR");
             span.record("error.type", code);
+        }
+    }
+
+    /// Records a SERVER call's outcome by the semantic conventions: the protocol's status
+    /// (`rpc.grpc.status_code` or `http.response.status_code`), and status `ERROR` with the
+    /// code's name as `error.type` only when the server is at fault (gRPC `UNKNOWN`,
+    /// `DEADLINE_EXCEEDED`, `UNIMPLEMENTED`, `INTERNAL`, `UNAVAILABLE`, `DATA_LOSS`; HTTP
+    /// 5xx). A caller's mistake (`NOT_FOUND`, a 400) leaves the status unset, so a flood of
+    /// bad requests does not read as server errors in a backend's span metrics; the span's
+    /// `code` attribute names it either way.
+    pub(crate) fn server_outcome(span: &tracing::Span, code: Option<Code>, answer: Answer) {
+        let fault = match answer {
+            Answer::Grpc => {
+                let grpc = code.map_or(GrpcCode::Ok, |c| c.grpc());
+                span.record("rpc.grpc.status_code", grpc as i64);
+                matches!(
+                    grpc,
+                    GrpcCode::Unknown
+                        | GrpcCode::DeadlineExceeded
+                        | GrpcCode::Unimplemented
+                        | GrpcCode::Internal
+                        | GrpcCode::Unavailable
+                        | GrpcCode::DataLoss
+                )
+            }
+            Answer::Http(status) => {
+                span.record("http.response.status_code", i64::from(status));
+                status >= 500
+            }
+        };
+        match code {
+            None => {
+                span.record("otel.status_code", "OK");
+            }
+            Some(code) if fault => {
+                span.record("otel.status_code", "ERROR");
+                span.record("error.type", code.name());
+            }
+            // The caller's mistake: unset.
+            Some(_) => {}
         }
     }
 
@@ -107,6 +158,7 @@ mod with_otel {
                     rpc.system = "grpc",
                     rpc.service = service,
                     rpc.method = method,
+                    rpc.grpc.status_code = Empty,
                     server.address = host,
                     error.type = Empty,
                 )
@@ -153,6 +205,17 @@ mod with_otel {
                 outcome(&span, code);
             }
         }
+
+        /// Records a gRPC outcome (with the `grpc-status` number, when one came) and ends
+        /// the span.
+        pub(crate) fn finish_grpc(self, code: &str, grpc_status: Option<i32>) {
+            if let Some(span) = self.0 {
+                if let Some(status) = grpc_status {
+                    span.record("rpc.grpc.status_code", i64::from(status));
+                }
+                outcome(&span, code);
+            }
+        }
     }
 }
 
@@ -169,7 +232,7 @@ mod without_otel {
     pub(crate) fn server_http(_: &tracing::Span, _: &str, _: &str) {}
 
     #[inline(always)]
-    pub(crate) fn outcome(_: &tracing::Span, _: &str) {}
+    pub(crate) fn server_outcome(_: &tracing::Span, _: Option<crate::Code>, _: super::Answer) {}
 
     #[inline(always)]
     pub(crate) fn wire_code(_: &HeaderMap) -> Option<&'static str> {
@@ -188,6 +251,9 @@ mod without_otel {
 
         #[inline(always)]
         pub(crate) fn finish(self, _: &str, _: Option<u16>) {}
+
+        #[inline(always)]
+        pub(crate) fn finish_grpc(self, _: &str, _: Option<i32>) {}
     }
 }
 

@@ -21,6 +21,7 @@ use super::status::{status_code, task_error_of};
 use crate::context::{Context, Run};
 use crate::middleware::meter::{grpc_labels, Meter, Side};
 use crate::middleware::server::{extract, Call};
+use crate::middleware::span::Answer;
 use crate::middleware::{parse_grpc_timeout, GRPC_TIMEOUT};
 use crate::panic::CatchUnwind;
 use crate::trace::TraceScope;
@@ -121,6 +122,7 @@ where
             otel.name = tracing::field::Empty,
             otel.kind = tracing::field::Empty,
             otel.status_code = tracing::field::Empty,
+            rpc.grpc.status_code = tracing::field::Empty,
             rpc.system = tracing::field::Empty,
             rpc.service = tracing::field::Empty,
             rpc.method = tracing::field::Empty,
@@ -268,7 +270,7 @@ impl Pending {
 
     /// Logs the call's end and records it, once.
     pub(super) fn finish(self, code: Option<Code>, error: Option<&TaskError>) {
-        self.call.log(&self.method, code, error);
+        self.call.log(&self.method, code, error, Answer::Grpc);
         let elapsed = self.call.start.elapsed();
         self.meter.finish(code.map_or("OK", |c| c.name()), None, elapsed);
     }
