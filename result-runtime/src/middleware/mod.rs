@@ -84,9 +84,15 @@
 //! - `ClientLayer` opens a CLIENT span per call (a child of the current `tracing` span) and
 //!   sends *its* id in `traceparent`, so the callee's SERVER span hangs under it; without an
 //!   OpenTelemetry layer installed it sends the runtime's child span id, as without `otel`;
-//! - both end with `otel.status_code` `OK`, or `ERROR` and the code's name in `error.type`
-//!   (a custom code's own name, read from the error details on the client side): a name,
-//!   never a message, since spans leave the process;
+//! - a CLIENT span ends with `otel.status_code` `OK`, or `ERROR` and the code's name in
+//!   `error.type` (a custom code's own name, read from the error details): a name, never a
+//!   message, since spans leave the process;
+//! - a SERVER span names its code in `code` and its protocol's status in
+//!   `rpc.grpc.status_code` or `http.response.status_code`, and is `ERROR` (with
+//!   `error.type`) only when the server is at fault, as the conventions ask: HTTP 5xx; gRPC
+//!   `UNKNOWN`, `DEADLINE_EXCEEDED`, `UNIMPLEMENTED`, `INTERNAL`, `UNAVAILABLE`, `DATA_LOSS`.
+//!   A caller's mistake leaves it unset, so bad requests do not read as server errors in a
+//!   backend's span metrics;
 //! - group tasks, [`spawn`](crate::spawn()) and cache loads run inside the spawner's span, so
 //!   `#[traced]` steps in them stay in the request's tree.
 //!
