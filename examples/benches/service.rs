@@ -2,8 +2,10 @@
 //! baggage), served with the runtime's `ResultLayer` against the same service without it
 //! (goal: <= 1.05x); the same call from a client behind a closed
 //! [`BreakerLayer`](result_runtime::breaker::BreakerLayer) against a client without it
-//! (goal: <= 1.02x); and the error path with classification details in the status against a
-//! plain status (goal: <= 1.10x); and one gateway request through the whole stack
+//! (goal: <= 1.02x); the error path, a failing loopback call answered with classification
+//! details in the status against the same failure answered with a plain status (goal:
+//! <= 1.10x; the details' codec alone, in process, is printed beside it); and one gateway
+//! request through the whole stack
 //! (gateway, checkout, inventory) with the Prometheus recorder installed and every span
 //! exported over OTLP/gRPC to a loopback collector, against the same stack with neither
 //! (goal: <= 1.10x).
@@ -30,8 +32,8 @@ use result_runtime_examples::observe::{prometheus_recorder, Otlp};
 use result_runtime_examples::pb::inventory::inventory_client::InventoryClient;
 use result_runtime_examples::pb::inventory::ReserveRequest;
 use result_runtime_examples::{
-    http_client, post_json, spawn_inventory, spawn_inventory_without_layer, Basket, BasketItem,
-    HttpClient, Receipt, Stack,
+    http_client, post_json, spawn_inventory, spawn_inventory_with_plain_errors,
+    spawn_inventory_without_layer, Basket, BasketItem, HttpClient, Receipt, Stack,
 };
 use tonic::transport::{Channel, Endpoint};
 
@@ -83,12 +85,58 @@ fn in_process(criterion: &mut Criterion, rt: &tokio::runtime::Runtime) {
     });
 }
 
-const DETAILS: &str = "error_path/with_details";
-const PLAIN: &str = "error_path/plain_status";
+const DETAILS: &str = "error_path/codec_with_details";
+const PLAIN: &str = "error_path/codec_plain_status";
+const WIRE_DETAILS: &str = "error_path/with_details";
+const WIRE_PLAIN: &str = "error_path/plain_status";
 
-/// The error path's wire cost: a `TaskError` sent as a status with its classification in
-/// `grpc-status-details-bin` and read back on the other side, against a plain status (code,
-/// message, trace id header) read back from its gRPC code, as before the details existed.
+/// One failing loopback call (a `full-*` SKU: inventory's custom `STORAGE_FULL` with a
+/// retry delay), read back into a `TaskError` as a caller does; the call's time.
+async fn failing_call(client: &mut InventoryClient<Channel>) -> Duration {
+    use result_runtime::middleware::grpc::StatusExt;
+    let start = Instant::now();
+    let mut request = tonic::Request::new(ReserveRequest { sku: "full-1".into(), qty: 1 });
+    request.metadata_mut().insert(
+        "traceparent",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".parse().unwrap(),
+    );
+    let status = client.reserve(request).await.expect_err("the call fails");
+    let error = std::hint::black_box(status.into_task_error());
+    let elapsed = start.elapsed();
+    assert_eq!(error.trace_id().map(|t| t.to_string()).as_deref(), Some(TRACE_ID));
+    elapsed
+}
+
+const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+
+/// The error path as a caller sees it: one failing loopback call answered with the
+/// classification in `grpc-status-details-bin`, against the same failure answered with a
+/// plain status (code, message, `x-trace-id`), both servers behind the layer, interleaved.
+fn wire_error_path(
+    criterion: &mut Criterion,
+    rt: &tokio::runtime::Runtime,
+    details: InventoryClient<Channel>,
+    plain: InventoryClient<Channel>,
+) {
+    interleaved(
+        criterion,
+        rt,
+        [WIRE_DETAILS, WIRE_PLAIN],
+        move || {
+            let mut client = details.clone();
+            async move { failing_call(&mut client).await }
+        },
+        move || {
+            let mut client = plain.clone();
+            async move { failing_call(&mut client).await }
+        },
+    );
+}
+
+/// The error details' codec alone, in process: a `TaskError` sent as a status with its
+/// classification in `grpc-status-details-bin` and read back on the other side, against a
+/// plain status (code, message, trace id header) read back from its gRPC code, as before the
+/// details existed.
 fn error_path(criterion: &mut Criterion) {
     use result_runtime::middleware::grpc::StatusExt;
     use result_runtime::{Category, Code, TaskError};
@@ -224,37 +272,64 @@ fn observed_stack(criterion: &mut Criterion, rt: &tokio::runtime::Runtime) {
     let bare = IsolatedStack::start(None);
     let client = http_client();
     let basket = Basket { items: vec![BasketItem { sku: "tea".into(), qty: 1 }] };
-    for (id, ours) in [(OBSERVED, true), (UNOBSERVED, false)] {
-        criterion.bench_function(id, |b| {
-            b.to_async(rt).iter_custom(|iters| {
-                let (client, basket) = (client.clone(), basket.clone());
-                let (observed, bare) = (observed.url.clone(), bare.url.clone());
+    let (observed_url, bare_url) = (observed.url.clone(), bare.url.clone());
+    let (c, bk) = (client.clone(), basket.clone());
+    let on = move || {
+        let (client, url, basket) = (c.clone(), observed_url.clone(), bk.clone());
+        async move { gateway_call(&client, &url, &basket).await }
+    };
+    let (c, bk) = (client.clone(), basket.clone());
+    let off = move || {
+        let (client, url, basket) = (c.clone(), bare_url.clone(), bk.clone());
+        async move { gateway_call(&client, &url, &basket).await }
+    };
+    interleaved(criterion, rt, [OBSERVED, UNOBSERVED], on, off);
+    drop(client);
+    drop((observed, bare));
+}
+
+/// Benches `a` against `b` under the ids `ids`: each batch interleaves their calls,
+/// alternating which goes first, so that neither always finds the threads warm from the
+/// other's call; both routines record both timings, and a RATIO line compares them in this
+/// run. Each closure makes one call's future and returns the call's own time.
+fn interleaved<FA, FB, A, B>(
+    criterion: &mut Criterion,
+    rt: &tokio::runtime::Runtime,
+    ids: [&'static str; 2],
+    a: FA,
+    b: FB,
+) where
+    FA: Fn() -> A + Clone,
+    FB: Fn() -> B + Clone,
+    A: std::future::Future<Output = Duration>,
+    B: std::future::Future<Output = Duration>,
+{
+    for (id, ours) in [(ids[0], true), (ids[1], false)] {
+        criterion.bench_function(id, |bench| {
+            bench.to_async(rt).iter_custom(|iters| {
+                let (call_a, call_b) = (a.clone(), b.clone());
                 async move {
-                    let (mut a, mut b) = (Duration::ZERO, Duration::ZERO);
+                    let (mut ta, mut tb) = (Duration::ZERO, Duration::ZERO);
                     for i in 0..iters {
-                        // Alternate which goes first, so neither always finds the threads
-                        // warm from the other's call.
                         if i % 2 == 0 {
-                            a += gateway_call(&client, &observed, &basket).await;
-                            b += gateway_call(&client, &bare, &basket).await;
+                            ta += call_a().await;
+                            tb += call_b().await;
                         } else {
-                            b += gateway_call(&client, &bare, &basket).await;
-                            a += gateway_call(&client, &observed, &basket).await;
+                            tb += call_b().await;
+                            ta += call_a().await;
                         }
                     }
-                    support::record_elapsed(OBSERVED, iters, a);
-                    support::record_elapsed(UNOBSERVED, iters, b);
+                    support::record_elapsed(ids[0], iters, ta);
+                    support::record_elapsed(ids[1], iters, tb);
                     if ours {
-                        a
+                        ta
                     } else {
-                        b
+                        tb
                     }
                 }
             });
         });
     }
-    drop(client);
-    drop((observed, bare));
 }
 
 async fn call(client: &mut InventoryClient<Channel>) -> Duration {
@@ -291,32 +366,19 @@ fn client_breaker(criterion: &mut Criterion, rt: &tokio::runtime::Runtime, chann
         channel.clone(),
     ));
     let plain = InventoryClient::new(channel.clone());
-    for (id, ours) in [(BREAKER, true), (NO_BREAKER, false)] {
-        criterion.bench_function(id, |b| {
-            b.to_async(rt).iter_custom(|iters| {
-                let (mut guarded, mut plain) = (guarded.clone(), plain.clone());
-                async move {
-                    let (mut a, mut b) = (Duration::ZERO, Duration::ZERO);
-                    for i in 0..iters {
-                        if i % 2 == 0 {
-                            a += call_through_breaker(&mut guarded).await;
-                            b += call(&mut plain).await;
-                        } else {
-                            b += call(&mut plain).await;
-                            a += call_through_breaker(&mut guarded).await;
-                        }
-                    }
-                    support::record_elapsed(BREAKER, iters, a);
-                    support::record_elapsed(NO_BREAKER, iters, b);
-                    if ours {
-                        a
-                    } else {
-                        b
-                    }
-                }
-            });
-        });
-    }
+    interleaved(
+        criterion,
+        rt,
+        [BREAKER, NO_BREAKER],
+        move || {
+            let mut client = guarded.clone();
+            async move { call_through_breaker(&mut client).await }
+        },
+        move || {
+            let mut client = plain.clone();
+            async move { call(&mut client).await }
+        },
+    );
     assert_eq!(breaker.state(), result_runtime::breaker::State::Closed);
 }
 
@@ -327,48 +389,39 @@ fn main() {
         .build()
         .expect("a runtime");
     let any: SocketAddr = ([127, 0, 0, 1], 0).into();
-    let (with_server, without_server, with, without, without_channel) = rt.block_on(async {
-        let a = spawn_inventory(any).await.expect("bind");
-        let b = spawn_inventory_without_layer(any).await.expect("bind");
-        let connect = |url: String| async move {
-            Endpoint::from_shared(url).unwrap().connect().await.expect("connect")
-        };
-        let with = InventoryClient::new(connect(a.url()).await);
-        let without_channel = connect(b.url()).await;
-        let without = InventoryClient::new(without_channel.clone());
-        (a, b, with, without, without_channel)
-    });
+    let (with_server, without_server, plain_server, with, without, without_channel, plain) = rt
+        .block_on(async {
+            let a = spawn_inventory(any).await.expect("bind");
+            let b = spawn_inventory_without_layer(any).await.expect("bind");
+            let c = spawn_inventory_with_plain_errors(any).await.expect("bind");
+            let connect = |url: String| async move {
+                Endpoint::from_shared(url).unwrap().connect().await.expect("connect")
+            };
+            let with = InventoryClient::new(connect(a.url()).await);
+            let without_channel = connect(b.url()).await;
+            let without = InventoryClient::new(without_channel.clone());
+            let plain = InventoryClient::new(connect(c.url()).await);
+            (a, b, c, with, without, without_channel, plain)
+        });
 
     let mut criterion = Criterion::default().configure_from_args();
-    for (id, ours) in [(WITH, true), (WITHOUT, false)] {
-        let (with, without) = (with.clone(), without.clone());
-        criterion.bench_function(id, |b| {
-            b.to_async(&rt).iter_custom(|iters| {
-                let (mut with, mut without) = (with.clone(), without.clone());
-                async move {
-                    let (mut a, mut b) = (Duration::ZERO, Duration::ZERO);
-                    for i in 0..iters {
-                        if i % 2 == 0 {
-                            a += call(&mut with).await;
-                            b += call(&mut without).await;
-                        } else {
-                            b += call(&mut without).await;
-                            a += call(&mut with).await;
-                        }
-                    }
-                    support::record_elapsed(WITH, iters, a);
-                    support::record_elapsed(WITHOUT, iters, b);
-                    if ours {
-                        a
-                    } else {
-                        b
-                    }
-                }
-            });
-        });
-    }
+    let (a, b) = (with.clone(), without.clone());
+    interleaved(
+        &mut criterion,
+        &rt,
+        [WITH, WITHOUT],
+        move || {
+            let mut client = a.clone();
+            async move { call(&mut client).await }
+        },
+        move || {
+            let mut client = b.clone();
+            async move { call(&mut client).await }
+        },
+    );
     in_process(&mut criterion, &rt);
     error_path(&mut criterion);
+    wire_error_path(&mut criterion, &rt, with.clone(), plain);
     client_breaker(&mut criterion, &rt, &without_channel);
     observed_stack(&mut criterion, &rt);
     criterion.final_summary();
@@ -378,7 +431,20 @@ fn main() {
         WITHOUT,
         "<= 1.05x",
     );
-    support::ratio("error path, status details vs plain status", DETAILS, PLAIN, "<= 1.10x");
+    support::ratio(
+        "error path, a failing loopback call: status details vs plain status",
+        WIRE_DETAILS,
+        WIRE_PLAIN,
+        "<= 1.10x",
+    );
+    if let (Some(a), Some(b)) = (support::mean_ns(DETAILS), support::mean_ns(PLAIN)) {
+        println!(
+            "CODEC error details' own cost: {:.0} ns per error ({:.2}x a plain status's, \
+             encode and decode in process)",
+            a - b,
+            a / b
+        );
+    }
     support::ratio(
         "breaker layer on the client, loopback unary call",
         BREAKER,
@@ -398,5 +464,6 @@ fn main() {
     rt.block_on(async {
         with_server.shutdown().await;
         without_server.shutdown().await;
+        plain_server.shutdown().await;
     });
 }

@@ -176,3 +176,49 @@ pub async fn spawn_inventory_without_layer(addr: SocketAddr) -> std::io::Result<
         })
     }))
 }
+
+/// Starts inventory behind the gRPC `ResultLayer`, answering every failure with a plain
+/// status: the gRPC code, the client message and `x-trace-id`, no error details, as before
+/// the details existed. The baseline of the `service` bench's error path.
+///
+/// # Errors
+/// When the address cannot be bound.
+pub async fn spawn_inventory_with_plain_errors(addr: SocketAddr) -> std::io::Result<Running> {
+    let (listener, addr) = bind(addr).await?;
+    Ok(running(addr, |stop| {
+        tokio::spawn(async move {
+            let r = crate::common::grpc_server()
+                .layer(GrpcLayer::new())
+                .add_service(InventoryServer::new(PlainErrors(Inventory::new())))
+                .serve_with_incoming_shutdown(incoming(listener), async {
+                    let _ = stop.await;
+                })
+                .await;
+            log_exit("inventory", r);
+        })
+    }))
+}
+
+/// [`Inventory`] with its failures sent as plain statuses.
+struct PlainErrors(Inventory);
+
+#[tonic::async_trait]
+impl InventoryApi for PlainErrors {
+    async fn reserve(
+        &self,
+        request: Request<ReserveRequest>,
+    ) -> std::result::Result<Response<ReserveReply>, Status> {
+        match self.0.reserve_stock(request.into_inner()).await {
+            Ok(reply) => Ok(Response::new(reply)),
+            Err(e) => {
+                let code = tonic::Code::from(e.code().grpc() as i32);
+                let mut status = Status::new(code, e.client_message());
+                if let Some(id) = e.trace_id() {
+                    let id = id.to_string().parse().expect("hex is a valid header value");
+                    status.metadata_mut().insert("x-trace-id", id);
+                }
+                Err(status)
+            }
+        }
+    }
+}
