@@ -7,26 +7,24 @@
 //! <= 1.10x; the details' codec alone, in process, is printed beside it); and one gateway
 //! request through the whole stack
 //! (gateway, checkout, inventory) with the Prometheus recorder installed and every span
-//! exported over OTLP/gRPC to a loopback collector, against the same stack with neither
-//! (goal: <= 1.10x).
+//! exported over OTLP/gRPC to a loopback collector, against the same stack with neither, both
+//! with the examples' log subscriber (goal: <= 1.10x); and, beside it, the exporting stack
+//! against one with no subscriber at all.
 //!
 //! Each batch interleaves calls to the two servers, alternating which goes first, so the
 //! machine's noise (and the warmth one call leaves for the next) hits both alike;
 //! both routines record both timings, and the RATIO line compares them in this run.
 
+mod sink;
 #[path = "../../result-runtime/benches/support/mod.rs"]
 mod support;
+
+use sink::Sink;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
-    TraceService, TraceServiceServer,
-};
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
 use result_runtime::breaker::{BreakerLayer, BreakerService, CircuitBreaker};
 use result_runtime_examples::observe::{prometheus_recorder, Otlp};
 use result_runtime_examples::pb::inventory::inventory_client::InventoryClient;
@@ -179,24 +177,24 @@ fn error_path(criterion: &mut Criterion) {
 
 const OBSERVED: &str = "stack/prometheus_and_otlp";
 const UNOBSERVED: &str = "stack/no_exporters";
+const ALL_ON: &str = "stack/logs_prometheus_and_otlp";
+const NO_SUBSCRIBER: &str = "stack/no_subscriber";
 
-/// An OTLP/gRPC trace collector that accepts and drops everything.
-struct Sink;
-
-#[tonic::async_trait]
-impl TraceService for Sink {
-    async fn export(
-        &self,
-        request: tonic::Request<ExportTraceServiceRequest>,
-    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
-        std::hint::black_box(request);
-        Ok(tonic::Response::new(ExportTraceServiceResponse { partial_success: None }))
-    }
+/// What a stack's thread has installed.
+#[derive(Clone, Copy, PartialEq)]
+enum Observed {
+    /// No subscriber and no recorder: every span is disabled at its call site.
+    Nothing,
+    /// The examples' log subscriber (a `fmt` layer at `INFO`, into a sink): what a service
+    /// runs without exporters.
+    Logs,
+    /// The same logs, every span exported over OTLP, and a Prometheus recorder.
+    Exported,
 }
 
-/// The three services on a thread of their own (a current-thread runtime), observed (a
-/// thread-local Prometheus recorder, and a thread-local subscriber exporting every span to
-/// `otlp`) or not: the two stacks run side by side in one process.
+/// The three services on a thread of their own (a current-thread runtime), with a
+/// thread-local subscriber and recorder as `observed` says: the stacks run side by side in
+/// one process.
 struct IsolatedStack {
     url: String,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -204,16 +202,21 @@ struct IsolatedStack {
 }
 
 impl IsolatedStack {
-    fn start(otlp: Option<String>) -> Self {
+    fn start(observed: Observed, otlp: &str) -> Self {
         use tracing_subscriber::layer::SubscriberExt as _;
         let (ready, url) = std::sync::mpsc::channel();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let otlp = otlp.to_owned();
         let thread = std::thread::spawn(move || {
-            let exporter = otlp.map(|url| Otlp::start(&url, "stack").expect("exporter"));
-            let _subscriber = exporter.as_ref().map(|e| {
+            let exporter = (observed == Observed::Exported)
+                .then(|| Otlp::start(&otlp, "stack").expect("exporter"));
+            let _subscriber = (observed != Observed::Nothing).then(|| {
+                let logs =
+                    tracing_subscriber::fmt::layer().with_ansi(false).with_writer(std::io::sink);
                 tracing::subscriber::set_default(
                     tracing_subscriber::registry()
-                        .with(e.layer())
+                        .with(logs)
+                        .with(exporter.as_ref().map(Otlp::layer))
                         .with(tracing_subscriber::filter::LevelFilter::INFO),
                 )
             });
@@ -254,38 +257,35 @@ async fn gateway_call(client: &HttpClient, url: &str, basket: &Basket) -> Durati
     elapsed
 }
 
-/// One gateway request through an observed stack against one through a bare stack,
-/// interleaved.
+/// One gateway request through a stack exporting its metrics and spans against one through
+/// the same stack with its logs only (the goal's pair: the exporters' cost), and against one
+/// with no subscriber at all (what observing costs in all), interleaved.
 fn observed_stack(criterion: &mut Criterion, rt: &tokio::runtime::Runtime) {
     let sink = rt.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let incoming = tonic::transport::server::TcpIncoming::from(listener);
         tokio::spawn(
-            tonic::transport::Server::builder()
-                .add_service(TraceServiceServer::new(Sink))
-                .serve_with_incoming(incoming),
+            tonic::transport::Server::builder().add_service(Sink).serve_with_incoming(incoming),
         );
         url
     });
-    let observed = IsolatedStack::start(Some(sink));
-    let bare = IsolatedStack::start(None);
+    let exported = IsolatedStack::start(Observed::Exported, &sink);
+    let logged = IsolatedStack::start(Observed::Logs, &sink);
+    let bare = IsolatedStack::start(Observed::Nothing, &sink);
     let client = http_client();
     let basket = Basket { items: vec![BasketItem { sku: "tea".into(), qty: 1 }] };
-    let (observed_url, bare_url) = (observed.url.clone(), bare.url.clone());
-    let (c, bk) = (client.clone(), basket.clone());
-    let on = move || {
-        let (client, url, basket) = (c.clone(), observed_url.clone(), bk.clone());
-        async move { gateway_call(&client, &url, &basket).await }
+    let to = |stack: &IsolatedStack| {
+        let (client, url, basket) = (client.clone(), stack.url.clone(), basket.clone());
+        move || {
+            let (client, url, basket) = (client.clone(), url.clone(), basket.clone());
+            async move { gateway_call(&client, &url, &basket).await }
+        }
     };
-    let (c, bk) = (client.clone(), basket.clone());
-    let off = move || {
-        let (client, url, basket) = (c.clone(), bare_url.clone(), bk.clone());
-        async move { gateway_call(&client, &url, &basket).await }
-    };
-    interleaved(criterion, rt, [OBSERVED, UNOBSERVED], on, off);
+    interleaved(criterion, rt, [OBSERVED, UNOBSERVED], to(&exported), to(&logged));
+    interleaved(criterion, rt, [ALL_ON, NO_SUBSCRIBER], to(&exported), to(&bare));
     drop(client);
-    drop((observed, bare));
+    drop((exported, logged, bare));
 }
 
 /// Benches `a` against `b` under the ids `ids`: each batch interleaves their calls,
@@ -452,10 +452,17 @@ fn main() {
         "<= 1.02x",
     );
     support::ratio(
-        "service: gateway request through the stack, Prometheus recorder and OTLP export on vs off",
+        "service: gateway request through the stack, Prometheus recorder and OTLP export on vs \
+         off (logs on in both)",
         OBSERVED,
         UNOBSERVED,
         "<= 1.10x",
+    );
+    support::ratio(
+        "service: gateway request, logs, Prometheus and OTLP vs no subscriber at all",
+        ALL_ON,
+        NO_SUBSCRIBER,
+        "none: what observing costs in all",
     );
     if let (Some(a), Some(b)) = (support::mean_ns(LAYER_ONLY), support::mean_ns(BARE)) {
         println!("LAYER grpc server layer's own cost: {:.0} ns per call (in process)", a - b);
