@@ -233,7 +233,7 @@ fn snapshot(
                 name,
                 state,
                 age: now.saturating_duration_since(info.spawned),
-                trace_id: info.trace_id,
+                trace_id: info.trace.as_ref().map(|t| t.trace_id),
                 groups: children,
             })
         })

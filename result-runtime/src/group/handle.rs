@@ -27,7 +27,8 @@ pub(super) struct TaskInfo {
     pub(super) index: usize,
     pub(super) name: Option<std::borrow::Cow<'static, str>>,
     pub(super) spawned: tokio::time::Instant,
-    pub(super) trace_id: Option<crate::trace::TraceId>,
+    /// The spawner's trace context, current in every poll of the task.
+    pub(super) trace: Option<crate::trace::TraceContext>,
     /// Waiting for a slot of the group's limit (cleared once it holds one).
     pub(super) waiting: std::sync::atomic::AtomicBool,
     /// Ended (result settled or future dropped).

@@ -16,11 +16,11 @@ thread_local! {
 
 /// Makes `ctx` current until dropped (also when a poll unwinds), then restores the
 /// previous one.
-struct Entered(Option<TraceContext>);
+pub(crate) struct Entered(Option<TraceContext>);
 
 impl Entered {
     #[inline]
-    fn enter(ctx: TraceContext) -> Self {
+    pub(crate) fn enter(ctx: TraceContext) -> Self {
         Self(CURRENT.with(|c| c.replace(Some(ctx))))
     }
 }
