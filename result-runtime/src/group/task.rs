@@ -11,7 +11,7 @@ use std::task::{ready, Context as TaskCx, Poll};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::failure::FirstFailure;
-use super::handle::{Slot, TaskHandle, TaskInfo};
+use super::handle::{Slot, Slots, TaskHandle, TaskInfo, CHUNK};
 use super::set::{Core, TaskSet};
 use super::sync;
 use crate::context::Context;
@@ -49,7 +49,7 @@ pub(super) struct Shared {
     /// The task this group was built in, if it was built inside a group task: its parent
     /// in the dump's tree.
     #[cfg(not(loom))]
-    pub(super) parent_task: Option<std::sync::Weak<Slot>>,
+    pub(super) parent_task: Option<TaskRef>,
 }
 
 /// A supervisor group's failure handler.
@@ -125,25 +125,53 @@ impl Shared {
 pub(super) struct Spawns {
     /// The index the next spawn gets (also the number of tasks spawned so far).
     pub(super) next: usize,
-    /// Weak references to the tasks, for [`dump`](super::dump) alone: pushed at spawn and
-    /// pruned of ended tasks there once the list has doubled since the last pruning
-    /// (amortised O(1) per spawn, bounded by twice the live tasks).
+    /// The chunk of slots the next spawns take (`next % CHUNK` is the next one's); `None`
+    /// before the first spawn and once a chunk is used up.
+    chunk: Option<sync::Arc<Slots>>,
+    /// Weak references to the chunks, for [`dump`](super::dump) alone: pushed when a chunk
+    /// is made and pruned of dropped ones there once the list has doubled since the last
+    /// pruning (amortised O(1) per chunk, bounded by twice the live chunks).
     #[cfg(not(loom))]
-    pub(super) live: Vec<std::sync::Weak<Slot>>,
+    pub(super) live: Vec<std::sync::Weak<Slots>>,
 }
 
 impl Spawns {
+    /// The chunk holding the slot of the next spawn (made when the last one is used up),
+    /// twice: for the task and for its handle.
+    fn chunk(&mut self) -> (sync::Arc<Slots>, sync::Arc<Slots>) {
+        if self.chunk.is_none() || self.next.is_multiple_of(CHUNK) {
+            let chunk = sync::Arc::new(Slots::new());
+            #[cfg(not(loom))]
+            self.track(&chunk);
+            self.chunk = Some(chunk);
+        }
+        let chunk = self.chunk.as_ref().expect("made above");
+        let task = chunk.clone();
+        // The last slot's handle takes the group's reference: a used-up chunk lives only as
+        // long as its tasks and handles.
+        let handle = if self.next % CHUNK == CHUNK - 1 {
+            self.chunk.take().expect("made above")
+        } else {
+            chunk.clone()
+        };
+        (task, handle)
+    }
+
     #[cfg(not(loom))]
-    fn track(&mut self, slot: &sync::Arc<Slot>) {
+    fn track(&mut self, chunk: &sync::Arc<Slots>) {
         let live = &mut self.live;
         if live.len() == live.capacity() && live.len() >= 16 {
             live.retain(|t| t.strong_count() > 0);
             let n = live.len();
             live.reserve(n);
         }
-        live.push(sync::Arc::downgrade(slot));
+        live.push(sync::Arc::downgrade(chunk));
     }
 }
+
+/// A task as the dump knows it: its chunk of slots and its index.
+#[cfg(not(loom))]
+pub(super) type TaskRef = (std::sync::Weak<Slots>, usize);
 
 /// What a group task hands back to the group's [`TaskSet`].
 pub(super) struct Done<T> {
@@ -160,12 +188,21 @@ pub(super) struct Done<T> {
 struct TaskScope {
     shared: Arc<Shared>,
     index: usize,
-    slot: sync::Arc<Slot>,
+    /// The chunk holding the task's slot.
+    slots: sync::Arc<Slots>,
 }
 
 impl TaskScope {
+    fn slot(&self) -> &Slot {
+        self.slots.slot(self.index)
+    }
+
+    fn info(&self) -> Option<&TaskInfo> {
+        self.slot().info.get()
+    }
+
     fn name(&self) -> Option<&Cow<'static, str>> {
-        self.slot.info.as_ref().and_then(|i| i.name.as_ref())
+        self.info().and_then(|i| i.name.as_ref())
     }
 
     /// The outcome of a task torn down before it ended: `Cancelled`, with the group's cause,
@@ -173,15 +210,16 @@ impl TaskScope {
     fn torn_down(&self) -> TaskError {
         let cause = self.shared.ctx.cause();
         self.ended();
-        if has_handle(&self.slot) && !self.slot.is_set() {
-            self.slot.set(Err(TaskError::cancelled(cause.clone())));
+        let slot = self.slot();
+        if slot.has_handle() && !slot.is_set() {
+            slot.set(Err(TaskError::cancelled(cause.clone())));
         }
         TaskError::cancelled(cause)
     }
 
     /// Ended before the group can see the outcome: a dump after `join` never lists it.
     fn ended(&self) {
-        if let Some(info) = &self.slot.info {
+        if let Some(info) = self.info() {
             info.ended.store(true, std::sync::atomic::Ordering::Relaxed);
         }
     }
@@ -232,16 +270,8 @@ fn with_scope<R>(f: impl FnOnce(&TaskScope) -> R) -> Option<R> {
 /// The task the caller runs in, when it is a group task (a group built there is its child
 /// in the dump).
 #[cfg(not(loom))]
-pub(super) fn current_task() -> Option<std::sync::Weak<Slot>> {
-    with_scope(|s| sync::Arc::downgrade(&s.slot))
-}
-
-/// Whether a [`TaskHandle`] for the task still exists. Handles are the only other owners of
-/// the slot and are made only by `spawn`, so once the count is one nobody can ever read the
-/// outcome: most tasks are spawned with their handle dropped, and skip storing it and the
-/// wake-up.
-fn has_handle(slot: &sync::Arc<Slot>) -> bool {
-    sync::Arc::strong_count(slot) > 1
+pub(super) fn current_task() -> Option<TaskRef> {
+    with_scope(|s| (sync::Arc::downgrade(&s.slots), s.index))
 }
 
 /// Records `error` as the failure of the group the current task runs in (unless the group
@@ -300,21 +330,22 @@ where
         (None, Some(limit)) => Limit::Waiting(acquire(limit.clone())),
         (None, None) => Limit::Free,
     };
-    let slot = sync::Arc::new(Slot::with_info(TaskInfo {
+    let (slots, handle_slots) = spawns.chunk();
+    let slot = slots.slot(index);
+    let _ = slot.info.set(TaskInfo {
         index,
         name,
         spawned: tokio::time::Instant::now(),
         trace: TraceContext::current(),
         waiting: std::sync::atomic::AtomicBool::new(matches!(limit, Limit::Waiting(_))),
         ended: std::sync::atomic::AtomicBool::new(false),
-    }));
-    #[cfg(not(loom))]
-    spawns.track(&slot);
+    });
+    slot.expect_handle();
     let task = GroupTask {
         fut: Some(fut),
         limit,
         soft: Some(shared.soft.clone()),
-        scope: Some(TaskScope { shared: shared.clone(), index, slot: slot.clone() }),
+        scope: Some(TaskScope { shared: shared.clone(), index, slots }),
         core: Some(set.core().clone()),
         started: false,
         wait: None,
@@ -325,7 +356,7 @@ where
     let task = tracing::Instrument::in_current_span(task);
     set.spawn(&runtime, task);
     spawns.next += 1;
-    TaskHandle::new(index, slot)
+    TaskHandle::new(index, handle_slots)
 }
 
 type Acquire = Pin<Box<dyn Future<Output = OwnedSemaphorePermit> + Send>>;
@@ -420,7 +451,7 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<()> {
         let mut this = self.project();
         let Some(scope) = this.scope.as_ref() else { return Poll::Ready(()) };
-        let trace = scope.slot.info.as_ref().and_then(|i| i.trace.clone());
+        let trace = scope.info().and_then(|i| i.trace.clone());
         let _trace = trace.map(crate::trace::Entered::enter);
         let (result, stopped) = 'ended: {
             if !*this.started {
@@ -433,7 +464,7 @@ where
             if let Limit::Waiting(acquire) = this.limit {
                 if let Poll::Ready(permit) = acquire.as_mut().poll(cx) {
                     *this.limit = Limit::Held(permit);
-                    if let Some(info) = &scope.slot.info {
+                    if let Some(info) = scope.info() {
                         info.waiting.store(false, std::sync::atomic::Ordering::Relaxed);
                     }
                 }
@@ -489,7 +520,7 @@ where
 /// Settles a task's result: stamps the error, records a failure, hands it to the
 /// supervisor (inside the task's scope, as the task's own code would), tells the handle.
 fn settle<T>(scope: TaskScope, result: Result<T>, stopped: bool) -> Done<T> {
-    let trace_id = scope.slot.info.as_ref().and_then(|i| i.trace.as_ref()).map(|t| t.trace_id);
+    let trace_id = scope.info().and_then(|i| i.trace.as_ref()).map(|t| t.trace_id);
     super::metrics::finished(scope.shared.name.as_ref(), &result);
     let mut scope = Some(scope);
     let result = result.map_err(|e| {
@@ -504,8 +535,8 @@ fn settle<T>(scope: TaskScope, result: Result<T>, stopped: bool) -> Done<T> {
         e
     });
     let scope = scope.expect("put back by `InTask`");
-    if has_handle(&scope.slot) {
-        scope.slot.set(result.as_ref().map(|_| ()).map_err(Clone::clone));
+    if scope.slot().has_handle() {
+        scope.slot().set(result.as_ref().map(|_| ()).map_err(Clone::clone));
     }
     scope.ended();
     Done { index: scope.index, result, stopped }
