@@ -190,8 +190,9 @@ pub fn dump() -> TaskTree {
     TaskTree { groups: roots.map(|i| snapshot(i, &groups, &parents, now)).collect() }
 }
 
+/// Ended, or never taken.
 fn ended(slot: &Slot) -> bool {
-    slot.info.get().is_none_or(|i| i.ended.load(Ordering::Relaxed))
+    slot.ended() || slot.with_info(|_| ()).is_none()
 }
 
 fn snapshot(
@@ -216,32 +217,30 @@ fn snapshot(
         .flat_map(|chunk| chunk.iter().map(move |slot| (chunk, slot)))
         .filter(|(_, slot)| !ended(slot))
         .filter_map(|(chunk, slot)| {
-            let info = slot.info.get()?;
+            let (index, name, spawned, trace_id) = slot.with_info(|i| {
+                (i.index, i.name.as_deref().map(str::to_owned), i.spawned, i.trace_id)
+            })?;
             let state = if stopping {
                 TaskState::Cancelling
-            } else if info.waiting.load(Ordering::Relaxed) {
+            } else if slot.waiting.load(Ordering::Relaxed) {
                 TaskState::WaitingForSlot
             } else {
                 TaskState::Running
             };
-            let name = match &info.name {
-                Some(name) => name.to_string(),
-                None => format!("{}[{}]", g.name.as_deref().unwrap_or("group"), info.index),
-            };
+            let name = name
+                .unwrap_or_else(|| format!("{}[{index}]", g.name.as_deref().unwrap_or("group")));
             let children = (0..groups.len())
                 .filter(|&i| {
-                    parents[i]
-                        .as_ref()
-                        .is_some_and(|(c, at)| Arc::ptr_eq(c, chunk) && *at == info.index)
+                    parents[i].as_ref().is_some_and(|(c, at)| Arc::ptr_eq(c, chunk) && *at == index)
                 })
                 .map(|i| snapshot(i, groups, parents, now))
                 .collect();
             Some(TaskSnapshot {
-                index: info.index,
+                index,
                 name,
                 state,
-                age: now.saturating_duration_since(info.spawned),
-                trace_id: info.trace.as_ref().map(|t| t.trace_id),
+                age: now.saturating_duration_since(spawned),
+                trace_id,
                 groups: children,
             })
         })

@@ -33,7 +33,7 @@ impl Slots {
         &self.slots[index % CHUNK]
     }
 
-    /// The slots taken, in spawn order.
+    /// The slots, in spawn order (those not taken yet have no info).
     #[cfg(not(loom))]
     pub(super) fn iter(&self) -> impl Iterator<Item = &Slot> {
         self.slots.iter()
@@ -50,31 +50,35 @@ impl Slots {
 pub(super) struct Slot {
     /// Raised once the outcome is stored: `is_finished` without the lock.
     done: AtomicBool,
+    /// Waiting for a slot of the group's limit (cleared once it holds one), for the dump.
+    pub(super) waiting: std::sync::atomic::AtomicBool,
+    /// Ended (result settled or future dropped), for the dump.
+    pub(super) ended: std::sync::atomic::AtomicBool,
     /// How many [`TaskHandle`]s of the task exist (clones included). Counted up before the
     /// task is spawned, so a task that sees none can skip storing its outcome: nobody can
     /// ever read it (most tasks are spawned with their handle dropped).
     handles: AtomicUsize,
     state: Mutex<State>,
-    /// What [`dump`](super::dump) shows of the task: set at spawn (unset only in the loom
-    /// models and in the slots of a chunk not taken yet).
-    pub(super) info: std::sync::OnceLock<TaskInfo>,
+    /// The spawner's trace context, current in every poll of the task: set at spawn when
+    /// there is one (most spawns have none and skip the store), read without a lock.
+    pub(super) trace: std::sync::OnceLock<crate::trace::TraceContext>,
 }
 
-/// A task as [`dump`](super::dump) sees it; written at spawn, except `waiting` and `ended`.
+/// A task as [`dump`](super::dump) and its errors' names see it: written at spawn, read
+/// only by the dump and by a failure. It sits under the slot's lock, which a spawn takes
+/// uncontended, rather than in a write-once cell, which costs a spawn several times that.
 pub(super) struct TaskInfo {
     pub(super) index: usize,
     pub(super) name: Option<std::borrow::Cow<'static, str>>,
     pub(super) spawned: tokio::time::Instant,
-    /// The spawner's trace context, current in every poll of the task.
-    pub(super) trace: Option<crate::trace::TraceContext>,
-    /// Waiting for a slot of the group's limit (cleared once it holds one).
-    pub(super) waiting: std::sync::atomic::AtomicBool,
-    /// Ended (result settled or future dropped).
-    pub(super) ended: std::sync::atomic::AtomicBool,
+    pub(super) trace_id: Option<crate::trace::TraceId>,
 }
 
 #[derive(Default)]
 struct State {
+    /// Set at spawn (`None` only in the loom models and in the slots of a chunk not taken
+    /// yet).
+    info: Option<TaskInfo>,
     outcome: Option<Result<()>>,
     /// The wakers of the handles waiting, indexed by the key each handle keeps; a handle that
     /// stops waiting leaves a hole, which the next one to register reuses.
@@ -85,6 +89,21 @@ impl Slot {
     /// Counts the handle `spawn` is about to return, before the task can end.
     pub(super) fn expect_handle(&self) {
         self.handles.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Records what the group knows of the task taking this slot.
+    pub(super) fn set_info(&self, info: TaskInfo) {
+        lock(&self.state).info = Some(info);
+    }
+
+    /// `f` on the slot's task info, unless the slot was never taken.
+    pub(super) fn with_info<R>(&self, f: impl FnOnce(&TaskInfo) -> R) -> Option<R> {
+        lock(&self.state).info.as_ref().map(f)
+    }
+
+    /// Whether the slot's task has ended (for the dump, which lists live tasks only).
+    pub(super) fn ended(&self) -> bool {
+        self.ended.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Whether a [`TaskHandle`] of the task still exists (see `handles`).

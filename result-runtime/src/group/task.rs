@@ -100,7 +100,7 @@ impl Shared {
         &self,
         error: TaskError,
         index: usize,
-        name: Option<&Cow<'static, str>>,
+        name: impl FnOnce() -> Option<Cow<'static, str>>,
         trace_id: Option<TraceId>,
     ) -> TaskError {
         // A sibling stopped by the group's failure keeps the failure's name (as its cause)
@@ -109,8 +109,8 @@ impl Shared {
         let error = if error.task().is_some() || error.is_cancelled() {
             error
         } else {
-            match name {
-                Some(name) => error.or_task(name.clone()),
+            match name() {
+                Some(name) => error.or_task(name),
                 None => {
                     error.or_task(format!("{}[{index}]", self.name.as_deref().unwrap_or("group")))
                 }
@@ -197,12 +197,9 @@ impl TaskScope {
         self.slots.slot(self.index)
     }
 
-    fn info(&self) -> Option<&TaskInfo> {
-        self.slot().info.get()
-    }
-
-    fn name(&self) -> Option<&Cow<'static, str>> {
-        self.info().and_then(|i| i.name.as_ref())
+    /// The task's name, for its error (under the slot's lock: only failures ask).
+    fn name(&self) -> Option<Cow<'static, str>> {
+        self.slot().with_info(|i| i.name.clone()).flatten()
     }
 
     /// The outcome of a task torn down before it ended: `Cancelled`, with the group's cause,
@@ -219,9 +216,7 @@ impl TaskScope {
 
     /// Ended before the group can see the outcome: a dump after `join` never lists it.
     fn ended(&self) {
-        if let Some(info) = self.info() {
-            info.ended.store(true, std::sync::atomic::Ordering::Relaxed);
-        }
+        self.slot().ended.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
@@ -288,7 +283,7 @@ pub(crate) fn fail_ambient(error: &TaskError) {
         let error = scope.shared.stamp(
             error.clone(),
             scope.index,
-            scope.name(),
+            || scope.name(),
             TraceContext::current_trace_id(),
         );
         scope.shared.fail(&error);
@@ -332,14 +327,19 @@ where
     };
     let (slots, handle_slots) = spawns.chunk();
     let slot = slots.slot(index);
-    let _ = slot.info.set(TaskInfo {
+    let trace = TraceContext::current();
+    slot.set_info(TaskInfo {
         index,
         name,
         spawned: tokio::time::Instant::now(),
-        trace: TraceContext::current(),
-        waiting: std::sync::atomic::AtomicBool::new(matches!(limit, Limit::Waiting(_))),
-        ended: std::sync::atomic::AtomicBool::new(false),
+        trace_id: trace.as_ref().map(|t| t.trace_id),
     });
+    if let Some(trace) = trace {
+        let _ = slot.trace.set(trace);
+    }
+    if matches!(limit, Limit::Waiting(_)) {
+        slot.waiting.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
     slot.expect_handle();
     let task = GroupTask {
         fut: Some(fut),
@@ -451,7 +451,7 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<()> {
         let mut this = self.project();
         let Some(scope) = this.scope.as_ref() else { return Poll::Ready(()) };
-        let trace = scope.info().and_then(|i| i.trace.clone());
+        let trace = scope.slot().trace.get().cloned();
         let _trace = trace.map(crate::trace::Entered::enter);
         let (result, stopped) = 'ended: {
             if !*this.started {
@@ -464,9 +464,7 @@ where
             if let Limit::Waiting(acquire) = this.limit {
                 if let Poll::Ready(permit) = acquire.as_mut().poll(cx) {
                     *this.limit = Limit::Held(permit);
-                    if let Some(info) = scope.info() {
-                        info.waiting.store(false, std::sync::atomic::Ordering::Relaxed);
-                    }
+                    scope.slot().waiting.store(false, std::sync::atomic::Ordering::Relaxed);
                 }
             }
             if !matches!(this.limit, Limit::Waiting(_)) {
@@ -520,12 +518,12 @@ where
 /// Settles a task's result: stamps the error, records a failure, hands it to the
 /// supervisor (inside the task's scope, as the task's own code would), tells the handle.
 fn settle<T>(scope: TaskScope, result: Result<T>, stopped: bool) -> Done<T> {
-    let trace_id = scope.info().and_then(|i| i.trace.as_ref()).map(|t| t.trace_id);
+    let trace_id = scope.slot().trace.get().map(|t| t.trace_id);
     super::metrics::finished(scope.shared.name.as_ref(), &result);
     let mut scope = Some(scope);
     let result = result.map_err(|e| {
         let s = scope.as_ref().expect("taken only below");
-        let e = s.shared.stamp(e, s.index, s.name(), trace_id);
+        let e = s.shared.stamp(e, s.index, || s.name(), trace_id);
         s.shared.fail(&e);
         if s.shared.supervisor.is_some() {
             let shared = s.shared.clone();
