@@ -55,12 +55,14 @@ thread_local! {
 
 /// Puts a context in the ambient slot for the duration of one poll; puts it back on drop,
 /// also when the poll unwinds.
-struct Entered<'a> {
+pub(crate) struct Entered<'a> {
     slot: &'a mut Option<Context>,
 }
 
 impl<'a> Entered<'a> {
-    fn enter(slot: &'a mut Option<Context>) -> Self {
+    /// Also for futures outside this module that own their context (a group task), so
+    /// they need no [`Scope`] layer of their own.
+    pub(crate) fn enter(slot: &'a mut Option<Context>) -> Self {
         swap_ambient(slot);
         Self { slot }
     }

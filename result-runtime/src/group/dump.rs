@@ -1,10 +1,10 @@
 //! [`dump`]: a snapshot of every live group and task in the process, as a tree.
 //!
 //! Cheap when nobody asks: a group registers a weak reference to itself once, when it is
-//! built; a spawn adds a weak reference to its task to its group's list under the spawn
-//! lock it takes anyway (for the task's index), so the list adds no lock and no atomic
-//! read-modify-write of its own to the spawn path; the tasks never touch it, and only
-//! `dump` reads it. The
+//! built; each new chunk of task slots (one per `CHUNK` spawns) adds a weak reference to
+//! itself to its group's list under the spawn lock the spawn takes anyway (for the task's
+//! index), so the list adds no lock and no atomic read-modify-write of its own to the spawn
+//! path; the tasks never touch it, and only `dump` reads it. The
 //! walk, the locks it takes and every allocation of the snapshot happen in `dump`.
 
 use std::fmt;
@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::handle::Slot;
+use super::handle::{Slot, Slots};
 use super::task::Shared;
 use crate::trace::TraceId;
 
@@ -179,61 +179,68 @@ pub fn dump() -> TaskTree {
         .collect();
     let now = Instant::now();
     // Every group with the task it was built in (if that task is still alive).
-    let parents: Vec<Option<Arc<Slot>>> = groups
+    let parents: Vec<Option<(Arc<Slots>, usize)>> = groups
         .iter()
-        .map(|g| g.parent_task.as_ref().and_then(Weak::upgrade).filter(|t| !ended(t)))
+        .map(|g| {
+            let (chunk, index) = g.parent_task.as_ref()?;
+            Some((chunk.upgrade()?, *index)).filter(|(c, i)| !ended(c.slot(*i)))
+        })
         .collect();
     let roots = (0..groups.len()).filter(|&i| parents[i].is_none());
     TaskTree { groups: roots.map(|i| snapshot(i, &groups, &parents, now)).collect() }
 }
 
+/// Ended, or never taken.
 fn ended(slot: &Slot) -> bool {
-    slot.info.as_ref().is_none_or(|i| i.ended.load(Ordering::Relaxed))
+    slot.ended() || slot.with_info(|_| ()).is_none()
 }
 
 fn snapshot(
     at: usize,
     groups: &[Arc<Shared>],
-    parents: &[Option<Arc<Slot>>],
+    parents: &[Option<(Arc<Slots>, usize)>],
     now: Instant,
 ) -> GroupSnapshot {
     let g = &groups[at];
     let cancelled = g.ctx.is_cancelled();
     let stopping = g.soft.is_cancelled();
-    let live: Vec<Arc<Slot>> = g
+    let chunks: Vec<Arc<Slots>> = g
         .spawns
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .live
         .iter()
         .filter_map(Weak::upgrade)
-        .filter(|t| !ended(t))
         .collect();
-    let tasks = live
+    let tasks = chunks
         .iter()
-        .filter_map(|slot| {
-            let info = slot.info.as_ref()?;
+        .flat_map(|chunk| chunk.iter().map(move |slot| (chunk, slot)))
+        .filter(|(_, slot)| !ended(slot))
+        .filter_map(|(chunk, slot)| {
+            let (index, name, spawned, trace_id) = slot.with_info(|i| {
+                (i.index, i.name.as_deref().map(str::to_owned), i.spawned, i.trace_id)
+            })?;
             let state = if stopping {
                 TaskState::Cancelling
-            } else if info.waiting.load(Ordering::Relaxed) {
+            } else if slot.waiting.load(Ordering::Relaxed) {
                 TaskState::WaitingForSlot
             } else {
                 TaskState::Running
             };
-            let name = match &info.name {
-                Some(name) => name.to_string(),
-                None => format!("{}[{}]", g.name.as_deref().unwrap_or("group"), info.index),
-            };
+            let name = name
+                .unwrap_or_else(|| format!("{}[{index}]", g.name.as_deref().unwrap_or("group")));
             let children = (0..groups.len())
-                .filter(|&i| parents[i].as_ref().is_some_and(|p| Arc::ptr_eq(p, slot)))
+                .filter(|&i| {
+                    parents[i].as_ref().is_some_and(|(c, at)| Arc::ptr_eq(c, chunk) && *at == index)
+                })
                 .map(|i| snapshot(i, groups, parents, now))
                 .collect();
             Some(TaskSnapshot {
-                index: info.index,
+                index,
                 name,
                 state,
-                age: now.saturating_duration_since(info.spawned),
-                trace_id: info.trace_id,
+                age: now.saturating_duration_since(spawned),
+                trace_id,
                 groups: children,
             })
         })

@@ -4,8 +4,41 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context as TaskCx, Poll, Waker};
 
-use super::sync::{lock, Arc, AtomicBool, Mutex, Ordering};
+use super::sync::{lock, Arc, AtomicBool, AtomicUsize, Mutex, Ordering};
 use crate::error::Result;
+
+/// How many consecutive tasks of a group share one allocation of [`Slots`]. Small under loom:
+/// every slot holds loom primitives, which the model tracks one by one.
+#[cfg(not(loom))]
+pub(super) const CHUNK: usize = 32;
+#[cfg(loom)]
+pub(super) const CHUNK: usize = 2;
+
+/// The slots of [`CHUNK`] consecutive tasks of one group, in one allocation: a spawn takes
+/// the next slot of its group's current chunk (task `index` has slot `index % CHUNK`) rather
+/// than allocating one, so per task it costs reference counts, not an allocation and a free
+/// (each several times the price of everything else a spawn adds to tokio's). The chunk
+/// lives while a task or a handle of any of its slots does.
+pub(super) struct Slots {
+    slots: [Slot; CHUNK],
+}
+
+impl Slots {
+    pub(super) fn new() -> Self {
+        Self { slots: std::array::from_fn(|_| Slot::default()) }
+    }
+
+    /// The slot of task `index`.
+    pub(super) fn slot(&self, index: usize) -> &Slot {
+        &self.slots[index % CHUNK]
+    }
+
+    /// The slots, in spawn order (those not taken yet have no info).
+    #[cfg(not(loom))]
+    pub(super) fn iter(&self) -> impl Iterator<Item = &Slot> {
+        self.slots.iter()
+    }
+}
 
 /// Where a task leaves its outcome for its handles. Written at most once: by the task when
 /// it ends, or by its drop guard when the task is torn down before it could.
@@ -17,25 +50,35 @@ use crate::error::Result;
 pub(super) struct Slot {
     /// Raised once the outcome is stored: `is_finished` without the lock.
     done: AtomicBool,
+    /// Waiting for a slot of the group's limit (cleared once it holds one), for the dump.
+    pub(super) waiting: std::sync::atomic::AtomicBool,
+    /// Ended (result settled or future dropped), for the dump.
+    pub(super) ended: std::sync::atomic::AtomicBool,
+    /// How many [`TaskHandle`]s of the task exist (clones included). Counted up before the
+    /// task is spawned, so a task that sees none can skip storing its outcome: nobody can
+    /// ever read it (most tasks are spawned with their handle dropped).
+    handles: AtomicUsize,
     state: Mutex<State>,
-    /// What [`dump`](super::dump) shows of the task (`None` only in the loom models).
-    pub(super) info: Option<TaskInfo>,
+    /// The spawner's trace context, current in every poll of the task: set at spawn when
+    /// there is one (most spawns have none and skip the store), read without a lock.
+    pub(super) trace: std::sync::OnceLock<crate::trace::TraceContext>,
 }
 
-/// A task as [`dump`](super::dump) sees it; written at spawn, except `waiting`.
+/// A task as [`dump`](super::dump) and its errors' names see it: written at spawn, read
+/// only by the dump and by a failure. It sits under the slot's lock, which a spawn takes
+/// uncontended, rather than in a write-once cell, which costs a spawn several times that.
 pub(super) struct TaskInfo {
     pub(super) index: usize,
     pub(super) name: Option<std::borrow::Cow<'static, str>>,
     pub(super) spawned: tokio::time::Instant,
     pub(super) trace_id: Option<crate::trace::TraceId>,
-    /// Waiting for a slot of the group's limit (cleared once it holds one).
-    pub(super) waiting: std::sync::atomic::AtomicBool,
-    /// Ended (result settled or future dropped).
-    pub(super) ended: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Default)]
 struct State {
+    /// Set at spawn (`None` only in the loom models and in the slots of a chunk not taken
+    /// yet).
+    info: Option<TaskInfo>,
     outcome: Option<Result<()>>,
     /// The wakers of the handles waiting, indexed by the key each handle keeps; a handle that
     /// stops waiting leaves a hole, which the next one to register reuses.
@@ -43,8 +86,29 @@ struct State {
 }
 
 impl Slot {
-    pub(super) fn with_info(info: TaskInfo) -> Self {
-        Self { info: Some(info), ..Self::default() }
+    /// Counts the handle `spawn` is about to return, before the task can end.
+    pub(super) fn expect_handle(&self) {
+        self.handles.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Records what the group knows of the task taking this slot.
+    pub(super) fn set_info(&self, info: TaskInfo) {
+        lock(&self.state).info = Some(info);
+    }
+
+    /// `f` on the slot's task info, unless the slot was never taken.
+    pub(super) fn with_info<R>(&self, f: impl FnOnce(&TaskInfo) -> R) -> Option<R> {
+        lock(&self.state).info.as_ref().map(f)
+    }
+
+    /// Whether the slot's task has ended (for the dump, which lists live tasks only).
+    pub(super) fn ended(&self) -> bool {
+        self.ended.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Whether a [`TaskHandle`] of the task still exists (see `handles`).
+    pub(super) fn has_handle(&self) -> bool {
+        self.handles.load(Ordering::Acquire) > 0
     }
 
     pub(super) fn is_set(&self) -> bool {
@@ -150,7 +214,8 @@ impl Slot {
 /// ```
 pub struct TaskHandle {
     index: usize,
-    slot: Arc<Slot>,
+    /// The chunk holding the task's slot.
+    slots: Arc<Slots>,
     /// This handle's entry in the slot's waiter list, while it waits.
     waiter: Option<usize>,
 }
@@ -159,7 +224,8 @@ impl Clone for TaskHandle {
     /// Another handle to the same task, with a waiter entry of its own: every clone can be
     /// awaited at the same time, and every one is woken.
     fn clone(&self) -> Self {
-        Self { index: self.index, slot: self.slot.clone(), waiter: None }
+        self.slot().expect_handle();
+        Self { index: self.index, slots: self.slots.clone(), waiter: None }
     }
 }
 
@@ -167,9 +233,12 @@ impl Drop for TaskHandle {
     /// A handle dropped while it waits (a `select!` that took another branch) leaves the
     /// waiter list. The task is not affected: the group owns it.
     fn drop(&mut self) {
-        if let Some(key) = self.waiter.take() {
-            self.slot.unregister(key);
+        let waiter = self.waiter.take();
+        let slot = self.slot();
+        if let Some(key) = waiter {
+            slot.unregister(key);
         }
+        slot.handles.fetch_sub(1, Ordering::Release);
     }
 }
 
@@ -183,8 +252,14 @@ impl std::fmt::Debug for TaskHandle {
 }
 
 impl TaskHandle {
-    pub(super) fn new(index: usize, slot: Arc<Slot>) -> Self {
-        Self { index, slot, waiter: None }
+    /// The handle of task `index`, whose slot in `slots` already counts it
+    /// ([`Slot::expect_handle`]).
+    pub(super) fn new(index: usize, slots: Arc<Slots>) -> Self {
+        Self { index, slots, waiter: None }
+    }
+
+    fn slot(&self) -> &Slot {
+        self.slots.slot(self.index)
     }
 
     /// The task's position in spawn order: where its value sits in `join`'s `Vec`, and the
@@ -197,7 +272,7 @@ impl TaskHandle {
     /// Whether the task has ended (its outcome is available without waiting).
     #[must_use]
     pub fn is_finished(&self) -> bool {
-        self.slot.is_set()
+        self.slot().is_set()
     }
 }
 
@@ -206,6 +281,6 @@ impl Future for TaskHandle {
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        this.slot.poll(&mut this.waiter, cx)
+        this.slots.slot(this.index).poll(&mut this.waiter, cx)
     }
 }

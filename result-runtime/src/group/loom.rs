@@ -13,7 +13,7 @@ use std::task::Context as TaskCx;
 use loom::thread;
 
 use super::failure::FirstFailure;
-use super::handle::{Slot, TaskHandle};
+use super::handle::{Slots, TaskHandle};
 use super::set::TaskSet;
 use super::sync::Arc;
 use super::task::{Done, Shared};
@@ -31,17 +31,21 @@ fn failure(message: &'static str) -> TaskError {
 #[test]
 fn loom_slot_wakes_every_awaiting_clone() {
     loom::model(|| {
-        let slot = Arc::new(Slot::default());
-        let a = TaskHandle::new(0, slot.clone());
+        let slots = Arc::new(Slots::new());
+        slots.slot(0).expect_handle();
+        let a = TaskHandle::new(0, slots.clone());
         let b = a.clone();
         let ta = thread::spawn(move || loom::future::block_on(a));
         let tb = thread::spawn(move || loom::future::block_on(b));
+        let slot = slots.slot(0);
+        assert!(slot.has_handle());
         slot.set(Err(failure("done")));
         for awaiter in [ta, tb] {
             assert_eq!(awaiter.join().unwrap().unwrap_err().message(), "done");
         }
         assert!(slot.is_set());
         assert_eq!(slot.waiters(), 0);
+        assert!(!slot.has_handle(), "every handle was dropped");
     });
 }
 
@@ -50,8 +54,9 @@ fn loom_slot_wakes_every_awaiting_clone() {
 #[test]
 fn loom_slot_a_handle_that_gives_up_leaves_no_waker() {
     loom::model(|| {
-        let slot = Arc::new(Slot::default());
-        let mut quitter = TaskHandle::new(0, slot.clone());
+        let slots = Arc::new(Slots::new());
+        slots.slot(0).expect_handle();
+        let mut quitter = TaskHandle::new(0, slots.clone());
         let waiter = quitter.clone();
         let tq = thread::spawn(move || {
             let mut cx = TaskCx::from_waker(futures_util::task::noop_waker_ref());
@@ -59,10 +64,37 @@ fn loom_slot_a_handle_that_gives_up_leaves_no_waker() {
             drop(quitter);
         });
         let tw = thread::spawn(move || loom::future::block_on(waiter));
+        let slot = slots.slot(0);
         slot.set(Ok(()));
         tq.join().unwrap();
         assert!(tw.join().unwrap().is_ok());
         assert_eq!(slot.waiters(), 0);
+        assert!(!slot.has_handle(), "every handle was dropped");
+    });
+}
+
+/// The task ends (storing its outcome only when a handle exists, as `settle` does) while
+/// its one handle is cloned on another thread, the original dropped and the clone awaited:
+/// the count of handles never reads zero while one lives, so the clone is always woken with
+/// the outcome (a count decremented before the clone's increment would let the task skip
+/// the store, and the clone would wait forever).
+#[test]
+fn loom_slot_a_task_never_skips_the_store_a_live_clone_waits_for() {
+    loom::model(|| {
+        let slots = Arc::new(Slots::new());
+        slots.slot(0).expect_handle();
+        let original = TaskHandle::new(0, slots.clone());
+        let awaiter = thread::spawn(move || {
+            let clone = original.clone();
+            drop(original);
+            loom::future::block_on(clone)
+        });
+        let slot = slots.slot(0);
+        if slot.has_handle() {
+            slot.set(Err(failure("done")));
+        }
+        assert_eq!(awaiter.join().unwrap().unwrap_err().message(), "done");
+        assert!(!slot.has_handle());
     });
 }
 

@@ -6,7 +6,7 @@
 //! waker into every `JoinHandle`. Here a task costs one queue push and one fence, and the
 //! group's poller is woken only when it asked to be (see [`Joiner`]). Stopping the tasks
 //! needs no abort handles: every task races its future against the group's context
-//! ([`Guarded`](super::task)), so cancelling that context, as dropping the group does,
+//! ([`GroupTask`](super::task)), so cancelling that context, as dropping the group does,
 //! drops every future at its next poll, as an abort would.
 
 use std::future::Future;
@@ -73,9 +73,9 @@ impl Joiner {
         fence(Ordering::SeqCst);
     }
 
-    /// Called by a task after its push.
+    /// Called by a task after its push and the `SeqCst` fence that follows it (in
+    /// [`Core::deliver`], which needs that fence anyway, so none is repeated here).
     pub(super) fn notify(&self) {
-        fence(Ordering::SeqCst);
         if self.armed.load(Ordering::Relaxed) && self.armed.swap(false, Ordering::AcqRel) {
             let waker = lock(&self.waker).take();
             // Outside the lock: a waker may run arbitrary code.

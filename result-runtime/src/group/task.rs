@@ -2,6 +2,7 @@
 //! [`fail_ambient`] finds, and the wrapper that turns a user future into a group task.
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -10,12 +11,11 @@ use std::task::{ready, Context as TaskCx, Poll};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::failure::FirstFailure;
-use super::handle::{Slot, TaskHandle, TaskInfo};
+use super::handle::{Slot, Slots, TaskHandle, TaskInfo, CHUNK};
 use super::set::{Core, TaskSet};
 use super::sync;
 use crate::context::Context;
 use crate::error::{Result, TaskError};
-use crate::panic::catch_unwind;
 use crate::trace::{TraceContext, TraceId};
 
 /// The state a group shares with its tasks.
@@ -49,7 +49,7 @@ pub(super) struct Shared {
     /// The task this group was built in, if it was built inside a group task: its parent
     /// in the dump's tree.
     #[cfg(not(loom))]
-    pub(super) parent_task: Option<std::sync::Weak<Slot>>,
+    pub(super) parent_task: Option<TaskRef>,
 }
 
 /// A supervisor group's failure handler.
@@ -100,7 +100,7 @@ impl Shared {
         &self,
         error: TaskError,
         index: usize,
-        name: Option<&Cow<'static, str>>,
+        name: impl FnOnce() -> Option<Cow<'static, str>>,
         trace_id: Option<TraceId>,
     ) -> TaskError {
         // A sibling stopped by the group's failure keeps the failure's name (as its cause)
@@ -109,8 +109,8 @@ impl Shared {
         let error = if error.task().is_some() || error.is_cancelled() {
             error
         } else {
-            match name {
-                Some(name) => error.or_task(name.clone()),
+            match name() {
+                Some(name) => error.or_task(name),
                 None => {
                     error.or_task(format!("{}[{index}]", self.name.as_deref().unwrap_or("group")))
                 }
@@ -125,25 +125,53 @@ impl Shared {
 pub(super) struct Spawns {
     /// The index the next spawn gets (also the number of tasks spawned so far).
     pub(super) next: usize,
-    /// Weak references to the tasks, for [`dump`](super::dump) alone: pushed at spawn and
-    /// pruned of ended tasks there once the list has doubled since the last pruning
-    /// (amortised O(1) per spawn, bounded by twice the live tasks).
+    /// The chunk of slots the next spawns take (`next % CHUNK` is the next one's); `None`
+    /// before the first spawn and once a chunk is used up.
+    chunk: Option<sync::Arc<Slots>>,
+    /// Weak references to the chunks, for [`dump`](super::dump) alone: pushed when a chunk
+    /// is made and pruned of dropped ones there once the list has doubled since the last
+    /// pruning (amortised O(1) per chunk, bounded by twice the live chunks).
     #[cfg(not(loom))]
-    pub(super) live: Vec<std::sync::Weak<Slot>>,
+    pub(super) live: Vec<std::sync::Weak<Slots>>,
 }
 
 impl Spawns {
+    /// The chunk holding the slot of the next spawn (made when the last one is used up),
+    /// twice: for the task and for its handle.
+    fn chunk(&mut self) -> (sync::Arc<Slots>, sync::Arc<Slots>) {
+        if self.chunk.is_none() || self.next.is_multiple_of(CHUNK) {
+            let chunk = sync::Arc::new(Slots::new());
+            #[cfg(not(loom))]
+            self.track(&chunk);
+            self.chunk = Some(chunk);
+        }
+        let chunk = self.chunk.as_ref().expect("made above");
+        let task = chunk.clone();
+        // The last slot's handle takes the group's reference: a used-up chunk lives only as
+        // long as its tasks and handles.
+        let handle = if self.next % CHUNK == CHUNK - 1 {
+            self.chunk.take().expect("made above")
+        } else {
+            chunk.clone()
+        };
+        (task, handle)
+    }
+
     #[cfg(not(loom))]
-    fn track(&mut self, slot: &sync::Arc<Slot>) {
+    fn track(&mut self, chunk: &sync::Arc<Slots>) {
         let live = &mut self.live;
         if live.len() == live.capacity() && live.len() >= 16 {
             live.retain(|t| t.strong_count() > 0);
             let n = live.len();
             live.reserve(n);
         }
-        live.push(sync::Arc::downgrade(slot));
+        live.push(sync::Arc::downgrade(chunk));
     }
 }
+
+/// A task as the dump knows it: its chunk of slots and its index.
+#[cfg(not(loom))]
+pub(super) type TaskRef = (std::sync::Weak<Slots>, usize);
 
 /// What a group task hands back to the group's [`TaskSet`].
 pub(super) struct Done<T> {
@@ -154,50 +182,91 @@ pub(super) struct Done<T> {
     pub(super) stopped: bool,
 }
 
-/// The task-local a group task runs in: which group, which task, and where its handle
-/// looks for its outcome.
+/// What a group task is, for [`fail_ambient`], [`shield`], the dump and its own handle:
+/// which group, which task, and where its handle looks for its outcome. Moved into
+/// [`TASK`] for each poll of the task.
 struct TaskScope {
     shared: Arc<Shared>,
     index: usize,
-    slot: sync::Arc<Slot>,
+    /// The chunk holding the task's slot.
+    slots: sync::Arc<Slots>,
 }
 
 impl TaskScope {
-    fn name(&self) -> Option<&Cow<'static, str>> {
-        self.slot.info.as_ref().and_then(|i| i.name.as_ref())
+    fn slot(&self) -> &Slot {
+        self.slots.slot(self.index)
     }
+
+    /// The task's name, for its error (under the slot's lock: only failures ask).
+    fn name(&self) -> Option<Cow<'static, str>> {
+        self.slot().with_info(|i| i.name.clone()).flatten()
+    }
+
+    /// The outcome of a task torn down before it ended: `Cancelled`, with the group's cause,
+    /// told to its handle too.
+    fn torn_down(&self) -> TaskError {
+        let cause = self.shared.ctx.cause();
+        self.ended();
+        let slot = self.slot();
+        if slot.has_handle() && !slot.is_set() {
+            slot.set(Err(TaskError::cancelled(cause.clone())));
+        }
+        TaskError::cancelled(cause)
+    }
+
+    /// Ended before the group can see the outcome: a dump after `join` never lists it.
+    fn ended(&self) {
+        self.slot().ended.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+thread_local! {
+    /// The scope of the group task being polled on this thread: a hand-made task-local. Each
+    /// poll moves the task's scope in and back out (also when the poll unwinds), as tokio's
+    /// `task_local!` does, but a `Cell` needs no borrow flag and the task no extra layer.
+    static TASK: Cell<Option<TaskScope>> = const { Cell::new(None) };
+}
+
+/// Puts a task's scope in [`TASK`] until dropped, then puts it back where it came from.
+struct InTask<'a> {
+    scope: &'a mut Option<TaskScope>,
+}
+
+impl<'a> InTask<'a> {
+    fn enter(scope: &'a mut Option<TaskScope>) -> Self {
+        TASK.with(|t| t.swap(Cell::from_mut(scope)));
+        Self { scope }
+    }
+}
+
+impl Drop for InTask<'_> {
+    fn drop(&mut self) {
+        TASK.with(|t| t.swap(Cell::from_mut(self.scope)));
+    }
+}
+
+/// Runs `f` on the scope of the group task being polled on this thread (`None` outside
+/// one). The scope is moved out for the call and back after it, also when `f` unwinds.
+fn with_scope<R>(f: impl FnOnce(&TaskScope) -> R) -> Option<R> {
+    struct PutBack<'a>(&'a Cell<Option<TaskScope>>, Option<TaskScope>);
+    impl Drop for PutBack<'_> {
+        fn drop(&mut self) {
+            self.0.set(self.1.take());
+        }
+    }
+    TASK.try_with(|t| {
+        let back = PutBack(t, Some(t.take()?));
+        back.1.as_ref().map(f)
+    })
+    .ok()
+    .flatten()
 }
 
 /// The task the caller runs in, when it is a group task (a group built there is its child
 /// in the dump).
 #[cfg(not(loom))]
-pub(super) fn current_task() -> Option<std::sync::Weak<Slot>> {
-    TASK.try_with(|s| sync::Arc::downgrade(&s.slot)).ok()
-}
-
-impl Drop for TaskScope {
-    /// A task torn down before it ended (aborted with its group) still tells its handle:
-    /// `Cancelled`, with the group's cause.
-    fn drop(&mut self) {
-        if let Some(info) = &self.slot.info {
-            info.ended.store(true, std::sync::atomic::Ordering::Relaxed);
-        }
-        if has_handle(&self.slot) && !self.slot.is_set() {
-            self.slot.set(Err(TaskError::cancelled(self.shared.ctx.cause())));
-        }
-    }
-}
-
-/// Whether a [`TaskHandle`] for the task still exists. Handles are the only other owners of
-/// the slot and are made only by `spawn`, so once the count is one nobody can ever read the
-/// outcome: most tasks are spawned with their handle dropped, and skip storing it and the
-/// wake-up.
-fn has_handle(slot: &sync::Arc<Slot>) -> bool {
-    sync::Arc::strong_count(slot) > 1
-}
-
-tokio::task_local! {
-    static TASK: TaskScope;
+pub(super) fn current_task() -> Option<TaskRef> {
+    with_scope(|s| (sync::Arc::downgrade(&s.slots), s.index))
 }
 
 /// Records `error` as the failure of the group the current task runs in (unless the group
@@ -210,11 +279,11 @@ tokio::task_local! {
 /// error is ignored, and so is every error in collect-all mode (there, errors are only
 /// collected from the tasks' results).
 pub(crate) fn fail_ambient(error: &TaskError) {
-    let _ = TASK.try_with(|scope| {
+    let _ = with_scope(|scope| {
         let error = scope.shared.stamp(
             error.clone(),
             scope.index,
-            scope.name(),
+            || scope.name(),
             TraceContext::current_trace_id(),
         );
         scope.shared.fail(&error);
@@ -230,9 +299,9 @@ pub(crate) fn fail_ambient(error: &TaskError) {
 /// with its name and trace id; records a failure and cancels the group; delivers its
 /// outcome to `set`.
 ///
-/// The layers are hand-written futures rather than `async` blocks: a block that awaits a
-/// future it captured stores that future twice, and the task's size is what every spawn
-/// allocates and moves.
+/// All of that is one hand-written future ([`GroupTask`]) rather than a layer per concern:
+/// each layer would be moved at every construction on the way to the runtime, and the
+/// task's size is what every spawn allocates and moves.
 ///
 /// # Panics
 /// Outside a tokio runtime, as `tokio::spawn`, before anything is counted or tracked.
@@ -251,43 +320,43 @@ where
     let runtime = tokio::runtime::Handle::try_current().unwrap_or_else(|e| panic!("{e}"));
     let index = spawns.next;
     super::metrics::spawned(shared.name.as_ref());
-    let trace = TraceContext::current();
-    let acquire = match (&permit, &shared.limit) {
-        (None, Some(limit)) => Some(acquire(limit.clone())),
-        _ => None,
+    let limit = match (permit, &shared.limit) {
+        (Some(permit), _) => Limit::Held(permit),
+        (None, Some(limit)) => Limit::Waiting(acquire(limit.clone())),
+        (None, None) => Limit::Free,
     };
-    let slot = sync::Arc::new(Slot::with_info(TaskInfo {
+    let (slots, handle_slots) = spawns.chunk();
+    let slot = slots.slot(index);
+    let trace = TraceContext::current();
+    slot.set_info(TaskInfo {
         index,
         name,
         spawned: tokio::time::Instant::now(),
         trace_id: trace.as_ref().map(|t| t.trace_id),
-        waiting: std::sync::atomic::AtomicBool::new(acquire.is_some()),
-        ended: std::sync::atomic::AtomicBool::new(false),
-    }));
-    #[cfg(not(loom))]
-    spawns.track(&slot);
-    let work = Permitted { fut, permit, acquire };
-    let finish = Finish {
-        inner: catch_unwind(Guarded {
-            fut: futures_util::FutureExt::fuse(shared.soft.scope(work)),
-            started: false,
-            wait: None,
-        }),
+    });
+    if let Some(trace) = trace {
+        let _ = slot.trace.set(trace);
+    }
+    if matches!(limit, Limit::Waiting(_)) {
+        slot.waiting.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+    slot.expect_handle();
+    let task = GroupTask {
+        fut: Some(fut),
+        limit,
+        soft: Some(shared.soft.clone()),
+        scope: Some(TaskScope { shared: shared.clone(), index, slots }),
         core: Some(set.core().clone()),
-        index,
+        started: false,
+        wait: None,
     };
-    let scope = TaskScope { shared: shared.clone(), index, slot: slot.clone() };
-    let task = TASK.scope(scope, finish);
     // Under `otel` the task's spans must hang under the spawner's, or each `#[traced]` task
     // would start a trace of its own in the backend; without it, spans stay as they were.
     #[cfg(feature = "otel")]
     let task = tracing::Instrument::in_current_span(task);
-    match trace {
-        Some(trace) => set.spawn(&runtime, trace.scope(task)),
-        None => set.spawn(&runtime, task),
-    }
+    set.spawn(&runtime, task);
     spawns.next += 1;
-    TaskHandle::new(index, slot)
+    TaskHandle::new(index, handle_slots)
 }
 
 type Acquire = Pin<Box<dyn Future<Output = OwnedSemaphorePermit> + Send>>;
@@ -298,95 +367,147 @@ fn acquire(limit: Arc<Semaphore>) -> Acquire {
     })
 }
 
-pin_project_lite::pin_project! {
-    /// The user's future, started once a slot of the limit is held; the slot is given back
-    /// as soon as the future ends (or is dropped).
-    struct Permitted<F> {
-        #[pin]
-        fut: F,
-        permit: Option<OwnedSemaphorePermit>,
-        acquire: Option<Acquire>,
-    }
+/// Where a task stands with the group's limit.
+enum Limit {
+    /// No limit.
+    Free,
+    /// Waiting for a slot: the user's future is not started before it has one.
+    Waiting(Acquire),
+    /// Holding a slot, given back as soon as the future ends (or is dropped).
+    Held(#[allow(dead_code, reason = "held for its drop")] OwnedSemaphorePermit),
 }
 
-impl<F: Future> Future for Permitted<F> {
-    type Output = F::Output;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<F::Output> {
-        let this = self.project();
-        if let Some(acquire) = this.acquire {
-            let permit = ready!(acquire.as_mut().poll(cx));
-            *this.permit = Some(permit);
-            *this.acquire = None;
-            let _ = TASK.try_with(|s| {
-                if let Some(info) = &s.slot.info {
-                    info.waiting.store(false, std::sync::atomic::Ordering::Relaxed);
-                }
-            });
-        }
-        let out = ready!(this.fut.poll(cx));
-        *this.permit = None;
-        Poll::Ready(out)
-    }
-}
+type Wait = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 pin_project_lite::pin_project! {
-    /// Settles the task's result inside its scope: stamps the error, records a failure,
-    /// tells the handle, delivers the outcome to the group. Dropped without having
-    /// delivered (the runtime shutting down drops unfinished tasks), it still delivers the
-    /// task's index, `Cancelled`: the group's count of running tasks never goes wrong.
-    struct Finish<F, T> {
+    /// A group task: the user's future with everything the group adds, in one future.
+    ///
+    /// Each poll makes the spawner's trace context current and the task's scope findable
+    /// ([`TASK`]); runs the future under the group's `soft` context (ambient: what
+    /// [`Context::current`] gives inside) but races it against `ctx` only, so a shutdown's
+    /// cooperative cancellation (of `soft`) reaches the work without dropping it; catches
+    /// a panic in it. Once it ends, the task settles its result: stamps the error, records
+    /// a failure, tells the handle, delivers the outcome to the group.
+    ///
+    /// Dropped without having delivered (the runtime shutting down drops unfinished
+    /// tasks), it still delivers the task's index, `Cancelled`: the group's count of running
+    /// tasks never goes wrong.
+    struct GroupTask<F, T> {
+        // `None` once the future ended or was stopped: it is dropped right there, inside
+        // the task's scopes and panic capture and before the outcome is delivered, so once
+        // `join` has the outcome nothing of the task's future is left.
         #[pin]
-        inner: F,
+        fut: Option<F>,
+        limit: Limit,
+        // `Some` between polls (moved into the ambient slot while the future is polled).
+        soft: Option<Context>,
+        // `Some` until settled (moved into `TASK` while the future is polled).
+        scope: Option<TaskScope>,
+        // `Some` until delivered.
         core: Option<Arc<Core<T>>>,
-        index: usize,
+        started: bool,
+        // The wait for `ctx` to end, made only when the future first returns Pending. `ctx`
+        // is read from the group rather than kept here: a clone per task would bounce the
+        // context's reference count between the spawning thread and the workers.
+        wait: Option<Wait>,
     }
 
-    impl<F, T> PinnedDrop for Finish<F, T> {
+    impl<F, T> PinnedDrop for GroupTask<F, T> {
         fn drop(this: Pin<&mut Self>) {
-            let this = this.project();
-            if let Some(core) = this.core.take() {
-                let cause = TASK.try_with(|s| s.shared.ctx.cause()).ok().flatten();
-                core.deliver(Done {
-                    index: *this.index,
-                    result: Err(TaskError::cancelled(cause)),
-                    stopped: true,
-                });
+            let mut this = this.project();
+            let Some(core) = this.core.take() else { return };
+            if this.fut.is_some() {
+                let _in = InTask::enter(this.scope);
+                this.fut.set(None);
+            }
+            if let Some(scope) = this.scope.take() {
+                core.deliver(Done { index: scope.index, result: Err(scope.torn_down()), stopped: true });
             }
         }
     }
 }
 
-impl<F, T> Future for Finish<F, T>
+impl<F, T> GroupTask<F, T> {
+    /// Drops the future (stopped by the group's context, or panicked) inside the task's
+    /// scope and panic capture: a panic in its drop is the task's outcome.
+    fn stop(
+        mut fut: Pin<&mut Option<F>>,
+        limit: &mut Limit,
+        scope: &mut Option<TaskScope>,
+    ) -> Option<TaskError> {
+        let _in = InTask::enter(scope);
+        let dropped = crate::panic::catch_unwind_sync(|| fut.set(None)).err();
+        *limit = Limit::Free;
+        dropped
+    }
+}
+
+impl<F, T> Future for GroupTask<F, T>
 where
-    F: Future<Output = Result<(Result<T>, bool)>>,
+    F: Future<Output = Result<T>>,
 {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<()> {
-        let this = self.project();
-        let (result, stopped) = match ready!(this.inner.poll(cx)) {
-            Ok(done) => done,
-            Err(panic) => (Err(panic), false),
-        };
-        let settled = TASK.with(|s| {
-            let trace_id = s.slot.info.as_ref().and_then(|i| i.trace_id);
-            super::metrics::finished(s.shared.name.as_ref(), &result);
-            let result = result.map_err(|e| {
-                let e = s.shared.stamp(e, s.index, s.name(), trace_id);
-                s.shared.fail(&e);
-                s.shared.supervise(&e);
-                e
+        let mut this = self.project();
+        let Some(scope) = this.scope.as_ref() else { return Poll::Ready(()) };
+        let trace = scope.slot().trace.get().cloned();
+        let _trace = trace.map(crate::trace::Entered::enter);
+        let (result, stopped) = 'ended: {
+            if !*this.started {
+                *this.started = true;
+                if let Some(e) = scope.shared.ctx.error() {
+                    let e = Self::stop(this.fut.as_mut(), this.limit, this.scope).unwrap_or(e);
+                    break 'ended (Err(e), true);
+                }
+            }
+            if let Limit::Waiting(acquire) = this.limit {
+                if let Poll::Ready(permit) = acquire.as_mut().poll(cx) {
+                    *this.limit = Limit::Held(permit);
+                    scope.slot().waiting.store(false, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+            if !matches!(this.limit, Limit::Waiting(_)) {
+                let polled = {
+                    let _in = InTask::enter(this.scope);
+                    let mut fut = this.fut.as_mut();
+                    let limit = &mut *this.limit;
+                    let soft = &mut *this.soft;
+                    crate::panic::catch_unwind_sync(|| {
+                        let _ambient = crate::context::Entered::enter(soft);
+                        let Some(inner) = fut.as_mut().as_pin_mut() else {
+                            return Poll::Ready(Err(TaskError::cancelled(None)));
+                        };
+                        let out = ready!(inner.poll(cx));
+                        fut.set(None);
+                        *limit = Limit::Free;
+                        Poll::Ready(out)
+                    })
+                };
+                match polled {
+                    Ok(Poll::Ready(out)) => break 'ended (out, false),
+                    Ok(Poll::Pending) => {}
+                    Err(panic) => {
+                        let _ = Self::stop(this.fut.as_mut(), this.limit, this.scope);
+                        break 'ended (Err(panic), false);
+                    }
+                }
+            }
+            let Some(scope) = this.scope.as_ref() else { return Poll::Ready(()) };
+            let wait = this.wait.get_or_insert_with(|| {
+                let ctx = scope.shared.ctx.clone();
+                Box::pin(async move { ctx.cancelled().await })
             });
-            if has_handle(&s.slot) {
-                s.slot.set(result.as_ref().map(|_| ()).map_err(Clone::clone));
+            if wait.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
             }
-            // Ended before the group can see the outcome: a dump after `join` never lists it.
-            if let Some(info) = &s.slot.info {
-                info.ended.store(true, std::sync::atomic::Ordering::Relaxed);
-            }
-            Done { index: s.index, result, stopped }
-        });
+            let e = scope.shared.ctx.error().unwrap_or_else(|| TaskError::cancelled(None));
+            let e = Self::stop(this.fut.as_mut(), this.limit, this.scope).unwrap_or(e);
+            (Err(e), true)
+        };
+        *this.wait = None;
+        let Some(scope) = this.scope.take() else { return Poll::Ready(()) };
+        let settled = settle(scope, result, stopped);
         if let Some(core) = this.core.take() {
             core.deliver(settled);
         }
@@ -394,57 +515,29 @@ where
     }
 }
 
-type Wait = Pin<Box<dyn Future<Output = ()> + Send>>;
-
-pin_project_lite::pin_project! {
-    /// [`Context::run`] with two contexts: the future runs with the group's `soft` context
-    /// ambient (inside `fut`, a [`Context::scope`]) but is raced against `ctx` only, so a
-    /// shutdown's cooperative cancellation (of `soft`) reaches the work without dropping
-    /// it. Outputs whether the race, not the future, ended it. `ctx` is read from the
-    /// task's scope rather than kept here: a clone per task would bounce the context's
-    /// reference count between the spawning thread and the workers.
-    struct Guarded<F> {
-        // Fused, so that a future stopped by the race is dropped right there, inside the
-        // task's panic capture and before the outcome is delivered: once `join` has it,
-        // nothing of the task's future is left.
-        #[pin]
-        fut: futures_util::future::Fuse<F>,
-        started: bool,
-        // Made only when the future first returns Pending.
-        wait: Option<Wait>,
+/// Settles a task's result: stamps the error, records a failure, hands it to the
+/// supervisor (inside the task's scope, as the task's own code would), tells the handle.
+fn settle<T>(scope: TaskScope, result: Result<T>, stopped: bool) -> Done<T> {
+    let trace_id = scope.slot().trace.get().map(|t| t.trace_id);
+    super::metrics::finished(scope.shared.name.as_ref(), &result);
+    let mut scope = Some(scope);
+    let result = result.map_err(|e| {
+        let s = scope.as_ref().expect("taken only below");
+        let e = s.shared.stamp(e, s.index, || s.name(), trace_id);
+        s.shared.fail(&e);
+        if s.shared.supervisor.is_some() {
+            let shared = s.shared.clone();
+            let _in = InTask::enter(&mut scope);
+            shared.supervise(&e);
+        }
+        e
+    });
+    let scope = scope.expect("put back by `InTask`");
+    if scope.slot().has_handle() {
+        scope.slot().set(result.as_ref().map(|_| ()).map_err(Clone::clone));
     }
-}
-
-impl<F, T> Future for Guarded<F>
-where
-    F: Future<Output = Result<T>>,
-{
-    type Output = (Result<T>, bool);
-
-    fn poll(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<Self::Output> {
-        let mut this = self.project();
-        if !*this.started {
-            *this.started = true;
-            if let Some(e) = TASK.with(|s| s.shared.ctx.error()) {
-                this.fut.set(futures_util::future::Fuse::terminated());
-                return Poll::Ready((Err(e), true));
-            }
-        }
-        if let Poll::Ready(out) = this.fut.as_mut().poll(cx) {
-            return Poll::Ready((out, false));
-        }
-        let wait = this.wait.get_or_insert_with(|| {
-            let ctx = TASK.with(|s| s.shared.ctx.clone());
-            Box::pin(async move { ctx.cancelled().await })
-        });
-        if wait.as_mut().poll(cx).is_ready() {
-            let e =
-                TASK.with(|s| s.shared.ctx.error()).unwrap_or_else(|| TaskError::cancelled(None));
-            this.fut.set(futures_util::future::Fuse::terminated());
-            return Poll::Ready((Err(e), true));
-        }
-        Poll::Pending
-    }
+    scope.ended();
+    Done { index: scope.index, result, stopped }
 }
 
 /// Runs `fut` shielded from a [`Group::shutdown`](super::Group::shutdown)'s cooperative
@@ -486,7 +579,7 @@ where
 /// # Cancel safety
 /// As cancel safe as `fut`: dropping the returned future drops `fut`.
 pub fn shield<F: Future>(fut: F) -> crate::context::Scope<F> {
-    let ctx = TASK.try_with(|s| s.shared.ctx.clone()).ok().or_else(Context::current);
+    let ctx = with_scope(|s| s.shared.ctx.clone()).or_else(Context::current);
     match ctx {
         Some(ctx) => ctx.scope(fut),
         None => Context::new().scope(fut),

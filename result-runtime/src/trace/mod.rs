@@ -38,6 +38,9 @@
 mod baggage;
 mod id;
 mod scope;
+
+/// For futures that carry a trace context without a [`TraceScope`] layer (a group task).
+pub(crate) use scope::Entered;
 mod state;
 mod traceparent;
 
