@@ -199,9 +199,16 @@ impl Call {
 /// Sets `traceparent` and `x-trace-id` for this trace context, replacing earlier values.
 pub(crate) fn stamp(trace: &TraceContext, headers: &mut HeaderMap) {
     // From stack buffers: one copy into each header value, no `String` in between.
-    let traceparent = HeaderValue::from_bytes(&trace.traceparent_bytes());
+    let mut traceparent =
+        HeaderValue::from_bytes(&trace.traceparent_bytes()).expect("hex and '-' are valid");
+    // The span id is new on every call, so HPACK indexing it (over HTTP/2) is pure waste:
+    // each response's value went into the encoder's and the peer's dynamic tables, evicting
+    // what does repeat (x-trace-id, content-type), and the encoder compared every new value
+    // against each earlier `traceparent` it still held. `sensitive` is h2's only way to send
+    // a literal that is never indexed; the value on the wire is the same.
+    traceparent.set_sensitive(true);
     let trace_id = HeaderValue::from_bytes(&trace.trace_id.hex());
-    headers.insert(TRACEPARENT_NAME.clone(), traceparent.expect("hex and '-' are valid"));
+    headers.insert(TRACEPARENT_NAME.clone(), traceparent);
     headers.insert(X_TRACE_ID_NAME.clone(), trace_id.expect("hex is valid"));
 }
 
@@ -283,5 +290,7 @@ mod tests {
         assert_eq!(h.get_all(TRACEPARENT).iter().count(), 1);
         assert_eq!(h[TRACEPARENT], VALID);
         assert_eq!(h[X_TRACE_ID], "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert!(h[TRACEPARENT].is_sensitive(), "a per-call value: never HPACK-indexed");
+        assert!(!h[X_TRACE_ID].is_sensitive(), "the same for the whole trace: worth indexing");
     }
 }
