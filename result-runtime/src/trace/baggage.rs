@@ -67,9 +67,13 @@ impl BaggageEntry {
 
 impl fmt::Display for BaggageEntry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}={}", self.key, encode(&self.value))?;
+        // Piece by piece: `write!` goes through the formatting machinery per member.
+        f.write_str(&self.key)?;
+        f.write_str("=")?;
+        f.write_str(&encode(&self.value))?;
         if let Some(p) = &self.properties {
-            write!(f, ";{p}")?;
+            f.write_str(";")?;
+            f.write_str(p)?;
         }
         Ok(())
     }
@@ -337,7 +341,7 @@ impl fmt::Display for Baggage {
             if i > 0 {
                 f.write_str(",")?;
             }
-            write!(f, "{e}")?;
+            fmt::Display::fmt(e, f)?;
         }
         Ok(())
     }
