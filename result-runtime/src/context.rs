@@ -155,6 +155,13 @@ impl Context {
         self.with_deadline(Instant::now() + timeout)
     }
 
+    /// What `Context::new().with_timeout(timeout)` gives, without the root in between that
+    /// nothing else could reach or cancel: the server layers make one per call, and the root
+    /// cost a second node, a second token and a lock to link the two.
+    pub(crate) fn root_with_timeout(timeout: Duration) -> Self {
+        Self::from_parts(CancellationToken::new(), Some(Instant::now() + timeout), None)
+    }
+
     /// A child with a deadline (or this context's, if earlier).
     #[must_use]
     pub fn with_deadline(&self, deadline: Instant) -> Self {
@@ -471,6 +478,20 @@ mod tests {
         assert_eq!(child.deadline(), parent.deadline());
         let grandchild = child.with_timeout(Duration::from_millis(10));
         assert!(grandchild.deadline() < parent.deadline());
+    }
+
+    #[tokio::test]
+    async fn a_root_with_a_timeout_is_a_root_given_a_timeout() {
+        let start = Instant::now();
+        let ctx = Context::root_with_timeout(Duration::from_secs(5));
+        let deadline = ctx.deadline().expect("a deadline");
+        assert!(deadline >= start + Duration::from_secs(5));
+        assert!(deadline <= Instant::now() + Duration::from_secs(5));
+        assert!(!ctx.is_cancelled());
+        let child = ctx.child();
+        ctx.cancel(unavailable());
+        assert!(ctx.is_cancelled() && child.is_cancelled());
+        ctx.cancelled().await;
     }
 
     #[tokio::test]

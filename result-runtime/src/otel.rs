@@ -93,6 +93,12 @@ pub fn from_span_context(sc: &SpanContext) -> Option<TraceContext> {
 /// # Errors
 /// What tracing-opentelemetry reports, e.g. when the span was already started.
 pub fn set_parent(span: &tracing::Span, tc: &TraceContext) -> Result<(), SetParentError> {
+    // tracing-opentelemetry answers a disabled span with this very error, but only after
+    // the context (and a copy of the baggage) was built for nothing: that is every call of a
+    // server whose spans no subscriber records.
+    if span.is_disabled() {
+        return Err(SetParentError::SpanDisabled);
+    }
     span.set_parent(otel_context(tc))
 }
 

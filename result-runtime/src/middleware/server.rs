@@ -2,6 +2,8 @@
 //! response headers, and the end-of-call log event.
 #![cfg_attr(not(any(feature = "grpc", feature = "http")), allow(dead_code))] // the client layer alone uses little of it
 
+use std::cell::RefCell;
+
 use tokio::time::Instant;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
@@ -65,9 +67,9 @@ pub(crate) fn extract(headers: &HeaderMap) -> (TraceContext, Option<SpanId>) {
     let (trace, caller) = extract_parent(headers);
     let trace = match caller {
         Some(_) if headers.contains_key(&TRACESTATE_NAME) => {
-            match header_strs(headers, &TRACESTATE_NAME)
-                .and_then(|v| TraceState::from_headers(v).ok())
-            {
+            match memoized(&TRACESTATE_MEMO, headers, &TRACESTATE_NAME, |h| {
+                header_strs(h, &TRACESTATE_NAME).and_then(|v| TraceState::from_headers(v).ok())
+            }) {
                 Some(ts) => trace.with_tracestate(ts),
                 None => {
                     tracing::debug!("rejected tracestate: dropped");
@@ -78,8 +80,10 @@ pub(crate) fn extract(headers: &HeaderMap) -> (TraceContext, Option<SpanId>) {
         _ => trace,
     };
     let trace = if headers.contains_key(&BAGGAGE_NAME) {
-        match header_strs(headers, &BAGGAGE_NAME).map(Baggage::from_headers) {
-            Some(Ok(baggage)) => {
+        match memoized(&BAGGAGE_MEMO, headers, &BAGGAGE_NAME, |h| {
+            header_strs(h, &BAGGAGE_NAME).and_then(|v| Baggage::from_headers(v).ok())
+        }) {
+            Some(baggage) => {
                 if baggage.dropped() > 0 {
                     tracing::debug!(
                         dropped = baggage.dropped(),
@@ -97,6 +101,38 @@ pub(crate) fn extract(headers: &HeaderMap) -> (TraceContext, Option<SpanId>) {
         trace
     };
     (trace, caller)
+}
+
+type Memo<T> = RefCell<Option<(Box<[u8]>, T)>>;
+
+thread_local! {
+    static TRACESTATE_MEMO: Memo<Option<TraceState>> = const { RefCell::new(None) };
+    static BAGGAGE_MEMO: Memo<Option<Baggage>> = const { RefCell::new(None) };
+}
+
+/// `parse(headers)`, answered from the last parse on this thread when the header's one value
+/// is the same bytes as then. A caller sends the same `tracestate` and `baggage` call after
+/// call, and parsing them (validation, percent-decoding, an allocation per member) was most
+/// of the layer's own cost per call; the parse is a pure function of the bytes and its
+/// result costs one reference count to clone. Repeated headers are parsed every time.
+fn memoized<T: Clone>(
+    memo: &'static std::thread::LocalKey<Memo<T>>,
+    headers: &HeaderMap,
+    name: &HeaderName,
+    parse: impl FnOnce(&HeaderMap) -> T,
+) -> T {
+    let mut values = headers.get_all(name).iter();
+    let (Some(value), None) = (values.next(), values.next()) else { return parse(headers) };
+    let raw = value.as_bytes();
+    let hit = memo.with(|m| {
+        m.borrow().as_ref().filter(|(seen, _)| **seen == *raw).map(|(_, parsed)| parsed.clone())
+    });
+    if let Some(parsed) = hit {
+        return parsed;
+    }
+    let parsed = parse(headers);
+    memo.with(|m| *m.borrow_mut() = Some((raw.into(), parsed.clone())));
+    parsed
 }
 
 /// Every value of a header as text; `None` when one is not.
@@ -206,9 +242,16 @@ impl Call {
 /// Sets `traceparent` and `x-trace-id` for this trace context, replacing earlier values.
 pub(crate) fn stamp(trace: &TraceContext, headers: &mut HeaderMap) {
     // From stack buffers: one copy into each header value, no `String` in between.
-    let traceparent = HeaderValue::from_bytes(&trace.traceparent_bytes());
+    let mut traceparent =
+        HeaderValue::from_bytes(&trace.traceparent_bytes()).expect("hex and '-' are valid");
+    // The span id is new on every call, so HPACK indexing it (over HTTP/2) is pure waste:
+    // each response's value went into the encoder's and the peer's dynamic tables, evicting
+    // what does repeat (x-trace-id, content-type), and the encoder compared every new value
+    // against each earlier `traceparent` it still held. `sensitive` is h2's only way to send
+    // a literal that is never indexed; the value on the wire is the same.
+    traceparent.set_sensitive(true);
     let trace_id = HeaderValue::from_bytes(&trace.trace_id.hex());
-    headers.insert(TRACEPARENT_NAME.clone(), traceparent.expect("hex and '-' are valid"));
+    headers.insert(TRACEPARENT_NAME.clone(), traceparent);
     headers.insert(X_TRACE_ID_NAME.clone(), trace_id.expect("hex is valid"));
 }
 
@@ -283,6 +326,30 @@ mod tests {
     }
 
     #[test]
+    fn tracestate_and_baggage_parse_alike_from_the_memo_and_afresh() {
+        let with = |state: &str, baggage: &[&str]| {
+            let mut h = headers(&[VALID]);
+            h.insert(TRACESTATE, HeaderValue::from_str(state).unwrap());
+            for b in baggage {
+                h.append(BAGGAGE, HeaderValue::from_str(b).unwrap());
+            }
+            let (trace, _) = extract(&h);
+            (trace.tracestate().to_string(), trace.baggage().to_string(), trace.baggage().dropped())
+        };
+        let first = with("rojo=00f067aa0ba902b7", &["k=v,bad,user=J%C3%B6rg"]);
+        assert_eq!(first, ("rojo=00f067aa0ba902b7".into(), "k=v,user=J%C3%B6rg".into(), 1));
+        assert_eq!(with("rojo=00f067aa0ba902b7", &["k=v,bad,user=J%C3%B6rg"]), first);
+        // A new value is parsed, not taken from the memo.
+        assert_eq!(with("congo=t61", &["k=w"]), ("congo=t61".into(), "k=w".into(), 0));
+        assert_eq!(with("Bad Key=1", &["k=w"]).0, "", "an invalid tracestate is dropped");
+        assert_eq!(with("Bad Key=1", &["k=w"]).0, "", "...from the memo too");
+        // Repeated headers: one list, parsed every time.
+        assert_eq!(with("congo=t61", &["a=1", "b=2"]).1, "a=1,b=2");
+        assert_eq!(with("congo=t61", &["a=1", "b=2"]).1, "a=1,b=2");
+        assert_eq!(with("congo=t61", &["a=1"]).1, "a=1");
+    }
+
+    #[test]
     fn stamp_replaces_both_headers() {
         let tc: TraceContext = VALID.parse().unwrap();
         let mut h = headers(&["00-11111111111111111111111111111111-1111111111111111-01"]);
@@ -290,5 +357,7 @@ mod tests {
         assert_eq!(h.get_all(TRACEPARENT).iter().count(), 1);
         assert_eq!(h[TRACEPARENT], VALID);
         assert_eq!(h[X_TRACE_ID], "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert!(h[TRACEPARENT].is_sensitive(), "a per-call value: never HPACK-indexed");
+        assert!(!h[X_TRACE_ID].is_sensitive(), "the same for the whole trace: worth indexing");
     }
 }

@@ -57,16 +57,23 @@ impl BaggageEntry {
         self.properties.as_deref()
     }
 
+    /// The length of the member as [`Display`](fmt::Display) writes it, without writing it:
+    /// every parse measures each member against the size limit.
     fn encoded_len(&self) -> usize {
-        self.to_string().len()
+        let value: usize = self.value.bytes().map(|b| if plain_octet(b) { 1 } else { 3 }).sum();
+        self.key.len() + 1 + value + self.properties.as_ref().map_or(0, |p| 1 + p.len())
     }
 }
 
 impl fmt::Display for BaggageEntry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}={}", self.key, encode(&self.value))?;
+        // Piece by piece: `write!` goes through the formatting machinery per member.
+        f.write_str(&self.key)?;
+        f.write_str("=")?;
+        f.write_str(&encode(&self.value))?;
         if let Some(p) = &self.properties {
-            write!(f, ";{p}")?;
+            f.write_str(";")?;
+            f.write_str(p)?;
         }
         Ok(())
     }
@@ -306,18 +313,26 @@ fn decode(value: &str) -> Option<Cow<'_, str>> {
 
 /// Percent-encodes what is not a `baggage-octet` (and `%` itself).
 fn encode(value: &str) -> Cow<'_, str> {
-    if value.bytes().all(|b| is_baggage_octet(b) && b != b'%') {
+    if value.bytes().all(plain_octet) {
         return Cow::Borrowed(value);
     }
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let mut out = String::with_capacity(value.len() + 8);
     for b in value.bytes() {
-        if is_baggage_octet(b) && b != b'%' {
+        if plain_octet(b) {
             out.push(char::from(b));
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            out.push('%');
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0xf)]));
         }
     }
     Cow::Owned(out)
+}
+
+/// A byte that [`encode`] keeps as it is.
+fn plain_octet(b: u8) -> bool {
+    is_baggage_octet(b) && b != b'%'
 }
 
 impl fmt::Display for Baggage {
@@ -326,7 +341,7 @@ impl fmt::Display for Baggage {
             if i > 0 {
                 f.write_str(",")?;
             }
-            write!(f, "{e}")?;
+            fmt::Display::fmt(e, f)?;
         }
         Ok(())
     }
@@ -341,6 +356,16 @@ impl fmt::Debug for Baggage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_size_limit_measures_what_display_writes() {
+        let header = "k=v,user=J%C3%B6rg;p1;p2=x,pct=50%25%20off,sp=a%20b;q=1,e=";
+        let baggage = Baggage::from_header(header).unwrap();
+        assert_eq!(baggage.len(), 5);
+        for entry in baggage.iter() {
+            assert_eq!(entry.encoded_len(), entry.to_string().len(), "{entry}");
+        }
+    }
 
     /// One case per rule: the header, the members kept (re-serialised), how many dropped.
     #[test]

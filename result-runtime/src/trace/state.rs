@@ -283,7 +283,10 @@ impl fmt::Display for TraceState {
             if i > 0 {
                 f.write_str(",")?;
             }
-            write!(f, "{k}={v}")?;
+            // Piece by piece: `write!` goes through the formatting machinery per member.
+            f.write_str(k)?;
+            f.write_str("=")?;
+            f.write_str(v)?;
         }
         Ok(())
     }

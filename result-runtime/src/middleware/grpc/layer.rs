@@ -145,7 +145,7 @@ where
                 };
             }
         };
-        let ctx = Context::new().with_timeout(timeout);
+        let ctx = Context::root_with_timeout(timeout);
         let gone = Arc::new(AtomicBool::new(false));
         let req = req.map(|body| body.watch(gone.clone()));
         let inner = call.span.in_scope(|| trace.sync_scope(|| self.inner.call(req)));
