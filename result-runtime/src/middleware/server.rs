@@ -2,8 +2,6 @@
 //! response headers, and the end-of-call log event.
 #![cfg_attr(not(any(feature = "grpc", feature = "http")), allow(dead_code))] // the client layer alone uses little of it
 
-use std::cell::RefCell;
-
 use tokio::time::Instant;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
@@ -67,9 +65,9 @@ pub(crate) fn extract(headers: &HeaderMap) -> (TraceContext, Option<SpanId>) {
     let (trace, caller) = extract_parent(headers);
     let trace = match caller {
         Some(_) if headers.contains_key(&TRACESTATE_NAME) => {
-            match memoized(&TRACESTATE_MEMO, headers, &TRACESTATE_NAME, |h| {
-                header_strs(h, &TRACESTATE_NAME).and_then(|v| TraceState::from_headers(v).ok())
-            }) {
+            match header_strs(headers, &TRACESTATE_NAME)
+                .and_then(|v| TraceState::from_headers(v).ok())
+            {
                 Some(ts) => trace.with_tracestate(ts),
                 None => {
                     tracing::debug!("rejected tracestate: dropped");
@@ -80,10 +78,8 @@ pub(crate) fn extract(headers: &HeaderMap) -> (TraceContext, Option<SpanId>) {
         _ => trace,
     };
     let trace = if headers.contains_key(&BAGGAGE_NAME) {
-        match memoized(&BAGGAGE_MEMO, headers, &BAGGAGE_NAME, |h| {
-            header_strs(h, &BAGGAGE_NAME).and_then(|v| Baggage::from_headers(v).ok())
-        }) {
-            Some(baggage) => {
+        match header_strs(headers, &BAGGAGE_NAME).map(Baggage::from_headers) {
+            Some(Ok(baggage)) => {
                 if baggage.dropped() > 0 {
                     tracing::debug!(
                         dropped = baggage.dropped(),
@@ -101,38 +97,6 @@ pub(crate) fn extract(headers: &HeaderMap) -> (TraceContext, Option<SpanId>) {
         trace
     };
     (trace, caller)
-}
-
-type Memo<T> = RefCell<Option<(Box<[u8]>, T)>>;
-
-thread_local! {
-    static TRACESTATE_MEMO: Memo<Option<TraceState>> = const { RefCell::new(None) };
-    static BAGGAGE_MEMO: Memo<Option<Baggage>> = const { RefCell::new(None) };
-}
-
-/// `parse(headers)`, answered from the last parse on this thread when the header's one value
-/// is the same bytes as then. A caller sends the same `tracestate` and `baggage` call after
-/// call, and parsing them (validation, percent-decoding, an allocation per member) was most
-/// of the layer's own cost per call; the parse is a pure function of the bytes and its
-/// result costs one reference count to clone. Repeated headers are parsed every time.
-fn memoized<T: Clone>(
-    memo: &'static std::thread::LocalKey<Memo<T>>,
-    headers: &HeaderMap,
-    name: &HeaderName,
-    parse: impl FnOnce(&HeaderMap) -> T,
-) -> T {
-    let mut values = headers.get_all(name).iter();
-    let (Some(value), None) = (values.next(), values.next()) else { return parse(headers) };
-    let raw = value.as_bytes();
-    let hit = memo.with(|m| {
-        m.borrow().as_ref().filter(|(seen, _)| **seen == *raw).map(|(_, parsed)| parsed.clone())
-    });
-    if let Some(parsed) = hit {
-        return parsed;
-    }
-    let parsed = parse(headers);
-    memo.with(|m| *m.borrow_mut() = Some((raw.into(), parsed.clone())));
-    parsed
 }
 
 /// Every value of a header as text; `None` when one is not.
@@ -323,30 +287,6 @@ mod tests {
                 assert_eq!(seen.trace_id().to_bytes(), trace.trace_id.to_bytes(), "{h:?}");
             }
         });
-    }
-
-    #[test]
-    fn tracestate_and_baggage_parse_alike_from_the_memo_and_afresh() {
-        let with = |state: &str, baggage: &[&str]| {
-            let mut h = headers(&[VALID]);
-            h.insert(TRACESTATE, HeaderValue::from_str(state).unwrap());
-            for b in baggage {
-                h.append(BAGGAGE, HeaderValue::from_str(b).unwrap());
-            }
-            let (trace, _) = extract(&h);
-            (trace.tracestate().to_string(), trace.baggage().to_string(), trace.baggage().dropped())
-        };
-        let first = with("rojo=00f067aa0ba902b7", &["k=v,bad,user=J%C3%B6rg"]);
-        assert_eq!(first, ("rojo=00f067aa0ba902b7".into(), "k=v,user=J%C3%B6rg".into(), 1));
-        assert_eq!(with("rojo=00f067aa0ba902b7", &["k=v,bad,user=J%C3%B6rg"]), first);
-        // A new value is parsed, not taken from the memo.
-        assert_eq!(with("congo=t61", &["k=w"]), ("congo=t61".into(), "k=w".into(), 0));
-        assert_eq!(with("Bad Key=1", &["k=w"]).0, "", "an invalid tracestate is dropped");
-        assert_eq!(with("Bad Key=1", &["k=w"]).0, "", "...from the memo too");
-        // Repeated headers: one list, parsed every time.
-        assert_eq!(with("congo=t61", &["a=1", "b=2"]).1, "a=1,b=2");
-        assert_eq!(with("congo=t61", &["a=1", "b=2"]).1, "a=1,b=2");
-        assert_eq!(with("congo=t61", &["a=1"]).1, "a=1");
     }
 
     #[test]
