@@ -20,12 +20,14 @@ pub(super) const CHUNK: usize = 2;
 /// (each several times the price of everything else a spawn adds to tokio's). The chunk
 /// lives while a task or a handle of any of its slots does.
 pub(super) struct Slots {
-    slots: [Slot; CHUNK],
+    /// [`CHUNK`] slots, made in place in their own allocation: inline, the chunk (several
+    /// kilobytes) would be built on the stack and copied into the `Arc`, twice.
+    slots: Box<[Slot]>,
 }
 
 impl Slots {
     pub(super) fn new() -> Self {
-        Self { slots: std::array::from_fn(|_| Slot::default()) }
+        Self { slots: (0..CHUNK).map(|_| Slot::default()).collect() }
     }
 
     /// The slot of task `index`.

@@ -166,9 +166,9 @@ fn loom_a_cancelled_sibling_never_wins_the_failure() {
 }
 
 /// Two tasks deliver their outcomes on two threads while the group's poller drains the set
-/// and goes to sleep in between: it sees both, and ends. Without the fences in `Joiner`
-/// (or with `register` raising `armed` after the poller's last look), loom finds the
-/// interleaving where a push and the poller's sleep miss each other, a deadlock.
+/// and goes to sleep in between: it sees both, and ends. Here the queue's lock orders a
+/// push against the poller's last look too; the fences in `Joiner` are what the next
+/// model, whose count of pending tasks is outside that lock, needs.
 #[test]
 fn loom_task_set_poller_never_misses_an_outcome() {
     loom::model(|| {
@@ -199,7 +199,9 @@ fn loom_task_set_poller_never_misses_an_outcome() {
 }
 
 /// The same with the collect-everything wait (`join`): the poller sleeps until the last
-/// task delivers, woken once; it never sleeps through that last delivery.
+/// task delivers, woken once; it never sleeps through that last delivery (the count of
+/// pending tasks is outside the queue's lock: the fences in `Joiner` keep the last
+/// delivery and the poller's sleep from missing each other).
 #[test]
 fn loom_task_set_join_all_is_woken_by_the_last_delivery() {
     loom::model(|| {

@@ -1,5 +1,5 @@
 //! The group's own task set, in place of tokio's `JoinSet`: tasks are spawned detached and
-//! push their [`Done`] onto one lock-free queue that the group drains.
+//! push their [`Done`] onto one queue that the group drains.
 //!
 //! Why not `JoinSet`: per task it allocates a list entry, takes its list lock at spawn, at
 //! completion (moving the entry to the "notified" list) and at `join_next`, and clones a
@@ -13,14 +13,18 @@ use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering as StdOrdering};
 use std::task::{Context as TaskCx, Poll, Waker};
 
-use concurrent_queue::ConcurrentQueue;
+use std::collections::VecDeque;
 
 use super::sync::{fence, lock, AtomicBool, AtomicUsize as SyncUsize, Mutex, Ordering};
 use super::task::Done;
 
 /// What a group shares with its tasks for their outcomes.
 pub(super) struct Core<T> {
-    done: ConcurrentQueue<Done<T>>,
+    /// The outcomes delivered and not collected yet, in delivery order. A locked deque
+    /// rather than a lock-free queue: its critical sections are a push or a pop (or, for
+    /// the collect-everything waits, one take of the whole deque), and a lock-free queue
+    /// costs more per outcome than the uncontended lock, in allocations of its blocks too.
+    done: Mutex<VecDeque<Done<T>>>,
     joiner: Joiner,
     /// Tasks spawned and not delivered yet.
     pending: SyncUsize,
@@ -34,8 +38,7 @@ pub(super) struct Core<T> {
 impl<T> Core<T> {
     /// Hands a task's outcome to the group.
     pub(super) fn deliver(&self, done: Done<T>) {
-        // Never closed, and unbounded: a push cannot fail.
-        let _ = self.done.push(done);
+        lock(&self.done).push_back(done);
         let last = self.pending.fetch_sub(1, Ordering::AcqRel) == 1;
         fence(Ordering::SeqCst);
         if last || self.each.load(Ordering::Relaxed) {
@@ -99,7 +102,7 @@ impl<T> TaskSet<T> {
     pub(super) fn new() -> Self {
         Self {
             core: std::sync::Arc::new(Core {
-                done: ConcurrentQueue::unbounded(),
+                done: Mutex::new(VecDeque::new()),
                 joiner: Joiner::new(),
                 pending: SyncUsize::new(0),
                 each: AtomicBool::new(true),
@@ -146,7 +149,7 @@ impl<T> TaskSet<T> {
 
     /// An outcome that is ready, without waiting.
     pub(super) fn try_join_next(&self) -> Option<Done<T>> {
-        let done = self.core.done.pop().ok()?;
+        let done = lock(&self.core.done).pop_front()?;
         self.held.fetch_sub(1, StdOrdering::Relaxed);
         Some(done)
     }
@@ -182,10 +185,13 @@ impl<T> TaskSet<T> {
         }
     }
 
-    /// [`poll_all`](Self::poll_all) as a future, then every outcome, in delivery order.
+    /// [`poll_all`](Self::poll_all) as a future, then every outcome, in delivery order
+    /// (taken at once: every task has delivered).
     pub(super) async fn join_all(&self) -> impl Iterator<Item = Done<T>> + '_ {
         std::future::poll_fn(|cx| self.poll_all(cx)).await;
-        std::iter::from_fn(|| self.try_join_next())
+        let all = std::mem::take(&mut *lock(&self.core.done));
+        self.held.fetch_sub(all.len(), StdOrdering::Relaxed);
+        all.into_iter()
     }
 
     /// [`poll_join_next`](Self::poll_join_next) as a future (cancel safe: an outcome is
