@@ -360,23 +360,7 @@ where
             .extensions()
             .get::<MatchedPath>()
             .map_or_else(|| UNROUTED.to_owned(), |p| p.as_str().to_owned());
-        let span = tracing::info_span!(
-            "http",
-            method = %method,
-            route = %route,
-            trace_id = %trace.trace_id,
-            span_id = %trace.span_id,
-            code = tracing::field::Empty,
-            // Filled under `otel` only (see `middleware::span`); unrecorded, they print nothing.
-            otel.name = tracing::field::Empty,
-            otel.kind = tracing::field::Empty,
-            otel.status_code = tracing::field::Empty,
-            http.request.method = tracing::field::Empty,
-            http.route = tracing::field::Empty,
-            http.response.status_code = tracing::field::Empty,
-            error.type = tracing::field::Empty,
-        );
-        crate::middleware::span::server_http(&span, &method, &route);
+        let span = crate::middleware::span::server_http(&method, &route, &trace);
         let call = Call::new(trace.clone(), caller, start, span);
         let meter = Meter::start(Side::HttpServer, http_labels(&method, "route", &route));
         let req = match self.layer.body_limit {

@@ -45,24 +45,47 @@ mod with_otel {
     use crate::trace::TraceContext;
     use crate::{Code, GrpcCode};
 
-    /// Names a gRPC server span `service/method` (the semantic conventions' span name) and
-    /// marks it SERVER. Call it before the span is first entered: the OpenTelemetry span is
-    /// built then.
-    pub(crate) fn server_grpc(span: &tracing::Span, path: &str) {
+    /// The SERVER span of a gRPC call to `path`, named `service/method` (the semantic
+    /// conventions' span name) with its `rpc.*` attributes. They are given at creation, not
+    /// recorded after: each `record` is a dispatch to every layer (and, for the log layer, a
+    /// reformatting of the span's fields).
+    pub(crate) fn server_grpc(path: &str, trace: &TraceContext) -> tracing::Span {
         let (service, method) = grpc_parts(path);
-        span.record("otel.name", format_args!("{service}/{method}"));
-        span.record("otel.kind", "server");
-        span.record("rpc.system", "grpc");
-        span.record("rpc.service", service);
-        span.record("rpc.method", method);
+        tracing::info_span!(
+            "grpc",
+            method = %path,
+            trace_id = %trace.trace_id,
+            span_id = %trace.span_id,
+            code = Empty,
+            otel.name = %format_args!("{service}/{method}"),
+            otel.kind = "server",
+            otel.status_code = Empty,
+            rpc.system = "grpc",
+            rpc.service = service,
+            rpc.method = method,
+            rpc.grpc.status_code = Empty,
+            error.type = Empty,
+        )
     }
 
-    /// Names an HTTP server span `METHOD route` and marks it SERVER (before it is entered).
-    pub(crate) fn server_http(span: &tracing::Span, method: &str, route: &str) {
-        span.record("otel.name", format_args!("{method} {route}"));
-        span.record("otel.kind", "server");
-        span.record("http.request.method", method);
-        span.record("http.route", route);
+    /// The SERVER span of an HTTP request, named `METHOD route`, with its `http.*`
+    /// attributes given at creation.
+    pub(crate) fn server_http(method: &str, route: &str, trace: &TraceContext) -> tracing::Span {
+        tracing::info_span!(
+            "http",
+            method = %method,
+            route = %route,
+            trace_id = %trace.trace_id,
+            span_id = %trace.span_id,
+            code = Empty,
+            otel.name = %format_args!("{method} {route}"),
+            otel.kind = "server",
+            otel.status_code = Empty,
+            http.request.method = method,
+            http.route = route,
+            http.response.status_code = Empty,
+            error.type = Empty,
+        )
     }
 
     /// Records a CLIENT call's outcome: status `OK`, or `ERROR` with the code's name as
@@ -225,11 +248,29 @@ mod without_otel {
 
     use crate::trace::TraceContext;
 
-    #[inline(always)]
-    pub(crate) fn server_grpc(_: &tracing::Span, _: &str) {}
+    /// The server span of a gRPC call: the method, the trace and, once known, the code.
+    pub(crate) fn server_grpc(path: &str, trace: &TraceContext) -> tracing::Span {
+        tracing::info_span!(
+            "grpc",
+            method = %path,
+            trace_id = %trace.trace_id,
+            span_id = %trace.span_id,
+            code = tracing::field::Empty,
+        )
+    }
 
-    #[inline(always)]
-    pub(crate) fn server_http(_: &tracing::Span, _: &str, _: &str) {}
+    /// The server span of an HTTP request: the method, the route, the trace and, once known,
+    /// the code.
+    pub(crate) fn server_http(method: &str, route: &str, trace: &TraceContext) -> tracing::Span {
+        tracing::info_span!(
+            "http",
+            method = %method,
+            route = %route,
+            trace_id = %trace.trace_id,
+            span_id = %trace.span_id,
+            code = tracing::field::Empty,
+        )
+    }
 
     #[inline(always)]
     pub(crate) fn server_outcome(_: &tracing::Span, _: Option<crate::Code>, _: super::Answer) {}

@@ -112,23 +112,7 @@ where
         let (trace, caller) = extract(req.headers());
         let timeout = deadline_of(req.headers(), self.max_deadline);
         let method = req.uri().path().to_owned();
-        let span = tracing::info_span!(
-            "grpc",
-            method = %method,
-            trace_id = %trace.trace_id,
-            span_id = %trace.span_id,
-            code = tracing::field::Empty,
-            // Filled under `otel` only (see `middleware::span`); unrecorded, they print nothing.
-            otel.name = tracing::field::Empty,
-            otel.kind = tracing::field::Empty,
-            otel.status_code = tracing::field::Empty,
-            rpc.grpc.status_code = tracing::field::Empty,
-            rpc.system = tracing::field::Empty,
-            rpc.service = tracing::field::Empty,
-            rpc.method = tracing::field::Empty,
-            error.type = tracing::field::Empty,
-        );
-        crate::middleware::span::server_grpc(&span, &method);
+        let span = crate::middleware::span::server_grpc(&method, &trace);
         // tonic's generated services only build the handler's future in `call`; it runs,
         // and may panic, when polled below, inside every guard.
         let call = Call::new(trace.clone(), caller, start, span);
