@@ -32,41 +32,80 @@ fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
 }
 
+/// One join of 10k trivial tasks in a `Group`: its time.
+async fn group_join() -> Duration {
+    let start = Instant::now();
+    let group = Group::new();
+    for i in 0..N {
+        group.spawn(async move { Ok(i) });
+    }
+    black_box(group.join().await.unwrap());
+    start.elapsed()
+}
+
+/// The same with a `JoinSet`, results in spawn order as `join` gives them.
+async fn joinset_join() -> Duration {
+    let start = Instant::now();
+    let mut set = JoinSet::new();
+    for i in 0..N {
+        set.spawn(async move { (i, Ok::<_, TaskError>(i)) });
+    }
+    // Ordered results, as `join` gives: the index travels with the value.
+    let mut out = vec![0; N];
+    while let Some(r) = set.join_next().await {
+        let (i, v) = r.unwrap();
+        out[i] = v.unwrap();
+    }
+    black_box(out);
+    start.elapsed()
+}
+
+/// `Group` join against `JoinSet` on `rt`, interleaved: each batch alternates which goes
+/// first, so that the allocator's and the runtime's warmth (and the machine's noise) fall on
+/// both alike; both routines record both timings under `ids`.
+fn join_pair(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    rt: &tokio::runtime::Runtime,
+    names: [&str; 2],
+    ids: [&'static str; 2],
+) {
+    for (name, ours) in [(names[0], true), (names[1], false)] {
+        g.bench_function(name, |b| {
+            b.to_async(rt).iter_custom(|iters| async move {
+                let (mut ours_t, mut peer_t) = (Duration::ZERO, Duration::ZERO);
+                for i in 0..iters {
+                    if i % 2 == 0 {
+                        ours_t += group_join().await;
+                        peer_t += joinset_join().await;
+                    } else {
+                        peer_t += joinset_join().await;
+                        ours_t += group_join().await;
+                    }
+                }
+                support::record_elapsed(ids[0], iters, ours_t);
+                support::record_elapsed(ids[1], iters, peer_t);
+                if ours {
+                    ours_t
+                } else {
+                    peer_t
+                }
+            });
+        });
+    }
+}
+
 fn join_trivial(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
     let mut g = c.benchmark_group("join_10k_trivial");
     g.sample_size(20);
-    g.bench_function("group", |b| {
-        b.to_async(rt).iter_custom(|iters| async move {
-            let start = Instant::now();
-            for _ in 0..iters {
-                let group = Group::new();
-                for i in 0..N {
-                    group.spawn(async move { Ok(i) });
-                }
-                black_box(group.join().await.unwrap());
-            }
-            support::record_elapsed("group/join_10k", iters, start.elapsed())
-        });
-    });
-    g.bench_function("joinset", |b| {
-        b.to_async(rt).iter_custom(|iters| async move {
-            let start = Instant::now();
-            for _ in 0..iters {
-                let mut set = JoinSet::new();
-                for i in 0..N {
-                    set.spawn(async move { (i, Ok::<_, TaskError>(i)) });
-                }
-                // Ordered results, as `join` gives: the index travels with the value.
-                let mut out = vec![0; N];
-                while let Some(r) = set.join_next().await {
-                    let (i, v) = r.unwrap();
-                    out[i] = v.unwrap();
-                }
-                black_box(out);
-            }
-            support::record_elapsed("joinset/join_10k", iters, start.elapsed())
-        });
-    });
+    join_pair(&mut g, rt, ["group", "joinset"], ["group/join_10k", "joinset/join_10k"]);
+    // One thread: no cache line crosses cores, so this pair shows the work alone.
+    let local = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    join_pair(
+        &mut g,
+        &local,
+        ["group_current_thread", "joinset_current_thread"],
+        ["group/join_10k_local", "joinset/join_10k_local"],
+    );
     g.bench_function("try_join_all_spawned", |b| {
         b.to_async(rt).iter_custom(|iters| async move {
             let start = Instant::now();
@@ -295,6 +334,12 @@ fn main() {
     criterion.final_summary();
 
     support::ratio("join 10k trivial", "group/join_10k", "joinset/join_10k", "<= 1.00x");
+    support::ratio(
+        "join 10k trivial, current-thread runtime",
+        "group/join_10k_local",
+        "joinset/join_10k_local",
+        "for information: the work without cross-core traffic",
+    );
     support::ratio("join 10k trivial", "group/join_10k", "try_join_all/join_10k", "<= 1.0x");
     support::ratio(
         "failure to join, 10k parked",

@@ -158,6 +158,7 @@ impl Context {
     /// What `Context::new().with_timeout(timeout)` gives, without the root in between that
     /// nothing else could reach or cancel: the server layers make one per call, and the root
     /// cost a second node, a second token and a lock to link the two.
+    #[cfg(any(feature = "grpc", feature = "http"))]
     pub(crate) fn root_with_timeout(timeout: Duration) -> Self {
         Self::from_parts(CancellationToken::new(), Some(Instant::now() + timeout), None)
     }
@@ -480,6 +481,7 @@ mod tests {
         assert!(grandchild.deadline() < parent.deadline());
     }
 
+    #[cfg(any(feature = "grpc", feature = "http"))]
     #[tokio::test]
     async fn a_root_with_a_timeout_is_a_root_given_a_timeout() {
         let start = Instant::now();
