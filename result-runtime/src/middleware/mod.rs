@@ -24,6 +24,8 @@
 //!    under [`crate::panic::catch_unwind`]: a panic becomes `PANICKED`, which clients see as
 //!    an internal error with a safe message; the payload only goes to the log.
 //! 3. Answers with `traceparent` (the server's span) and `x-trace-id`, on success and failure.
+//!    The `traceparent` value is marked sensitive: new on every call, it is sent over HTTP/2
+//!    as a literal HPACK never indexes, instead of evicting entries that do repeat.
 //! 4. Records, through the `metrics` facade, a counter by method and code and a latency
 //!    histogram (names below), and emits one event at the end of the call's span at the
 //!    level of the code's [`Severity`](crate::Severity) (`DEBUG` for success): a client's
