@@ -15,7 +15,7 @@ use tower_service::Service;
 
 use super::meter::{grpc_labels, http_labels, Meter, Side};
 use super::server::header_value;
-use super::span::{wire_code, ClientSpan};
+use super::span::{wire_code, Answer, ClientSpan};
 use super::{BAGGAGE, TRACEPARENT, TRACESTATE};
 use crate::context::Context;
 use crate::trace::{TraceContext, TraceState};
@@ -196,7 +196,7 @@ where
                 track.finish(code, Some(status));
                 Ok(response.map(|inner| ClientBody::new(inner, None)))
             }
-            Ok(response) => match grpc_status(response.headers()) {
+            Ok(response) => match grpc_status_code(response.headers()) {
                 // Trailers-only: the status is in the head.
                 Some(code) => {
                     track.finish_grpc(code, response.headers());
@@ -232,17 +232,17 @@ struct Track {
 impl Track {
     fn finish(self, code: &'static str, status: Option<u16>) {
         self.meter.finish(code, status, self.start.elapsed());
-        self.span.finish(code, status);
+        self.span.finish(code, status.map(Answer::Http));
     }
 
-    /// A gRPC outcome from `grpc-status` in `headers`: the metric keeps the wire code's
-    /// name (a bounded label set), the span gets the code the error details name (a custom
-    /// code, say).
-    fn finish_grpc(self, code: &'static str, headers: &http::HeaderMap) {
-        self.meter.finish(code, None, self.start.elapsed());
-        let named = if code == "OK" { None } else { wire_code(headers) };
-        let number = headers.get("grpc-status").and_then(|v| v.to_str().ok()?.parse().ok());
-        self.span.finish_grpc(named.unwrap_or(code), number);
+    /// A gRPC outcome from `grpc-status` in `headers` (`code`: `None` for OK): the metric
+    /// keeps the wire code's name (a bounded label set), the span gets the code the error
+    /// details name (a custom code, say).
+    fn finish_grpc(self, code: Option<Code>, headers: &http::HeaderMap) {
+        let name = code.map_or("OK", |c| c.name());
+        self.meter.finish(name, None, self.start.elapsed());
+        let named = code.and_then(|_| wire_code(headers));
+        self.span.finish(named.unwrap_or(name), Some(Answer::grpc(code)));
     }
 }
 
@@ -256,7 +256,7 @@ impl Pending {
         }
     }
 
-    fn finish_grpc(&mut self, code: &'static str, trailers: &http::HeaderMap) {
+    fn finish_grpc(&mut self, code: Option<Code>, trailers: &http::HeaderMap) {
         if let Some(track) = self.0.take() {
             track.finish_grpc(code, trailers);
         }
@@ -302,7 +302,7 @@ impl<B: http_body::Body> http_body::Body for ClientBody<B> {
             match &frame {
                 Some(Ok(f)) => {
                     if let Some(t) = f.trailers_ref() {
-                        this.pending.finish_grpc(grpc_status(t).unwrap_or("OK"), t);
+                        this.pending.finish_grpc(grpc_status_code(t).flatten(), t);
                     }
                 }
                 // The peer vanished mid-body.
@@ -320,11 +320,6 @@ impl<B: http_body::Body> http_body::Body for ClientBody<B> {
     fn size_hint(&self) -> http_body::SizeHint {
         self.inner.size_hint()
     }
-}
-
-/// The code name of a `grpc-status` header (`OK` for 0), `None` when absent.
-fn grpc_status(headers: &http::HeaderMap) -> Option<&'static str> {
-    grpc_status_code(headers).map(|code| code.map_or("OK", |c| c.name()))
 }
 
 /// The code in a `grpc-status` header: `Some(None)` for OK, `None` when absent; a value that

@@ -15,13 +15,22 @@ pub(crate) use with_otel::*;
 #[cfg(not(feature = "otel"))]
 pub(crate) use without_otel::*;
 
-/// What a server answered, in its protocol's terms: it decides the SERVER span's status.
+/// A call's answer in its protocol's terms: recorded on its span, and for a SERVER span it
+/// decides the status.
 #[derive(Clone, Copy, Debug)]
+#[cfg_attr(not(feature = "otel"), allow(dead_code))]
 pub(crate) enum Answer {
-    /// gRPC: the status is the code's own.
-    Grpc,
-    /// HTTP, with the response's status.
-    Http(#[cfg_attr(not(feature = "otel"), allow(dead_code))] u16),
+    /// The gRPC status.
+    Grpc(crate::GrpcCode),
+    /// The HTTP status.
+    Http(u16),
+}
+
+impl Answer {
+    /// The gRPC status of `code` (`OK` for none).
+    pub(crate) fn grpc(code: Option<crate::Code>) -> Self {
+        Self::Grpc(code.map_or(crate::GrpcCode::Ok, |c| c.grpc()))
+    }
 }
 
 /// `service` and `method` of a gRPC path `/package.Service/Method`.
@@ -88,16 +97,14 @@ mod with_otel {
         )
     }
 
-    /// Records a CLIENT call's outcome: status `OK`, or `ERROR` with the code's name as
-    /// `error.type` (a name only: no message reaches the exporter). For a caller every
-    /// failed call is an error.
-    pub(crate) fn outcome(span: &tracing::Span, code: &str) {
-        if code == "OK" {
-            span.record("otel.status_code", "OK");
-        } else {
-            span.record("otel.status_code", "ERROR");
-            span.record("error.type", code);
+    /// Records a CLIENT call's outcome: its protocol's status when one came, and status
+    /// `OK`, or `ERROR` with the code's name as `error.type` (a name only: no message reaches
+    /// the exporter). For a caller every failed call is an error.
+    fn client_outcome(span: &tracing::Span, code: &str, answer: Option<Answer>) {
+        if let Some(answer) = answer {
+            record(span, answer);
         }
+        status(span, (code != "OK").then_some(code));
     }
 
     /// Records a SERVER call's outcome by the semantic conventions: the protocol's status
@@ -108,36 +115,44 @@ mod with_otel {
     /// bad requests does not read as server errors in a backend's span metrics; the span's
     /// `code` attribute names it either way.
     pub(crate) fn server_outcome(span: &tracing::Span, code: Option<Code>, answer: Answer) {
+        record(span, answer);
         let fault = match answer {
-            Answer::Grpc => {
-                let grpc = code.map_or(GrpcCode::Ok, |c| c.grpc());
-                span.record("rpc.grpc.status_code", grpc as i64);
-                matches!(
-                    grpc,
-                    GrpcCode::Unknown
-                        | GrpcCode::DeadlineExceeded
-                        | GrpcCode::Unimplemented
-                        | GrpcCode::Internal
-                        | GrpcCode::Unavailable
-                        | GrpcCode::DataLoss
-                )
-            }
-            Answer::Http(status) => {
-                span.record("http.response.status_code", i64::from(status));
-                status >= 500
-            }
+            Answer::Grpc(grpc) => matches!(
+                grpc,
+                GrpcCode::Unknown
+                    | GrpcCode::DeadlineExceeded
+                    | GrpcCode::Unimplemented
+                    | GrpcCode::Internal
+                    | GrpcCode::Unavailable
+                    | GrpcCode::DataLoss
+            ),
+            Answer::Http(status) => status >= 500,
         };
         match code {
-            None => {
-                span.record("otel.status_code", "OK");
-            }
-            Some(code) if fault => {
-                span.record("otel.status_code", "ERROR");
-                span.record("error.type", code.name());
-            }
+            None => status(span, None),
+            Some(code) if fault => status(span, Some(code.name())),
             // The caller's mistake: unset.
             Some(_) => {}
         }
+    }
+
+    /// The protocol's status attribute.
+    fn record(span: &tracing::Span, answer: Answer) {
+        match answer {
+            Answer::Grpc(grpc) => span.record("rpc.grpc.status_code", grpc as i64),
+            Answer::Http(status) => span.record("http.response.status_code", i64::from(status)),
+        };
+    }
+
+    /// Status `OK`, or `ERROR` with the failure's code name as `error.type`.
+    fn status(span: &tracing::Span, error: Option<&str>) {
+        match error {
+            None => span.record("otel.status_code", "OK"),
+            Some(code) => {
+                span.record("otel.status_code", "ERROR");
+                span.record("error.type", code)
+            }
+        };
     }
 
     /// The code name a gRPC error response carries in its trailers (a custom code
@@ -219,24 +234,10 @@ mod with_otel {
             (Self(Some(span)), sent)
         }
 
-        /// Records the outcome (and the HTTP status) and ends the span.
-        pub(crate) fn finish(self, code: &str, status: Option<u16>) {
+        /// Records the outcome (and the protocol's status, when one came) and ends the span.
+        pub(crate) fn finish(self, code: &str, answer: Option<Answer>) {
             if let Some(span) = self.0 {
-                if let Some(status) = status {
-                    span.record("http.response.status_code", i64::from(status));
-                }
-                outcome(&span, code);
-            }
-        }
-
-        /// Records a gRPC outcome (with the `grpc-status` number, when one came) and ends
-        /// the span.
-        pub(crate) fn finish_grpc(self, code: &str, grpc_status: Option<i32>) {
-            if let Some(span) = self.0 {
-                if let Some(status) = grpc_status {
-                    span.record("rpc.grpc.status_code", i64::from(status));
-                }
-                outcome(&span, code);
+                client_outcome(&span, code, answer);
             }
         }
     }
@@ -291,10 +292,7 @@ mod without_otel {
         }
 
         #[inline(always)]
-        pub(crate) fn finish(self, _: &str, _: Option<u16>) {}
-
-        #[inline(always)]
-        pub(crate) fn finish_grpc(self, _: &str, _: Option<i32>) {}
+        pub(crate) fn finish(self, _: &str, _: Option<super::Answer>) {}
     }
 }
 

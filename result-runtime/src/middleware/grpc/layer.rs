@@ -254,7 +254,7 @@ impl Pending {
 
     /// Logs the call's end and records it, once.
     pub(super) fn finish(self, code: Option<Code>, error: Option<&TaskError>) {
-        self.call.log(&self.method, code, error, Answer::Grpc);
+        self.call.log(&self.method, code, error, Answer::grpc(code));
         let elapsed = self.call.start.elapsed();
         self.meter.finish(code.map_or("OK", |c| c.name()), None, elapsed);
     }
