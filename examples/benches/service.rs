@@ -288,10 +288,7 @@ fn observed_stack(criterion: &mut Criterion, rt: &tokio::runtime::Runtime) {
     drop((exported, logged, bare));
 }
 
-/// Benches `a` against `b` under the ids `ids`: each batch interleaves their calls,
-/// alternating which goes first, so that neither always finds the threads warm from the
-/// other's call; both routines record both timings, and a RATIO line compares them in this
-/// run. Each closure makes one call's future and returns the call's own time.
+/// [`support::interleaved`] in the criterion group the ids name (`group/name`).
 fn interleaved<FA, FB, A, B>(
     criterion: &mut Criterion,
     rt: &tokio::runtime::Runtime,
@@ -304,32 +301,10 @@ fn interleaved<FA, FB, A, B>(
     A: std::future::Future<Output = Duration>,
     B: std::future::Future<Output = Duration>,
 {
-    for (id, ours) in [(ids[0], true), (ids[1], false)] {
-        criterion.bench_function(id, |bench| {
-            bench.to_async(rt).iter_custom(|iters| {
-                let (call_a, call_b) = (a.clone(), b.clone());
-                async move {
-                    let (mut ta, mut tb) = (Duration::ZERO, Duration::ZERO);
-                    for i in 0..iters {
-                        if i % 2 == 0 {
-                            ta += call_a().await;
-                            tb += call_b().await;
-                        } else {
-                            tb += call_b().await;
-                            ta += call_a().await;
-                        }
-                    }
-                    support::record_elapsed(ids[0], iters, ta);
-                    support::record_elapsed(ids[1], iters, tb);
-                    if ours {
-                        ta
-                    } else {
-                        tb
-                    }
-                }
-            });
-        });
-    }
+    let [(group, a_name), (_, b_name)] = ids.map(|id| id.split_once('/').expect("group/name"));
+    let mut g = criterion.benchmark_group(group);
+    support::interleaved(&mut g, rt, [a_name, b_name], ids, a, b);
+    g.finish();
 }
 
 async fn call(client: &mut InventoryClient<Channel>) -> Duration {

@@ -60,51 +60,20 @@ async fn joinset_join() -> Duration {
     start.elapsed()
 }
 
-/// `Group` join against `JoinSet` on `rt`, interleaved: each batch alternates which goes
-/// first, so that the allocator's and the runtime's warmth (and the machine's noise) fall on
-/// both alike; both routines record both timings under `ids`.
-fn join_pair(
-    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
-    rt: &tokio::runtime::Runtime,
-    names: [&str; 2],
-    ids: [&'static str; 2],
-) {
-    for (name, ours) in [(names[0], true), (names[1], false)] {
-        g.bench_function(name, |b| {
-            b.to_async(rt).iter_custom(|iters| async move {
-                let (mut ours_t, mut peer_t) = (Duration::ZERO, Duration::ZERO);
-                for i in 0..iters {
-                    if i % 2 == 0 {
-                        ours_t += group_join().await;
-                        peer_t += joinset_join().await;
-                    } else {
-                        peer_t += joinset_join().await;
-                        ours_t += group_join().await;
-                    }
-                }
-                support::record_elapsed(ids[0], iters, ours_t);
-                support::record_elapsed(ids[1], iters, peer_t);
-                if ours {
-                    ours_t
-                } else {
-                    peer_t
-                }
-            });
-        });
-    }
-}
-
 fn join_trivial(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
     let mut g = c.benchmark_group("join_10k_trivial");
     g.sample_size(20);
-    join_pair(&mut g, rt, ["group", "joinset"], ["group/join_10k", "joinset/join_10k"]);
+    let ids = ["group/join_10k", "joinset/join_10k"];
+    support::interleaved(&mut g, rt, ["group", "joinset"], ids, group_join, joinset_join);
     // One thread: no cache line crosses cores, so this pair shows the work alone.
     let local = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    join_pair(
+    support::interleaved(
         &mut g,
         &local,
         ["group_current_thread", "joinset_current_thread"],
         ["group/join_10k_local", "joinset/join_10k_local"],
+        group_join,
+        joinset_join,
     );
     g.bench_function("try_join_all_spawned", |b| {
         b.to_async(rt).iter_custom(|iters| async move {

@@ -86,3 +86,49 @@ pub fn throughput_ratio(label: &str, ours: &str, peer: &str, goal: &str) {
         _ => println!("RATIO {label}: not measured (filtered out?)"),
     }
 }
+
+/// Benches `a` against `b` in `g` under the names `names`, recording their times under `ids`:
+/// each batch interleaves their calls, alternating which goes first, so that neither always
+/// finds the threads, the allocator and the runtime warm from the other's call (or takes the
+/// machine's noise alone); both routines record both timings, and [`ratio`] compares them in
+/// this run. Each closure makes one call's future, which returns the call's own time.
+pub fn interleaved<FA, FB, A, B>(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    rt: &tokio::runtime::Runtime,
+    names: [&str; 2],
+    ids: [&'static str; 2],
+    a: FA,
+    b: FB,
+) where
+    FA: Fn() -> A + Clone,
+    FB: Fn() -> B + Clone,
+    A: std::future::Future<Output = Duration>,
+    B: std::future::Future<Output = Duration>,
+{
+    for (name, ours) in [(names[0], true), (names[1], false)] {
+        g.bench_function(name, |bench| {
+            bench.to_async(rt).iter_custom(|iters| {
+                let (call_a, call_b) = (a.clone(), b.clone());
+                async move {
+                    let (mut ta, mut tb) = (Duration::ZERO, Duration::ZERO);
+                    for i in 0..iters {
+                        if i % 2 == 0 {
+                            ta += call_a().await;
+                            tb += call_b().await;
+                        } else {
+                            tb += call_b().await;
+                            ta += call_a().await;
+                        }
+                    }
+                    record_elapsed(ids[0], iters, ta);
+                    record_elapsed(ids[1], iters, tb);
+                    if ours {
+                        ta
+                    } else {
+                        tb
+                    }
+                }
+            });
+        });
+    }
+}
