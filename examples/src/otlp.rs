@@ -137,11 +137,18 @@ impl Otlp {
         use tracing_subscriber::Layer as _;
         tracing_opentelemetry::layer()
             .with_tracer(self.tracer.clone())
-            // Per-span work a trace view rarely needs: source location and thread attributes,
-            // busy/idle timing on every enter and exit (a request's spans are polled often).
+            // Per-span work a trace view rarely needs: source location, thread and target
+            // attributes, busy/idle timing on every enter and exit (a request's spans are
+            // polled often).
             .with_location(false)
             .with_threads(false)
+            .with_target(false)
             .with_tracked_inactivity(false)
+            // Entering a span would also make its OpenTelemetry context current, on every
+            // poll. Only OpenTelemetry-native instrumentation reads that context; this crate
+            // propagates its own `TraceContext`. A service that mixes in such
+            // instrumentation turns it back on.
+            .with_context_activation(false)
             .with_filter(tracing_subscriber::filter::filter_fn(|meta| meta.is_span()))
     }
 
