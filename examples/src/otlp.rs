@@ -130,6 +130,11 @@ impl Otlp {
     /// Spans only: log events stay out of the export, because they carry what only the
     /// service's own log may show (the server layers' end-of-call event has the error's
     /// internal detail, a panic's message among it). Exported spans carry code names.
+    ///
+    /// Entering a span does not make its OpenTelemetry context current
+    /// (`with_context_activation(false)`): the runtime carries its own trace context, and
+    /// activation costs a context clone and a thread-local push on every poll. Turn it back
+    /// on when OpenTelemetry-native instrumentation runs inside the spans.
     pub fn layer<S>(&self) -> impl tracing_subscriber::Layer<S> + Send + Sync + 'static
     where
         S: Subscriber + for<'a> LookupSpan<'a> + Send + Sync + 'static,
