@@ -1,14 +1,18 @@
 //! ResultChannel throughput against the crates it competes with (async-channel, flume,
 //! kanal, tokio mpsc), same run: `Result<u64>`
 //! items, capacity 1024, 1 producer/1 consumer and 4 producers/4 consumers (tokio mpsc has
-//! one consumer: 4P1C), on a 2-worker tokio runtime, plus 1P1C on a current-thread runtime
-//! (`1p1c_local`: the per-item cost without cross-thread wake-ups, which on a shared 2-core
-//! machine are mostly scheduler noise). One iteration is one item through the channel.
+//! one consumer: 4P1C), each on a 2-worker tokio runtime (`1p1c`, `4p4c`) and on a
+//! current-thread runtime (`1p1c_local`, `4p4c_local`: the per-item cost without
+//! cross-thread wake-ups, which on a shared 2-core machine are mostly scheduler noise). One
+//! iteration is one item through the channel.
 //!
 //! The ratios printed at the end are times (lower is better for us): 1P1C against tokio
 //! mpsc, 4P4C against the fastest MPMC crate of the run, both with a goal of <= 1.00x.
 //!
 //! Run: `cargo bench -p result-runtime --bench channel -- --warm-up-time 1 --measurement-time 3`
+//!
+//! The same workloads as a plain program, for counts the machine's noise does not move
+//! (instructions per item under callgrind, task polls per item): `examples/channel_count.rs`.
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -196,9 +200,12 @@ fn main() {
     let multi = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
     let local = tokio::runtime::Builder::new_current_thread().build().unwrap();
     let mut c = Criterion::default().configure_from_args();
-    for (label, rt, p, n) in
-        [("1p1c_local", &local, 1u64, 1usize), ("1p1c", &multi, 1, 1), ("4p4c", &multi, 4, 4)]
-    {
+    for (label, rt, p, n) in [
+        ("1p1c_local", &local, 1u64, 1usize),
+        ("1p1c", &multi, 1, 1),
+        ("4p4c_local", &local, 4, 4),
+        ("4p4c", &multi, 4, 4),
+    ] {
         let mut g = c.benchmark_group(format!("channel_{label}"));
         let id = |name: &str| format!("{name}_{label}");
         g.bench_function("result_channel", |b| {
@@ -230,9 +237,10 @@ fn main() {
     }
     c.final_summary();
 
-    for label in ["1p1c_local", "1p1c", "4p4c"] {
+    for label in ["1p1c_local", "1p1c", "4p4c_local", "4p4c"] {
         let ours = format!("ours_{label}");
-        if label == "4p4c" {
+        let many = label.starts_with("4p4c");
+        if many {
             // The goal's peer: the fastest MPMC crate measured in this run.
             let fastest = ["async_channel", "flume", "kanal"]
                 .into_iter()
@@ -258,7 +266,7 @@ fn main() {
             );
         }
         for peer in ["async_channel", "flume", "kanal", "tokio_mpsc"] {
-            let note = if label == "4p4c" && peer == "tokio_mpsc" { " (4P1C)" } else { "" };
+            let note = if many && peer == "tokio_mpsc" { " (4P1C)" } else { "" };
             support::ratio(
                 &format!("channel {label} vs {peer}{note}"),
                 &ours,

@@ -6,9 +6,12 @@
 //! that saw it full (no separate event to listen to, then retry), so the item never leaves
 //! the sender until the queue takes it; a receive takes an item only in the poll that
 //! returns it; close is a flag under the lock, with the items still there to drain. An item
-//! costs one lock on each side, and a wake-up only when somebody waits (the uncontended
-//! lock is two atomic operations, about what a lock-free queue's slot protocol costs).
-
+//! costs one lock on each side, and a wake-up only when somebody waits.
+//!
+//! The ok/err counters live under the same lock too: the push holds it anyway, so counting
+//! there is a plain add, where a counter of its own was one more atomic read-modify-write
+//! (and a thread-local look-up for its shard) per item, on a path whose whole cost is a
+//! handful of those.
 use std::collections::VecDeque;
 use std::task::{Context, Poll, Waker};
 
@@ -26,6 +29,9 @@ struct State<T> {
     receivers: Waiters,
     /// Senders waiting for room (or the close).
     senders: Waiters,
+    /// Items accepted, by outcome (a fail-fast channel's first error included).
+    ok: u64,
+    err: u64,
 }
 
 /// Waiting tasks in arrival order, each entry known by the id its future keeps. A waiter
@@ -64,6 +70,7 @@ impl Waiters {
         }
     }
 
+    #[inline]
     fn pop(&mut self) -> Option<Waker> {
         self.list.pop_front().map(|(_, w)| w)
     }
@@ -88,6 +95,8 @@ impl<T> Queue<T> {
                 closed: false,
                 receivers: Waiters::default(),
                 senders: Waiters::default(),
+                ok: 0,
+                err: 0,
             }),
             capacity,
         }
@@ -97,13 +106,15 @@ impl<T> Queue<T> {
         self.capacity
     }
 
-    /// Pushes `item` if there is room; when full and `waiter` is given, registers it (under
-    /// the lock that saw the queue full) to be woken when room is made or the queue closes.
-    /// Once the push is settled (done, or closed), the waiter's entry is gone and its key
-    /// cleared.
+    /// Pushes `item` if there is room, counting it as `ok` or not; when full and `waiter` is
+    /// given, registers it (under the lock that saw the queue full) to be woken when room is
+    /// made or the queue closes. Once the push is settled (done, or closed), the waiter's
+    /// entry is gone and its key cleared.
+    #[inline]
     pub(super) fn push(
         &self,
         item: T,
+        ok: bool,
         waiter: Option<(&mut Option<u64>, &Waker)>,
     ) -> Result<(), Refused<T>> {
         let woken = {
@@ -126,6 +137,11 @@ impl<T> Queue<T> {
                 return Err(Refused::Closed(item));
             }
             state.items.push_back(item);
+            if ok {
+                state.ok += 1;
+            } else {
+                state.err += 1;
+            }
             state.receivers.pop()
         };
         // Outside the lock: a waker may run arbitrary code.
@@ -137,6 +153,7 @@ impl<T> Queue<T> {
 
     /// Takes the next item; `Ready(None)` once closed and drained; `Pending` when empty,
     /// with `waiter` registered (when given). Settled, the waiter's entry is gone.
+    #[inline]
     pub(super) fn pop(&self, waiter: Option<(&mut Option<u64>, &Waker)>) -> Poll<Option<T>> {
         let (item, woken) = {
             let mut state = lock(&self.state);
@@ -166,12 +183,14 @@ impl<T> Queue<T> {
     }
 
     /// [`pop`](Self::pop) for a future.
+    #[inline]
     pub(super) fn poll_pop(&self, key: &mut Option<u64>, cx: &Context<'_>) -> Poll<Option<T>> {
         self.pop(Some((key, cx.waker())))
     }
 
     /// A receive that waited under `key` is dropped: it leaves the list, and a wake-up it
     /// got and did not use goes to the next receiver (an item is there for it).
+    #[cold]
     pub(super) fn cancel_pop(&self, key: u64) {
         let woken = {
             let mut state = lock(&self.state);
@@ -188,6 +207,7 @@ impl<T> Queue<T> {
 
     /// A send that waited under `key` is done or dropped: as [`cancel_pop`](Self::cancel_pop)
     /// for the senders (the room it was woken for goes to the next one).
+    #[cold]
     pub(super) fn cancel_push(&self, key: u64) {
         let woken = {
             let mut state = lock(&self.state);
@@ -205,8 +225,22 @@ impl<T> Queue<T> {
     /// Closes the queue (the items stay, to be drained) and wakes every waiter; `true` if
     /// this call closed it.
     pub(super) fn close(&self) -> bool {
+        self.close_counting(false)
+    }
+
+    /// Closes the queue for a fail-fast channel's first error, which is counted as accepted
+    /// (it is delivered after the items, from beside the queue) whether or not another
+    /// handle closed the queue first.
+    pub(super) fn close_failed(&self) {
+        self.close_counting(true);
+    }
+
+    fn close_counting(&self, failed: bool) -> bool {
         let (receivers, senders) = {
             let mut state = lock(&self.state);
+            if failed {
+                state.err += 1;
+            }
             if state.closed {
                 return false;
             }
@@ -225,6 +259,12 @@ impl<T> Queue<T> {
 
     pub(super) fn len(&self) -> usize {
         lock(&self.state).items.len()
+    }
+
+    /// Items accepted so far: `(ok, err)`.
+    pub(super) fn counts(&self) -> (u64, u64) {
+        let state = lock(&self.state);
+        (state.ok, state.err)
     }
 
     /// How many senders wait for room (for tests).

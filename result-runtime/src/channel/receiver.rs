@@ -1,6 +1,8 @@
 //! The receiving half: cancel-safe receives, batch receive, `Stream`, collectors.
 
 use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -9,7 +11,7 @@ use std::time::Duration;
 
 use futures_core::Stream;
 
-use super::queue::{self, Queue};
+use super::queue;
 use super::{ChannelStats, Envelope, RecvTimeoutError, Shared, Traced, TryRecvError};
 use crate::error::{Result, TaskError};
 
@@ -73,15 +75,32 @@ impl<T> ResultReceiver<T> {
 
     /// The next item, waiting for one; `None` once the channel is closed and drained.
     /// Cancel-safe: if this future is dropped before it returns, no item was taken.
-    pub async fn recv(&self) -> Option<Result<T>> {
-        self.recv_traced().await.map(Traced::into_result)
+    // One hand-written future rather than `async fn`s around it: each layer of async state
+    // machine was paid on every item, and the whole receive is a few dozen instructions.
+    pub fn recv(&self) -> impl Future<Output = Option<Result<T>>> + '_ {
+        Recv::<T, Result<T>>::new(self)
     }
 
     /// Like [`recv`](Self::recv), with the sender's trace context (see [`Traced`]).
-    pub async fn recv_traced(&self) -> Option<Traced<T>> {
-        match (Recv { queue: &self.shared.queue, key: None }).await {
-            Some(env) => Some(self.took(env)),
-            None => self.take_failure(),
+    pub fn recv_traced(&self) -> impl Future<Output = Option<Traced<T>>> + '_ {
+        Recv::<T, Traced<T>>::new(self)
+    }
+
+    /// One poll of a receive waiting under `key`: the item, else (closed and drained) a
+    /// fail-fast channel's first error once, else `None`.
+    #[inline]
+    fn poll_recv<O: Received<T>>(
+        &self,
+        key: &mut Option<u64>,
+        cx: &Context<'_>,
+    ) -> Poll<Option<O>> {
+        match self.shared.queue.poll_pop(key, cx) {
+            Poll::Ready(Some(env)) => {
+                self.shared.metrics.received();
+                Poll::Ready(Some(O::item(env)))
+            }
+            Poll::Ready(None) => Poll::Ready(self.take_failure().map(O::failure)),
+            Poll::Pending => Poll::Pending,
         }
     }
 
@@ -241,35 +260,71 @@ impl<T> Stream for ResultReceiver<T> {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<T>>> {
         let this = &mut *self;
-        match this.shared.queue.poll_pop(&mut this.stream_key, cx) {
-            Poll::Ready(Some(env)) => Poll::Ready(Some(this.took(env).result)),
-            Poll::Ready(None) => Poll::Ready(this.take_failure().map(Traced::into_result)),
-            Poll::Pending => Poll::Pending,
-        }
+        let mut key = this.stream_key.take();
+        let polled = this.poll_recv(&mut key, cx);
+        this.stream_key = key;
+        polled
+    }
+}
+
+/// What a receive returns for an item or for a fail-fast channel's first error: the result
+/// alone ([`ResultReceiver::recv`]) or with its context ([`ResultReceiver::recv_traced`]).
+trait Received<T> {
+    fn item(env: Envelope<T>) -> Self;
+    fn failure(failure: Traced<T>) -> Self;
+}
+
+impl<T> Received<T> for Result<T> {
+    #[inline]
+    fn item(env: Envelope<T>) -> Self {
+        env.result
+    }
+
+    fn failure(failure: Traced<T>) -> Self {
+        failure.result
+    }
+}
+
+impl<T> Received<T> for Traced<T> {
+    #[inline]
+    fn item(env: Envelope<T>) -> Self {
+        env.into()
+    }
+
+    fn failure(failure: Traced<T>) -> Self {
+        failure
     }
 }
 
 /// One receive: its entry among the waiting receivers lives as long as it waits.
-struct Recv<'a, T> {
-    queue: &'a Queue<Envelope<T>>,
+struct Recv<'a, T, O> {
+    receiver: &'a ResultReceiver<T>,
     key: Option<u64>,
+    _out: PhantomData<fn() -> O>,
 }
 
-impl<T> std::future::Future for Recv<'_, T> {
-    type Output = Option<Envelope<T>>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = &mut *self;
-        this.queue.poll_pop(&mut this.key, cx)
+impl<'a, T, O> Recv<'a, T, O> {
+    fn new(receiver: &'a ResultReceiver<T>) -> Self {
+        Self { receiver, key: None, _out: PhantomData }
     }
 }
 
-impl<T> Drop for Recv<'_, T> {
+impl<T, O: Received<T>> Future for Recv<'_, T, O> {
+    type Output = Option<O>;
+
+    #[inline]
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        this.receiver.poll_recv(&mut this.key, cx)
+    }
+}
+
+impl<T, O> Drop for Recv<'_, T, O> {
     /// A receive dropped while it waits leaves the list, passing on a wake-up it got (an
     /// item is there for the next receiver).
     fn drop(&mut self) {
         if let Some(key) = self.key.take() {
-            self.queue.cancel_pop(key);
+            self.receiver.shared.queue.cancel_pop(key);
         }
     }
 }
