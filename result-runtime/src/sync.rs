@@ -10,8 +10,9 @@
 //! The mutex is `parking_lot`'s because the channel takes it twice per item and does little
 //! else: std's checks the thread's panic state on every lock and unlock (poisoning, which
 //! [`lock`] ignores anyway) and calls out of line, which measured ~35 of the ~285
-//! instructions an item cost under callgrind (4 producers/4 consumers); `parking_lot`'s uncontended lock and unlock
-//! are one inlined compare-exchange each, and a contended one spins briefly, then parks.
+//! instructions an item cost under callgrind (4 producers/4 consumers); `parking_lot`'s
+//! uncontended lock and unlock are one inlined compare-exchange each, and a contended one
+//! spins briefly, then parks.
 
 #[cfg(not(loom))]
 pub(crate) use parking_lot::{Mutex, MutexGuard};
