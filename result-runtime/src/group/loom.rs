@@ -31,7 +31,7 @@ fn failure(message: &'static str) -> TaskError {
 #[test]
 fn loom_slot_wakes_every_awaiting_clone() {
     loom::model(|| {
-        let slots = Arc::new(Slots::new());
+        let slots = Arc::new(Slots::new(0));
         slots.slot(0).expect_handle();
         let a = TaskHandle::new(0, slots.clone());
         let b = a.clone();
@@ -54,7 +54,7 @@ fn loom_slot_wakes_every_awaiting_clone() {
 #[test]
 fn loom_slot_a_handle_that_gives_up_leaves_no_waker() {
     loom::model(|| {
-        let slots = Arc::new(Slots::new());
+        let slots = Arc::new(Slots::new(0));
         slots.slot(0).expect_handle();
         let mut quitter = TaskHandle::new(0, slots.clone());
         let waiter = quitter.clone();
@@ -81,7 +81,7 @@ fn loom_slot_a_handle_that_gives_up_leaves_no_waker() {
 #[test]
 fn loom_slot_a_task_never_skips_the_store_a_live_clone_waits_for() {
     loom::model(|| {
-        let slots = Arc::new(Slots::new());
+        let slots = Arc::new(Slots::new(0));
         slots.slot(0).expect_handle();
         let original = TaskHandle::new(0, slots.clone());
         let awaiter = thread::spawn(move || {

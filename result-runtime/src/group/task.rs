@@ -11,7 +11,7 @@ use std::task::{ready, Context as TaskCx, Poll};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::failure::FirstFailure;
-use super::handle::{Slot, Slots, TaskHandle, TaskInfo, CHUNK};
+use super::handle::{Slot, Slots, TaskHandle, CHUNK};
 use super::set::{Core, TaskSet};
 use super::sync;
 use crate::context::Context;
@@ -140,7 +140,7 @@ impl Spawns {
     /// twice: for the task and for its handle.
     fn chunk(&mut self) -> (sync::Arc<Slots>, sync::Arc<Slots>) {
         if self.chunk.is_none() || self.next.is_multiple_of(CHUNK) {
-            let chunk = sync::Arc::new(Slots::new());
+            let chunk = sync::Arc::new(Slots::new(self.next - self.next % CHUNK));
             #[cfg(not(loom))]
             self.track(&chunk);
             self.chunk = Some(chunk);
@@ -199,7 +199,7 @@ impl TaskScope {
 
     /// The task's name, for its error (under the slot's lock: only failures ask).
     fn name(&self) -> Option<Cow<'static, str>> {
-        self.slot().with_info(|i| i.name.clone()).flatten()
+        self.slot().name()
     }
 
     /// The outcome of a task torn down before it ended: `Cancelled`, with the group's cause,
@@ -327,19 +327,13 @@ where
     };
     let (slots, handle_slots) = spawns.chunk();
     let slot = slots.slot(index);
-    let trace = TraceContext::current();
-    slot.set_info(TaskInfo {
-        index,
+    let age = tokio::time::Instant::now().saturating_duration_since(shared.created);
+    slot.take(
+        u64::try_from(age.as_nanos()).unwrap_or(u64::MAX),
         name,
-        spawned: tokio::time::Instant::now(),
-        trace_id: trace.as_ref().map(|t| t.trace_id),
-    });
-    if let Some(trace) = trace {
-        let _ = slot.trace.set(trace);
-    }
-    if matches!(limit, Limit::Waiting(_)) {
-        slot.waiting.store(true, std::sync::atomic::Ordering::Relaxed);
-    }
+        TraceContext::current(),
+        matches!(limit, Limit::Waiting(_)),
+    );
     slot.expect_handle();
     let task = GroupTask {
         fut: Some(fut),
@@ -451,7 +445,7 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<()> {
         let mut this = self.project();
         let Some(scope) = this.scope.as_ref() else { return Poll::Ready(()) };
-        let trace = scope.slot().trace.get().cloned();
+        let trace = scope.slot().trace();
         let _trace = trace.map(crate::trace::Entered::enter);
         let (result, stopped) = 'ended: {
             if !*this.started {
@@ -518,7 +512,7 @@ where
 /// Settles a task's result: stamps the error, records a failure, hands it to the
 /// supervisor (inside the task's scope, as the task's own code would), tells the handle.
 fn settle<T>(scope: TaskScope, result: Result<T>, stopped: bool) -> Done<T> {
-    let trace_id = scope.slot().trace.get().map(|t| t.trace_id);
+    let trace_id = scope.slot().trace().map(|t| t.trace_id);
     super::metrics::finished(scope.shared.name.as_ref(), &result);
     let mut scope = Some(scope);
     let result = result.map_err(|e| {
@@ -583,5 +577,28 @@ pub fn shield<F: Future>(fut: F) -> crate::context::Scope<F> {
     match ctx {
         Some(ctx) => ctx.scope(fut),
         None => Context::new().scope(fut),
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod footprint {
+    /// Prints what a trivial task of the 10k-join bench costs in memory, beside the numbers
+    /// of `benches/group_footprint.rs` (`cargo test -p result-runtime --lib footprint --
+    /// --nocapture`).
+    #[test]
+    fn sizes() {
+        use std::mem::size_of;
+        fn task_of<F, T>(_: &F) -> usize {
+            size_of::<super::GroupTask<F, T>>()
+        }
+        let fut = async move { Ok::<usize, crate::error::TaskError>(1) };
+        println!(
+            "FOOTPRINT GroupTask {} B (user future {} B), Slot {} B, Done<usize> {} B, TaskScope {} B",
+            task_of::<_, usize>(&fut),
+            std::mem::size_of_val(&fut),
+            size_of::<super::Slot>(),
+            size_of::<super::Done<usize>>(),
+            size_of::<super::TaskScope>(),
+        );
     }
 }
