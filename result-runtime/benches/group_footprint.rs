@@ -48,10 +48,11 @@ fn minor_faults() -> u64 {
 }
 
 fn main() {
+    let i = black_box(1_usize);
     println!(
         "SIZE user future: group {} B, joinset {} B",
-        std::mem::size_of_val(&async move { Ok::<usize, TaskError>(black_box(1)) }),
-        std::mem::size_of_val(&async move { (black_box(1_usize), Ok::<usize, TaskError>(1)) }),
+        std::mem::size_of_val(&async move { Ok::<usize, TaskError>(i) }),
+        std::mem::size_of_val(&async move { (i, Ok::<usize, TaskError>(i)) }),
     );
     let case = std::env::var("RR_CASE").unwrap_or_else(|_| "group_local".into());
     let rounds: u64 = std::env::var("RR_ROUNDS").map_or(20, |r| r.parse().unwrap());

@@ -153,7 +153,9 @@ impl Slot {
         lock(&self.state).extra.as_ref()?.name.clone()
     }
 
-    /// The spawner's trace context (the lock is taken only for a traced task).
+    /// The spawner's trace context (the lock is taken only for a traced task). Inline: every
+    /// poll asks, and most tasks are not traced.
+    #[inline]
     pub(super) fn trace(&self) -> Option<crate::trace::TraceContext> {
         if !self.traced.load(std::sync::atomic::Ordering::Relaxed) {
             return None;

@@ -338,7 +338,6 @@ where
     let task = GroupTask {
         fut: Some(fut),
         limit,
-        soft: Some(shared.soft.clone()),
         scope: Some(TaskScope { shared: shared.clone(), index, slots }),
         core: Some(set.core().clone()),
         started: false,
@@ -393,8 +392,6 @@ pin_project_lite::pin_project! {
         #[pin]
         fut: Option<F>,
         limit: Limit,
-        // `Some` between polls (moved into the ambient slot while the future is polled).
-        soft: Option<Context>,
         // `Some` until settled (moved into `TASK` while the future is polled).
         scope: Option<TaskScope>,
         // `Some` until delivered.
@@ -463,12 +460,16 @@ where
             }
             if !matches!(this.limit, Limit::Waiting(_)) {
                 let polled = {
+                    // Cloned for the poll rather than kept by the task: a clone made at spawn
+                    // is a reference count written by the spawning thread and again by the
+                    // worker that ends the task, a cache line moved between cores per task
+                    // (notes/group-perf2.md); per poll, both writes are the worker's.
+                    let mut soft = Some(scope.shared.soft.clone());
                     let _in = InTask::enter(this.scope);
                     let mut fut = this.fut.as_mut();
                     let limit = &mut *this.limit;
-                    let soft = &mut *this.soft;
                     crate::panic::catch_unwind_sync(|| {
-                        let _ambient = crate::context::Entered::enter(soft);
+                        let _ambient = crate::context::Entered::enter(&mut soft);
                         let Some(inner) = fut.as_mut().as_pin_mut() else {
                             return Poll::Ready(Err(TaskError::cancelled(None)));
                         };
@@ -591,7 +592,8 @@ mod footprint {
         fn task_of<F, T>(_: &F) -> usize {
             size_of::<super::GroupTask<F, T>>()
         }
-        let fut = async move { Ok::<usize, crate::error::TaskError>(1) };
+        let i = std::hint::black_box(1_usize);
+        let fut = async move { Ok::<usize, crate::error::TaskError>(i) };
         println!(
             "FOOTPRINT GroupTask {} B (user future {} B), Slot {} B, Done<usize> {} B, TaskScope {} B",
             task_of::<_, usize>(&fut),
