@@ -136,10 +136,10 @@ impl<T> TaskSet<T> {
         &self,
         handle: &tokio::runtime::Handle,
         task: F,
-    ) {
+    ) -> tokio::task::JoinHandle<()> {
         self.held.fetch_add(1, StdOrdering::Relaxed);
         self.spawned.fetch_add(1, StdOrdering::Relaxed);
-        drop(handle.spawn(task));
+        handle.spawn(task)
     }
 
     /// Counts a task delivered by hand, for the loom model (which spawns no tokio task).

@@ -133,9 +133,35 @@ pub(super) struct Spawns {
     /// pruning (amortised O(1) per chunk, bounded by twice the live chunks).
     #[cfg(not(loom))]
     pub(super) live: Vec<std::sync::Weak<Slots>>,
+    /// The tokio handles of the tasks, dropped by the group (its `Drop`), so that a
+    /// finished task's memory is freed by the thread that allocated it, as `JoinSet`'s
+    /// `join_next` does: freed by the worker that ran the task, each task cell went back
+    /// to the spawning thread's malloc arena from another core (its lock, and memory the
+    /// next spawn gets cold), which was most of the 2-worker gap to `JoinSet`
+    /// (notes/group-perf2.md). Never used to wait or abort: the group's context stops the
+    /// tasks. Pruned of finished tasks once it has doubled while most of them were
+    /// collected (a stream, a discarding group), so its memory follows the held tasks.
+    handles: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Spawns {
+    /// Keeps a new task's tokio handle (see `handles`); `held` is how many tasks the group
+    /// holds (not collected yet).
+    fn keep(&mut self, handle: tokio::task::JoinHandle<()>, held: usize) {
+        let handles = &mut self.handles;
+        if handles.len() == handles.capacity() && handles.len() >= 64 && held < handles.len() / 2 {
+            handles.retain(|h| !h.is_finished());
+            let n = handles.len();
+            handles.reserve(n);
+        }
+        handles.push(handle);
+    }
+
+    /// The tasks' tokio handles, for the group to drop.
+    pub(super) fn take_handles(&mut self) -> Vec<tokio::task::JoinHandle<()>> {
+        std::mem::take(&mut self.handles)
+    }
+
     /// The chunk holding the slot of the next spawn (made when the last one is used up),
     /// twice: for the task and for its handle.
     fn chunk(&mut self) -> (sync::Arc<Slots>, sync::Arc<Slots>) {
@@ -347,7 +373,8 @@ where
     // would start a trace of its own in the backend; without it, spans stay as they were.
     #[cfg(feature = "otel")]
     let task = tracing::Instrument::in_current_span(task);
-    set.spawn(&runtime, task);
+    let joined = set.spawn(&runtime, task);
+    spawns.keep(joined, set.len());
     spawns.next += 1;
     TaskHandle::new(index, handle_slots)
 }
