@@ -133,14 +133,14 @@ pub(super) struct Spawns {
     /// pruning (amortised O(1) per chunk, bounded by twice the live chunks).
     #[cfg(not(loom))]
     pub(super) live: Vec<std::sync::Weak<Slots>>,
-    /// The tokio handles of the tasks, dropped by the group (its `Drop`), so that a
-    /// finished task's memory is freed by the thread that allocated it, as `JoinSet`'s
-    /// `join_next` does: freed by the worker that ran the task, each task cell went back
-    /// to the spawning thread's malloc arena from another core (its lock, and memory the
-    /// next spawn gets cold), which was most of the 2-worker gap to `JoinSet`
-    /// (notes/group-perf2.md). Never used to wait or abort: the group's context stops the
-    /// tasks. Pruned of finished tasks once it has doubled while most of them were
-    /// collected (a stream, a discarding group), so its memory follows the held tasks.
+    /// The tokio handles of the tasks on a multi-thread runtime, dropped by the group (its
+    /// `Drop`), so that a finished task's memory is freed by the thread that allocated it,
+    /// as `JoinSet`'s `join_next` does: freed by the worker that ran the task, each task
+    /// cell went back to the spawning thread's malloc arena from another core (its lock,
+    /// and memory the next spawn gets cold), which was most of the 2-worker gap to
+    /// `JoinSet` (notes/group-perf2.md). Never used to wait or abort: the group's context
+    /// stops the tasks. Pruned of finished tasks once it has doubled while most of them
+    /// were collected (a stream, a discarding group), so its memory follows the held tasks.
     handles: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -374,7 +374,11 @@ where
     #[cfg(feature = "otel")]
     let task = tracing::Instrument::in_current_span(task);
     let joined = set.spawn(&runtime, task);
-    spawns.keep(joined, set.len());
+    // One thread frees what it allocated anyway, and freeing the cell while the task has
+    // just run is cheaper than a cold pass at the end (3 misses a task, cachegrind).
+    if runtime.runtime_flavor() != tokio::runtime::RuntimeFlavor::CurrentThread {
+        spawns.keep(joined, set.len());
+    }
     spawns.next += 1;
     TaskHandle::new(index, handle_slots)
 }
@@ -629,5 +633,28 @@ mod footprint {
             size_of::<super::Done<usize>>(),
             size_of::<super::TaskScope>(),
         );
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod handles {
+    /// On a multi-thread runtime the group keeps its tasks' tokio handles; a discarding
+    /// group (or a stream) collects as it goes, and the list must follow what it holds,
+    /// not every task it ever spawned.
+    #[test]
+    fn a_discarding_group_keeps_handles_of_its_held_tasks_only() {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+        rt.block_on(async {
+            let g = super::super::Group::<u32>::builder().discard_outputs().build().unwrap();
+            for _ in 0..50 {
+                let batch: Vec<_> = (0..100).map(|_| g.spawn(async { Ok(1) })).collect();
+                for h in batch {
+                    h.await.unwrap();
+                }
+            }
+            let spawns = super::sync::lock(&g.shared.spawns);
+            assert_eq!(spawns.next, 5000);
+            assert!(spawns.handles.capacity() <= 1024, "{}", spawns.handles.capacity());
+        });
     }
 }
