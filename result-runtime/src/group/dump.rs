@@ -192,7 +192,7 @@ pub fn dump() -> TaskTree {
 
 /// Ended, or never taken.
 fn ended(slot: &Slot) -> bool {
-    slot.ended() || slot.with_info(|_| ()).is_none()
+    !slot.taken() || slot.ended()
 }
 
 fn snapshot(
@@ -214,12 +214,12 @@ fn snapshot(
         .collect();
     let tasks = chunks
         .iter()
-        .flat_map(|chunk| chunk.iter().map(move |slot| (chunk, slot)))
-        .filter(|(_, slot)| !ended(slot))
-        .filter_map(|(chunk, slot)| {
-            let (index, name, spawned, trace_id) = slot.with_info(|i| {
-                (i.index, i.name.as_deref().map(str::to_owned), i.spawned, i.trace_id)
-            })?;
+        .flat_map(|chunk| chunk.iter().map(move |(index, slot)| (chunk, index, slot)))
+        .filter(|(_, _, slot)| !ended(slot))
+        .map(|(chunk, index, slot)| {
+            let name = slot.name().as_deref().map(str::to_owned);
+            let spawned = g.created + Duration::from_nanos(slot.spawned());
+            let trace_id = slot.trace().map(|t| t.trace_id);
             let state = if stopping {
                 TaskState::Cancelling
             } else if slot.waiting.load(Ordering::Relaxed) {
@@ -235,14 +235,14 @@ fn snapshot(
                 })
                 .map(|i| snapshot(i, groups, parents, now))
                 .collect();
-            Some(TaskSnapshot {
+            TaskSnapshot {
                 index,
                 name,
                 state,
                 age: now.saturating_duration_since(spawned),
                 trace_id,
                 groups: children,
-            })
+            }
         })
         .collect();
     let mode = if g.supervisor.is_some() {

@@ -5,7 +5,7 @@ use std::pin::Pin;
 use std::task::{Context as TaskCx, Poll, Waker};
 
 use super::sync::{lock, Arc, AtomicBool, AtomicUsize, Mutex, Ordering};
-use crate::error::Result;
+use crate::error::{Result, TaskError};
 
 /// How many consecutive tasks of a group share one allocation of [`Slots`]. Small under loom:
 /// every slot holds loom primitives, which the model tracks one by one.
@@ -20,14 +20,17 @@ pub(super) const CHUNK: usize = 2;
 /// (each several times the price of everything else a spawn adds to tokio's). The chunk
 /// lives while a task or a handle of any of its slots does.
 pub(super) struct Slots {
-    /// [`CHUNK`] slots, made in place in their own allocation: inline, the chunk (several
-    /// kilobytes) would be built on the stack and copied into the `Arc`, twice.
+    /// The index of the chunk's first task (the dump's index for each slot).
+    first: usize,
+    /// [`CHUNK`] slots, made in place in their own allocation: inline, the chunk would be
+    /// built on the stack and copied into the `Arc`, twice.
     slots: Box<[Slot]>,
 }
 
 impl Slots {
-    pub(super) fn new() -> Self {
-        Self { slots: (0..CHUNK).map(|_| Slot::default()).collect() }
+    /// The chunk whose first slot is task `first`'s.
+    pub(super) fn new(first: usize) -> Self {
+        Self { first, slots: (0..CHUNK).map(|_| Slot::default()).collect() }
     }
 
     /// The slot of task `index`.
@@ -35,72 +38,134 @@ impl Slots {
         &self.slots[index % CHUNK]
     }
 
-    /// The slots, in spawn order (those not taken yet have no info).
+    /// The slots with their task's index, in spawn order (those not taken yet are not
+    /// [`taken`](Slot::taken)).
     #[cfg(not(loom))]
-    pub(super) fn iter(&self) -> impl Iterator<Item = &Slot> {
-        self.slots.iter()
+    pub(super) fn iter(&self) -> impl Iterator<Item = (usize, &Slot)> {
+        self.slots.iter().enumerate().map(|(i, slot)| (self.first + i, slot))
     }
 }
 
-/// Where a task leaves its outcome for its handles. Written at most once: by the task when
-/// it ends, or by its drop guard when the task is torn down before it could.
+/// What a group keeps of one task beside the task itself: where the task leaves its outcome
+/// for its handles, and what [`dump`](super::dump) shows of it. The outcome is written at
+/// most once: by the task when it ends, or by its drop guard when the task is torn down
+/// before it could.
+///
+/// Small on purpose (a few words, several slots to a cache line): every spawn writes its
+/// slot, the task reads it, and the chunk's drop reads every slot, so its size is memory
+/// traffic per task. A 190-byte slot cost the 10k join three more cache misses per task
+/// than `JoinSet`'s whole bookkeeping (notes/group-perf2.md). What only some tasks have (a
+/// name, a trace context, handles that wait) is in one [`Extra`] allocated when first
+/// needed.
 ///
 /// Every handle (clones included) awaiting the outcome has its own entry in the waiter list,
 /// and [`set`](Self::set) wakes them all: a single waker slot would let the last clone to
 /// register replace the others', leaving them waiting forever.
 #[derive(Default)]
 pub(super) struct Slot {
-    /// Raised once the outcome is stored: `is_finished` without the lock.
-    done: AtomicBool,
-    /// Waiting for a slot of the group's limit (cleared once it holds one), for the dump.
-    pub(super) waiting: std::sync::atomic::AtomicBool,
-    /// Ended (result settled or future dropped), for the dump.
-    pub(super) ended: std::sync::atomic::AtomicBool,
     /// How many [`TaskHandle`]s of the task exist (clones included). Counted up before the
     /// task is spawned, so a task that sees none can skip storing its outcome: nobody can
     /// ever read it (most tasks are spawned with their handle dropped).
     handles: AtomicUsize,
+    /// When the task was spawned, in nanoseconds after its group was built (for the dump's
+    /// age): a word instead of an `Instant`'s two.
+    spawned: std::sync::atomic::AtomicU64,
+    /// Raised once the outcome is stored: `is_finished` without the lock.
+    done: AtomicBool,
+    /// Spawned: the slot holds a task. Raised with `Release` once the spawn time and the
+    /// extra are written, for the dump, which reads every slot of a chunk.
+    taken: std::sync::atomic::AtomicBool,
+    /// Waiting for a slot of the group's limit (cleared once it holds one), for the dump.
+    pub(super) waiting: std::sync::atomic::AtomicBool,
+    /// Ended (result settled or future dropped), for the dump.
+    pub(super) ended: std::sync::atomic::AtomicBool,
+    /// Spawned under a trace context (in the extra): the only tasks whose polls take the
+    /// slot's lock, to make it current.
+    traced: std::sync::atomic::AtomicBool,
     state: Mutex<State>,
-    /// The spawner's trace context, current in every poll of the task: set at spawn when
-    /// there is one (most spawns have none and skip the store), read without a lock.
-    pub(super) trace: std::sync::OnceLock<crate::trace::TraceContext>,
 }
 
-/// A task as [`dump`](super::dump) and its errors' names see it: written at spawn, read
-/// only by the dump and by a failure. It sits under the slot's lock, which a spawn takes
-/// uncontended, rather than in a write-once cell, which costs a spawn several times that.
-pub(super) struct TaskInfo {
-    pub(super) index: usize,
-    pub(super) name: Option<std::borrow::Cow<'static, str>>,
-    pub(super) spawned: tokio::time::Instant,
-    pub(super) trace_id: Option<crate::trace::TraceId>,
-}
-
+/// What the slot's lock guards.
 #[derive(Default)]
 struct State {
-    /// Set at spawn (`None` only in the loom models and in the slots of a chunk not taken
-    /// yet).
-    info: Option<TaskInfo>,
-    outcome: Option<Result<()>>,
+    /// The task's error once it ended with one (with `done` raised, `None` is `Ok(())`).
+    error: Option<TaskError>,
+    extra: Option<Box<Extra>>,
+}
+
+/// What only some tasks have, out of the slot: allocated at spawn for a named or traced
+/// task, or when a handle first waits.
+#[derive(Default)]
+struct Extra {
+    name: Option<std::borrow::Cow<'static, str>>,
+    /// The spawner's trace context, current in every poll of the task.
+    trace: Option<crate::trace::TraceContext>,
     /// The wakers of the handles waiting, indexed by the key each handle keeps; a handle that
     /// stops waiting leaves a hole, which the next one to register reuses.
     waiters: Vec<Option<Waker>>,
 }
 
+impl State {
+    fn extra(&mut self) -> &mut Extra {
+        self.extra.get_or_insert_with(Box::default)
+    }
+}
+
 impl Slot {
+    /// Takes the slot for a task being spawned: what the dump and its errors know of it.
+    /// `spawned` is in nanoseconds after the group was built.
+    pub(super) fn take(
+        &self,
+        spawned: u64,
+        name: Option<std::borrow::Cow<'static, str>>,
+        trace: Option<crate::trace::TraceContext>,
+        waiting: bool,
+    ) {
+        use std::sync::atomic::Ordering as O;
+        if name.is_some() || trace.is_some() {
+            let mut state = lock(&self.state);
+            let extra = state.extra();
+            extra.name = name;
+            self.traced.store(trace.is_some(), O::Relaxed);
+            extra.trace = trace;
+        }
+        if waiting {
+            self.waiting.store(true, O::Relaxed);
+        }
+        self.spawned.store(spawned, O::Relaxed);
+        self.taken.store(true, O::Release);
+    }
+
+    /// Whether the slot holds a task (for the dump, which reads every slot of a chunk).
+    #[cfg(not(loom))]
+    pub(super) fn taken(&self) -> bool {
+        self.taken.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// When the task was spawned, in nanoseconds after its group was built.
+    #[cfg(not(loom))]
+    pub(super) fn spawned(&self) -> u64 {
+        self.spawned.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The task's name, when it was given one.
+    pub(super) fn name(&self) -> Option<std::borrow::Cow<'static, str>> {
+        lock(&self.state).extra.as_ref()?.name.clone()
+    }
+
+    /// The spawner's trace context (the lock is taken only for a traced task). Inline: every
+    /// poll asks, and most tasks are not traced.
+    #[inline]
+    pub(super) fn trace(&self) -> Option<crate::trace::TraceContext> {
+        if !self.traced.load(std::sync::atomic::Ordering::Relaxed) {
+            return None;
+        }
+        lock(&self.state).extra.as_ref()?.trace.clone()
+    }
+
     /// Counts the handle `spawn` is about to return, before the task can end.
     pub(super) fn expect_handle(&self) {
         self.handles.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Records what the group knows of the task taking this slot.
-    pub(super) fn set_info(&self, info: TaskInfo) {
-        lock(&self.state).info = Some(info);
-    }
-
-    /// `f` on the slot's task info, unless the slot was never taken.
-    pub(super) fn with_info<R>(&self, f: impl FnOnce(&TaskInfo) -> R) -> Option<R> {
-        lock(&self.state).info.as_ref().map(f)
     }
 
     /// Whether the slot's task has ended (for the dump, which lists live tasks only).
@@ -121,15 +186,15 @@ impl Slot {
     pub(super) fn set(&self, outcome: Result<()>) {
         let waiters = {
             let mut state = lock(&self.state);
-            if state.outcome.is_some() {
+            if self.done.load(Ordering::Relaxed) {
                 return;
             }
-            state.outcome = Some(outcome);
+            state.error = outcome.err();
             self.done.store(true, Ordering::Release);
-            std::mem::take(&mut state.waiters)
+            state.extra.as_mut().map(|e| std::mem::take(&mut e.waiters))
         };
         // Outside the lock: a waker may run arbitrary code.
-        for waker in waiters.into_iter().flatten() {
+        for waker in waiters.into_iter().flatten().flatten() {
             waker.wake();
         }
     }
@@ -138,25 +203,27 @@ impl Slot {
     /// there is none yet).
     fn poll(&self, key: &mut Option<usize>, cx: &TaskCx<'_>) -> Poll<Result<()>> {
         let mut state = lock(&self.state);
-        if let Some(outcome) = &state.outcome {
+        // Read under the lock, which `set` holds while it raises the flag.
+        if self.done.load(Ordering::Relaxed) {
             *key = None;
-            return Poll::Ready(outcome.clone());
+            return Poll::Ready(state.error.clone().map_or(Ok(()), Err));
         }
+        let waiters = &mut state.extra().waiters;
         match *key {
-            Some(k) => match &mut state.waiters[k] {
+            Some(k) => match &mut waiters[k] {
                 Some(waker) if waker.will_wake(cx.waker()) => {}
                 entry => *entry = Some(cx.waker().clone()),
             },
             None => {
                 let waker = Some(cx.waker().clone());
-                let k = match state.waiters.iter().position(Option::is_none) {
+                let k = match waiters.iter().position(Option::is_none) {
                     Some(hole) => {
-                        state.waiters[hole] = waker;
+                        waiters[hole] = waker;
                         hole
                     }
                     None => {
-                        state.waiters.push(waker);
-                        state.waiters.len() - 1
+                        waiters.push(waker);
+                        waiters.len() - 1
                     }
                 };
                 *key = Some(k);
@@ -168,18 +235,20 @@ impl Slot {
     /// Removes the waker registered under `key` (its handle stopped waiting).
     fn unregister(&self, key: usize) {
         let mut state = lock(&self.state);
+        let Some(extra) = state.extra.as_mut() else { return };
+        let waiters = &mut extra.waiters;
         // After `set` the list is empty and the key means nothing any more.
-        if let Some(entry) = state.waiters.get_mut(key) {
+        if let Some(entry) = waiters.get_mut(key) {
             *entry = None;
         }
-        while let Some(None) = state.waiters.last() {
-            state.waiters.pop();
+        while let Some(None) = waiters.last() {
+            waiters.pop();
         }
     }
 
     #[cfg(all(test, loom))]
     pub(super) fn waiters(&self) -> usize {
-        lock(&self.state).waiters.iter().flatten().count()
+        lock(&self.state).extra.as_ref().map_or(0, |e| e.waiters.iter().flatten().count())
     }
 }
 

@@ -31,7 +31,7 @@ fn failure(message: &'static str) -> TaskError {
 #[test]
 fn loom_slot_wakes_every_awaiting_clone() {
     loom::model(|| {
-        let slots = Arc::new(Slots::new());
+        let slots = Arc::new(Slots::new(0));
         slots.slot(0).expect_handle();
         let a = TaskHandle::new(0, slots.clone());
         let b = a.clone();
@@ -54,7 +54,7 @@ fn loom_slot_wakes_every_awaiting_clone() {
 #[test]
 fn loom_slot_a_handle_that_gives_up_leaves_no_waker() {
     loom::model(|| {
-        let slots = Arc::new(Slots::new());
+        let slots = Arc::new(Slots::new(0));
         slots.slot(0).expect_handle();
         let mut quitter = TaskHandle::new(0, slots.clone());
         let waiter = quitter.clone();
@@ -81,7 +81,7 @@ fn loom_slot_a_handle_that_gives_up_leaves_no_waker() {
 #[test]
 fn loom_slot_a_task_never_skips_the_store_a_live_clone_waits_for() {
     loom::model(|| {
-        let slots = Arc::new(Slots::new());
+        let slots = Arc::new(Slots::new(0));
         slots.slot(0).expect_handle();
         let original = TaskHandle::new(0, slots.clone());
         let awaiter = thread::spawn(move || {
@@ -168,7 +168,7 @@ fn loom_a_cancelled_sibling_never_wins_the_failure() {
 /// Two tasks deliver their outcomes on two threads while the group's poller drains the set
 /// and goes to sleep in between: it sees both, and ends. Here the queue's lock orders a
 /// push against the poller's last look too; the fences in `Joiner` are what the next
-/// model, whose count of pending tasks is outside that lock, needs.
+/// model, whose count of deliveries is outside that lock, needs.
 #[test]
 fn loom_task_set_poller_never_misses_an_outcome() {
     loom::model(|| {
@@ -199,9 +199,11 @@ fn loom_task_set_poller_never_misses_an_outcome() {
 }
 
 /// The same with the collect-everything wait (`join`): the poller sleeps until the last
-/// task delivers, woken once; it never sleeps through that last delivery (the count of
-/// pending tasks is outside the queue's lock: the fences in `Joiner` keep the last
-/// delivery and the poller's sleep from missing each other).
+/// task delivers, woken once; it never sleeps through that last delivery, and the first
+/// one does not pass for it. The count of deliveries and the target the poller stores are
+/// outside the queue's lock: the fences in `Joiner` and `Core::deliver` keep the last
+/// delivery (which reads the target) and the poller's last look (which reads the count)
+/// from missing each other.
 #[test]
 fn loom_task_set_join_all_is_woken_by_the_last_delivery() {
     loom::model(|| {

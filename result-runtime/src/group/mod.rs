@@ -689,6 +689,9 @@ impl<T> Drop for Group<T> {
         if !self.set.is_empty() {
             self.shared.ctx.cancel(TaskError::new(Code::CANCELLED, "group dropped"));
         }
+        // Outside the lock; dropping a handle neither waits nor aborts.
+        let handles = sync::lock(&self.shared.spawns).take_handles();
+        drop(handles);
     }
 }
 

@@ -26,8 +26,14 @@ pub(super) struct Core<T> {
     /// costs more per outcome than the uncontended lock, in allocations of its blocks too.
     done: Mutex<VecDeque<Done<T>>>,
     joiner: Joiner,
-    /// Tasks spawned and not delivered yet.
-    pending: SyncUsize,
+    /// Outcomes delivered so far. Only the tasks write it: a count of pending tasks, which
+    /// every spawn would also write, moved its cache line from the worker that last
+    /// delivered to the spawning thread and back once per task (notes/group-perf2.md);
+    /// the spawns are counted in the [`TaskSet`], which only the group touches.
+    delivered: SyncUsize,
+    /// How many deliveries a collect-everything wait (`poll_all`) waits for: the delivery
+    /// that brings `delivered` there wakes it (`usize::MAX` before any such wait).
+    target: SyncUsize,
     /// The poller wants every outcome as it comes (the stream, `map`, `shutdown`), not only
     /// the last one (`join` and the other collect-everything waits): those sleep until the
     /// last task delivers, one wake-up per group instead of one per burst of outcomes,
@@ -39,9 +45,9 @@ impl<T> Core<T> {
     /// Hands a task's outcome to the group.
     pub(super) fn deliver(&self, done: Done<T>) {
         lock(&self.done).push_back(done);
-        let last = self.pending.fetch_sub(1, Ordering::AcqRel) == 1;
+        let delivered = self.delivered.fetch_add(1, Ordering::AcqRel) + 1;
         fence(Ordering::SeqCst);
-        if last || self.each.load(Ordering::Relaxed) {
+        if delivered == self.target.load(Ordering::Relaxed) || self.each.load(Ordering::Relaxed) {
             self.joiner.notify();
         }
     }
@@ -96,6 +102,9 @@ pub(super) struct TaskSet<T> {
     /// Only the group changes it: up at spawn, down when an outcome is popped, so an empty
     /// queue with a non-zero count means tasks are still running.
     held: AtomicUsize,
+    /// Every task spawned so far (never goes down), for `poll_all` against the core's
+    /// `delivered`. Only the group changes it.
+    spawned: AtomicUsize,
 }
 
 impl<T> TaskSet<T> {
@@ -104,10 +113,12 @@ impl<T> TaskSet<T> {
             core: std::sync::Arc::new(Core {
                 done: Mutex::new(VecDeque::new()),
                 joiner: Joiner::new(),
-                pending: SyncUsize::new(0),
+                delivered: SyncUsize::new(0),
+                target: SyncUsize::new(usize::MAX),
                 each: AtomicBool::new(true),
             }),
             held: AtomicUsize::new(0),
+            spawned: AtomicUsize::new(0),
         }
     }
 
@@ -125,17 +136,17 @@ impl<T> TaskSet<T> {
         &self,
         handle: &tokio::runtime::Handle,
         task: F,
-    ) {
+    ) -> tokio::task::JoinHandle<()> {
         self.held.fetch_add(1, StdOrdering::Relaxed);
-        self.core.pending.fetch_add(1, Ordering::Relaxed);
-        drop(handle.spawn(task));
+        self.spawned.fetch_add(1, StdOrdering::Relaxed);
+        handle.spawn(task)
     }
 
     /// Counts a task delivered by hand, for the loom model (which spawns no tokio task).
     #[cfg(all(test, loom))]
     pub(super) fn hold(&self) {
         self.held.fetch_add(1, StdOrdering::Relaxed);
-        self.core.pending.fetch_add(1, Ordering::Relaxed);
+        self.spawned.fetch_add(1, StdOrdering::Relaxed);
     }
 
     /// How many tasks are held (see `held`).
@@ -173,12 +184,16 @@ impl<T> TaskSet<T> {
     /// Ready once every task spawned so far has delivered its outcome (then collect them
     /// with [`try_join_next`](Self::try_join_next)); woken once, by the last task.
     pub(super) fn poll_all(&self, cx: &TaskCx<'_>) -> Poll<()> {
-        if self.core.pending.load(Ordering::Acquire) == 0 {
+        let spawned = self.spawned.load(StdOrdering::Relaxed);
+        if self.core.delivered.load(Ordering::Acquire) == spawned {
             return Poll::Ready(());
         }
+        // Stored before `register`'s fence, as `delivered` is before the delivery's: the
+        // last delivery sees the target (and wakes), or this look sees that delivery.
+        self.core.target.store(spawned, Ordering::Relaxed);
         self.core.each.store(false, Ordering::Relaxed);
         self.core.joiner.register(cx.waker());
-        if self.core.pending.load(Ordering::Acquire) == 0 {
+        if self.core.delivered.load(Ordering::Acquire) == spawned {
             Poll::Ready(())
         } else {
             Poll::Pending

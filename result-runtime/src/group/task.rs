@@ -11,7 +11,7 @@ use std::task::{ready, Context as TaskCx, Poll};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::failure::FirstFailure;
-use super::handle::{Slot, Slots, TaskHandle, TaskInfo, CHUNK};
+use super::handle::{Slot, Slots, TaskHandle, CHUNK};
 use super::set::{Core, TaskSet};
 use super::sync;
 use crate::context::Context;
@@ -133,14 +133,40 @@ pub(super) struct Spawns {
     /// pruning (amortised O(1) per chunk, bounded by twice the live chunks).
     #[cfg(not(loom))]
     pub(super) live: Vec<std::sync::Weak<Slots>>,
+    /// The tokio handles of the tasks on a multi-thread runtime, dropped by the group (its
+    /// `Drop`), so that a finished task's memory is freed by the thread that allocated it,
+    /// as `JoinSet`'s `join_next` does: freed by the worker that ran the task, each task
+    /// cell went back to the spawning thread's malloc arena from another core (its lock,
+    /// and memory the next spawn gets cold), which was most of the 2-worker gap to
+    /// `JoinSet` (notes/group-perf2.md). Never used to wait or abort: the group's context
+    /// stops the tasks. Pruned of finished tasks once it has doubled while most of them
+    /// were collected (a stream, a discarding group), so its memory follows the held tasks.
+    handles: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Spawns {
+    /// Keeps a new task's tokio handle (see `handles`); `held` is how many tasks the group
+    /// holds (not collected yet).
+    fn keep(&mut self, handle: tokio::task::JoinHandle<()>, held: usize) {
+        let handles = &mut self.handles;
+        if handles.len() == handles.capacity() && handles.len() >= 64 && held < handles.len() / 2 {
+            handles.retain(|h| !h.is_finished());
+            let n = handles.len();
+            handles.reserve(n);
+        }
+        handles.push(handle);
+    }
+
+    /// The tasks' tokio handles, for the group to drop.
+    pub(super) fn take_handles(&mut self) -> Vec<tokio::task::JoinHandle<()>> {
+        std::mem::take(&mut self.handles)
+    }
+
     /// The chunk holding the slot of the next spawn (made when the last one is used up),
     /// twice: for the task and for its handle.
     fn chunk(&mut self) -> (sync::Arc<Slots>, sync::Arc<Slots>) {
         if self.chunk.is_none() || self.next.is_multiple_of(CHUNK) {
-            let chunk = sync::Arc::new(Slots::new());
+            let chunk = sync::Arc::new(Slots::new(self.next - self.next % CHUNK));
             #[cfg(not(loom))]
             self.track(&chunk);
             self.chunk = Some(chunk);
@@ -199,7 +225,7 @@ impl TaskScope {
 
     /// The task's name, for its error (under the slot's lock: only failures ask).
     fn name(&self) -> Option<Cow<'static, str>> {
-        self.slot().with_info(|i| i.name.clone()).flatten()
+        self.slot().name()
     }
 
     /// The outcome of a task torn down before it ended: `Cancelled`, with the group's cause,
@@ -327,24 +353,17 @@ where
     };
     let (slots, handle_slots) = spawns.chunk();
     let slot = slots.slot(index);
-    let trace = TraceContext::current();
-    slot.set_info(TaskInfo {
-        index,
+    let age = tokio::time::Instant::now().saturating_duration_since(shared.created);
+    slot.take(
+        u64::try_from(age.as_nanos()).unwrap_or(u64::MAX),
         name,
-        spawned: tokio::time::Instant::now(),
-        trace_id: trace.as_ref().map(|t| t.trace_id),
-    });
-    if let Some(trace) = trace {
-        let _ = slot.trace.set(trace);
-    }
-    if matches!(limit, Limit::Waiting(_)) {
-        slot.waiting.store(true, std::sync::atomic::Ordering::Relaxed);
-    }
+        TraceContext::current(),
+        matches!(limit, Limit::Waiting(_)),
+    );
     slot.expect_handle();
     let task = GroupTask {
         fut: Some(fut),
         limit,
-        soft: Some(shared.soft.clone()),
         scope: Some(TaskScope { shared: shared.clone(), index, slots }),
         core: Some(set.core().clone()),
         started: false,
@@ -354,7 +373,12 @@ where
     // would start a trace of its own in the backend; without it, spans stay as they were.
     #[cfg(feature = "otel")]
     let task = tracing::Instrument::in_current_span(task);
-    set.spawn(&runtime, task);
+    let joined = set.spawn(&runtime, task);
+    // One thread frees what it allocated anyway, and freeing the cell while the task has
+    // just run is cheaper than a cold pass at the end (3 misses a task, cachegrind).
+    if runtime.runtime_flavor() != tokio::runtime::RuntimeFlavor::CurrentThread {
+        spawns.keep(joined, set.len());
+    }
     spawns.next += 1;
     TaskHandle::new(index, handle_slots)
 }
@@ -399,8 +423,6 @@ pin_project_lite::pin_project! {
         #[pin]
         fut: Option<F>,
         limit: Limit,
-        // `Some` between polls (moved into the ambient slot while the future is polled).
-        soft: Option<Context>,
         // `Some` until settled (moved into `TASK` while the future is polled).
         scope: Option<TaskScope>,
         // `Some` until delivered.
@@ -451,7 +473,7 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<()> {
         let mut this = self.project();
         let Some(scope) = this.scope.as_ref() else { return Poll::Ready(()) };
-        let trace = scope.slot().trace.get().cloned();
+        let trace = scope.slot().trace();
         let _trace = trace.map(crate::trace::Entered::enter);
         let (result, stopped) = 'ended: {
             if !*this.started {
@@ -469,12 +491,16 @@ where
             }
             if !matches!(this.limit, Limit::Waiting(_)) {
                 let polled = {
+                    // Cloned for the poll rather than kept by the task: a clone made at spawn
+                    // is a reference count written by the spawning thread and again by the
+                    // worker that ends the task, a cache line moved between cores per task
+                    // (notes/group-perf2.md); per poll, both writes are the worker's.
+                    let mut soft = Some(scope.shared.soft.clone());
                     let _in = InTask::enter(this.scope);
                     let mut fut = this.fut.as_mut();
                     let limit = &mut *this.limit;
-                    let soft = &mut *this.soft;
                     crate::panic::catch_unwind_sync(|| {
-                        let _ambient = crate::context::Entered::enter(soft);
+                        let _ambient = crate::context::Entered::enter(&mut soft);
                         let Some(inner) = fut.as_mut().as_pin_mut() else {
                             return Poll::Ready(Err(TaskError::cancelled(None)));
                         };
@@ -518,7 +544,7 @@ where
 /// Settles a task's result: stamps the error, records a failure, hands it to the
 /// supervisor (inside the task's scope, as the task's own code would), tells the handle.
 fn settle<T>(scope: TaskScope, result: Result<T>, stopped: bool) -> Done<T> {
-    let trace_id = scope.slot().trace.get().map(|t| t.trace_id);
+    let trace_id = scope.slot().trace().map(|t| t.trace_id);
     super::metrics::finished(scope.shared.name.as_ref(), &result);
     let mut scope = Some(scope);
     let result = result.map_err(|e| {
@@ -583,5 +609,52 @@ pub fn shield<F: Future>(fut: F) -> crate::context::Scope<F> {
     match ctx {
         Some(ctx) => ctx.scope(fut),
         None => Context::new().scope(fut),
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod footprint {
+    /// Prints what a trivial task of the 10k-join bench costs in memory, beside the numbers
+    /// of `benches/group_footprint.rs` (`cargo test -p result-runtime --lib footprint --
+    /// --nocapture`).
+    #[test]
+    fn sizes() {
+        use std::mem::size_of;
+        fn task_of<F, T>(_: &F) -> usize {
+            size_of::<super::GroupTask<F, T>>()
+        }
+        let i = std::hint::black_box(1_usize);
+        let fut = async move { Ok::<usize, crate::error::TaskError>(i) };
+        println!(
+            "FOOTPRINT GroupTask {} B (user future {} B), Slot {} B, Done<usize> {} B, TaskScope {} B",
+            task_of::<_, usize>(&fut),
+            std::mem::size_of_val(&fut),
+            size_of::<super::Slot>(),
+            size_of::<super::Done<usize>>(),
+            size_of::<super::TaskScope>(),
+        );
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod handles {
+    /// On a multi-thread runtime the group keeps its tasks' tokio handles; a discarding
+    /// group (or a stream) collects as it goes, and the list must follow what it holds,
+    /// not every task it ever spawned.
+    #[test]
+    fn a_discarding_group_keeps_handles_of_its_held_tasks_only() {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+        rt.block_on(async {
+            let g = super::super::Group::<u32>::builder().discard_outputs().build().unwrap();
+            for _ in 0..50 {
+                let batch: Vec<_> = (0..100).map(|_| g.spawn(async { Ok(1) })).collect();
+                for h in batch {
+                    h.await.unwrap();
+                }
+            }
+            let spawns = super::sync::lock(&g.shared.spawns);
+            assert_eq!(spawns.next, 5000);
+            assert!(spawns.handles.capacity() <= 1024, "{}", spawns.handles.capacity());
+        });
     }
 }
