@@ -27,6 +27,8 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
+use super::text;
+
 const MAX_MEMBERS: usize = Baggage::MAX_MEMBERS;
 const MAX_BYTES: usize = Baggage::MAX_BYTES;
 
@@ -161,8 +163,8 @@ impl Baggage {
             if !value.bytes().all(|b| b == b'\t' || (0x20..0x7f).contains(&b)) {
                 return Err(BaggageError::NotAscii);
             }
-            for raw in value.split(',') {
-                let member = raw.trim_matches([' ', '\t']);
+            for raw in text::split(value, b',') {
+                let member = text::trim_ows(raw);
                 if member.is_empty() {
                     continue;
                 }
@@ -257,13 +259,13 @@ const fn is_baggage_octet(b: u8) -> bool {
 }
 
 fn parse_member(member: &str) -> Option<BaggageEntry> {
-    let (pair, properties) = match member.split_once(';') {
+    let (pair, properties) = match text::split_once(member, b';') {
         Some((pair, props)) => (pair, Some(props)),
         None => (member, None),
     };
-    let (key, value) = pair.split_once('=')?;
-    let key = key.trim_matches([' ', '\t']);
-    let value = value.trim_matches([' ', '\t']);
+    let (key, value) = text::split_once(pair, b'=')?;
+    let key = text::trim_ows(key);
+    let value = text::trim_ows(value);
     if key.is_empty() || !key.bytes().all(is_tchar) || !value.bytes().all(is_baggage_octet) {
         return None;
     }
@@ -276,27 +278,29 @@ fn parse_member(member: &str) -> Option<BaggageEntry> {
 }
 
 /// Properties: `key` or `key=value`, `;`-separated, each with a token key.
-fn valid_properties(text: &str) -> Option<&str> {
-    let text = text.trim_matches([' ', '\t']);
-    for property in text.split(';') {
-        let property = property.trim_matches([' ', '\t']);
-        let (key, value) = property.split_once('=').unwrap_or((property, ""));
-        let key = key.trim_matches([' ', '\t']);
-        let value = value.trim_matches([' ', '\t']);
+fn valid_properties(props: &str) -> Option<&str> {
+    let props = text::trim_ows(props);
+    for property in text::split(props, b';') {
+        let property = text::trim_ows(property);
+        let (key, value) = text::split_once(property, b'=').unwrap_or((property, ""));
+        let key = text::trim_ows(key);
+        let value = text::trim_ows(value);
         if key.is_empty() || !key.bytes().all(is_tchar) || !value.bytes().all(is_baggage_octet) {
             return None;
         }
     }
-    Some(text)
+    Some(props)
 }
 
 /// Percent-decodes a value into UTF-8; `None` for a broken escape or invalid UTF-8.
 fn decode(value: &str) -> Option<Cow<'_, str>> {
-    if !value.contains('%') {
+    let bytes = value.as_bytes();
+    let escapes = bytes.iter().filter(|&&b| b == b'%').count();
+    if escapes == 0 {
         return Some(Cow::Borrowed(value));
     }
-    let bytes = value.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
+    // The decoded length exactly: the `Box<str>` it becomes then needs no shrinking copy.
+    let mut out = Vec::with_capacity(bytes.len().saturating_sub(2 * escapes));
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' {

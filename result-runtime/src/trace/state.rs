@@ -38,6 +38,8 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
+use super::text;
+
 const MAX_MEMBERS: usize = TraceState::MAX_MEMBERS;
 const LONG_ENTRY: usize = TraceState::LONG_ENTRY;
 #[cfg(test)]
@@ -207,12 +209,12 @@ impl TraceState {
 }
 
 fn parse_into(
-    text: &str,
+    header: &str,
     members: &mut Vec<(Box<str>, Box<str>)>,
     index: &mut usize,
 ) -> Result<(), TraceStateError> {
-    for raw in text.split(',') {
-        let member = raw.trim_matches([' ', '\t']);
+    for raw in text::split(header, b',') {
+        let member = text::trim_ows(raw);
         if member.is_empty() {
             continue;
         }
@@ -221,7 +223,7 @@ fn parse_into(
         if i >= MAX_MEMBERS {
             return Err(TraceStateError::TooManyMembers);
         }
-        let Some((key, value)) = member.split_once('=') else {
+        let Some((key, value)) = text::split_once(member, b'=') else {
             return Err(TraceStateError::Member { index: i });
         };
         if !valid_key(key) {
@@ -244,7 +246,7 @@ const fn key_char(b: u8) -> bool {
 
 fn valid_key(key: &str) -> bool {
     let b = key.as_bytes();
-    match key.split_once('@') {
+    match text::split_once(key, b'@') {
         None => {
             (1..=256).contains(&b.len())
                 && b[0].is_ascii_lowercase()
