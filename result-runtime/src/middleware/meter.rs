@@ -97,6 +97,7 @@ pub(crate) fn http_labels(method: &str, name: &'static str, value: &str) -> Vec<
 /// tests, the global one once installed), exactly as the macros do.
 pub(crate) struct GrpcRoute {
     /// The path, shared with the call's log event (no `String` per call).
+    #[cfg_attr(not(feature = "grpc"), allow(dead_code))] // the client layer logs no path
     path: Arc<str>,
     labels: [Label; 2],
     in_flight: Key,
@@ -200,6 +201,7 @@ impl Meter {
     }
 
     /// The gRPC path, when the route is a kept one.
+    #[cfg_attr(not(feature = "grpc"), allow(dead_code))] // for the server layer's log only
     pub(crate) fn path(&self) -> Option<&Arc<str>> {
         match &self.labels {
             Labels::Route(route) => Some(&route.path),
