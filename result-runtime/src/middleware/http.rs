@@ -405,8 +405,9 @@ pin_project! {
     impl<F> PinnedDrop for ResultFuture<F> {
         fn drop(this: Pin<&mut Self>) {
             if let Some((call, route, meter)) = this.project().call.take() {
-                call.log(&route, Some(Code::CANCELLED), None, Answer::Http(499));
-                meter.finish(Code::CANCELLED.name(), Some(499), call.start.elapsed());
+                let elapsed = call.start.elapsed();
+                call.log(&route, Some(Code::CANCELLED), None, Answer::Http(499), elapsed);
+                meter.finish(Code::CANCELLED.name(), Some(499), elapsed);
             }
         }
     }
@@ -440,8 +441,9 @@ where
         let mut response = match out {
             Ok(Ok(response)) => response.into_response(),
             Ok(Err(e)) => {
-                call.log(&route, Some(Code::INTERNAL), None, Answer::Http(500));
-                meter.finish("INTERNAL", Some(500), call.start.elapsed());
+                let elapsed = call.start.elapsed();
+                call.log(&route, Some(Code::INTERNAL), None, Answer::Http(500), elapsed);
+                meter.finish("INTERNAL", Some(500), elapsed);
                 return Poll::Ready(Err(e));
             }
             // A panic, the deadline or a refusal: the handler never answered. Answer for it,
@@ -484,10 +486,12 @@ where
             }
         };
         call.stamp(response.headers_mut());
-        call.log(&route, code, error.as_ref(), Answer::Http(response.status().as_u16()));
+        let elapsed = call.start.elapsed();
+        let status = response.status().as_u16();
+        call.log(&route, code, error.as_ref(), Answer::Http(status), elapsed);
         // Metrics are the operator's: they keep PANICKED apart from INTERNAL.
         let name = code.map_or("OK", |c| c.name());
-        meter.finish(name, Some(response.status().as_u16()), call.start.elapsed());
+        meter.finish(name, Some(status), elapsed);
         Poll::Ready(Ok(response))
     }
 }

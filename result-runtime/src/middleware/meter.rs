@@ -6,10 +6,10 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use metrics::{Label, SharedString};
+use metrics::{Key, Label, SharedString};
 
 use super::{
     GRPC_CLIENT_CALLS, GRPC_CLIENT_DURATION, GRPC_CLIENT_IN_FLIGHT, GRPC_SERVER_CALLS,
@@ -90,29 +90,155 @@ pub(crate) fn http_labels(method: &str, name: &'static str, value: &str) -> Vec<
     labels([Label::new("method", method), Label::new(name, shared(value))])
 }
 
+/// A gRPC method's metric keys, built once per thread and method and kept: building a
+/// `Key` copies its labels into a new `Vec` and hashes them, and a call records four
+/// metrics, so per call that was most of the metrics' cost (allocations included). Only
+/// keys are kept, never handles: every call still asks the current recorder (a local one in
+/// tests, the global one once installed), exactly as the macros do.
+pub(crate) struct GrpcRoute {
+    /// The path, shared with the call's log event (no `String` per call).
+    #[cfg_attr(not(feature = "grpc"), allow(dead_code))] // the client layer logs no path
+    path: Arc<str>,
+    labels: [Label; 2],
+    in_flight: Key,
+    duration: Key,
+    /// The calls counter's key for each code seen so far: bounded by the code table. A
+    /// lock, not a per-thread copy, because a call may finish on another worker than the one
+    /// it started on; it is uncontended unless two workers finish the same method at once.
+    calls: Mutex<Vec<(&'static str, Key)>>,
+}
+
+impl GrpcRoute {
+    fn new(side: Side, path: &str) -> Self {
+        let labels = grpc_labels(path);
+        let labels = [labels[0].clone(), labels[1].clone()];
+        let (_, duration, in_flight) = side.names();
+        Self {
+            path: Arc::from(path),
+            in_flight: Key::from_parts(in_flight, labels.to_vec()),
+            duration: Key::from_parts(duration, labels.to_vec()),
+            labels,
+            calls: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The method's route for `side`: this thread's kept one, or a new one kept while the
+    /// thread keeps fewer than [`SHARED_PER_THREAD`] (so paths a client makes up cannot grow
+    /// it); `None` past that, and the call builds its keys itself.
+    fn get(side: Side, path: &str) -> Option<Arc<Self>> {
+        thread_local! {
+            static ROUTES: RefCell<[HashMap<Box<str>, Arc<GrpcRoute>>; 2]> =
+                RefCell::new([HashMap::new(), HashMap::new()]);
+        }
+        let index = usize::from(side == Side::GrpcClient);
+        ROUTES.with(|routes| {
+            let routes = &mut routes.borrow_mut()[index];
+            if let Some(route) = routes.get(path) {
+                return Some(Arc::clone(route));
+            }
+            (routes.len() < SHARED_PER_THREAD).then(|| {
+                let route = Arc::new(Self::new(side, path));
+                routes.insert(path.into(), Arc::clone(&route));
+                route
+            })
+        })
+    }
+
+    fn record_call(
+        &self,
+        recorder: &dyn metrics::Recorder,
+        calls: &'static str,
+        code: &'static str,
+    ) {
+        let mut keys = self.calls.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let index = match keys.iter().position(|(c, _)| *c == code) {
+            Some(index) => index,
+            None => {
+                let mut labels = self.labels.to_vec();
+                labels.push(Label::new("code", code));
+                keys.push((code, Key::from_parts(calls, labels)));
+                keys.len() - 1
+            }
+        };
+        recorder.register_counter(&keys[index].1, &METADATA).increment(1);
+    }
+}
+
+/// What the `metrics` macros would give each of this module's metrics.
+static METADATA: metrics::Metadata<'static> =
+    metrics::Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()));
+
+/// A call's labels: a kept gRPC route's keys, or labels to build keys from.
+enum Labels {
+    Route(Arc<GrpcRoute>),
+    Built(Vec<Label>),
+}
+
 /// One call in flight: counted in the in-flight gauge until it is finished or dropped.
 pub(crate) struct Meter {
     side: Side,
-    labels: Vec<Label>,
+    labels: Labels,
     finished: bool,
 }
 
 impl Meter {
     pub(crate) fn start(side: Side, labels: Vec<Label>) -> Self {
         metrics::gauge!(side.names().2, labels.iter()).increment(1.0);
-        Self { side, labels, finished: false }
+        Self { side, labels: Labels::Built(labels), finished: false }
+    }
+
+    /// [`start`](Self::start) for a gRPC call to `path`, with its route's kept keys.
+    pub(crate) fn grpc(side: Side, path: &str) -> Self {
+        match GrpcRoute::get(side, path) {
+            Some(route) => {
+                metrics::with_recorder(|r| {
+                    r.register_gauge(&route.in_flight, &METADATA).increment(1.0);
+                });
+                Self { side, labels: Labels::Route(route), finished: false }
+            }
+            None => Self::start(side, grpc_labels(path)),
+        }
+    }
+
+    /// The gRPC path, when the route is a kept one.
+    #[cfg_attr(not(feature = "grpc"), allow(dead_code))] // for the server layer's log only
+    pub(crate) fn path(&self) -> Option<&Arc<str>> {
+        match &self.labels {
+            Labels::Route(route) => Some(&route.path),
+            Labels::Built(_) => None,
+        }
     }
 
     /// Records the outcome: `code` is `OK` or a code name; `status` (HTTP only) the status.
     pub(crate) fn finish(mut self, code: &'static str, status: Option<u16>, elapsed: Duration) {
         self.finished = true;
         let (calls, duration, in_flight) = self.side.names();
-        metrics::gauge!(in_flight, self.labels.iter()).decrement(1.0);
-        let mut labels = std::mem::take(&mut self.labels);
         // What the client made up is not a label. The HTTP server layer knows a route only
         // from axum's `MatchedPath` (and labels the rest `unknown` itself): a routed handler's
         // own 404 keeps its route.
-        if code == "UNIMPLEMENTED" && self.side == Side::GrpcServer {
+        let unrouted = code == "UNIMPLEMENTED" && self.side == Side::GrpcServer;
+        let mut labels = match std::mem::replace(&mut self.labels, Labels::Built(Vec::new())) {
+            Labels::Route(route) => {
+                if !unrouted && status.is_none() {
+                    metrics::with_recorder(|r| {
+                        r.register_gauge(&route.in_flight, &METADATA).decrement(1.0);
+                        r.register_histogram(&route.duration, &METADATA)
+                            .record(elapsed.as_secs_f64());
+                        route.record_call(r, calls, code);
+                    });
+                    return;
+                }
+                metrics::with_recorder(|r| {
+                    r.register_gauge(&route.in_flight, &METADATA).decrement(1.0);
+                });
+                route.labels.to_vec()
+            }
+            Labels::Built(labels) => {
+                metrics::gauge!(in_flight, labels.iter()).decrement(1.0);
+                labels
+            }
+        };
+        if unrouted {
             labels = vec![Label::new("service", "unknown"), Label::new("method", "unknown")];
         }
         metrics::histogram!(duration, labels.iter()).record(elapsed.as_secs_f64());
@@ -131,7 +257,14 @@ impl Drop for Meter {
     fn drop(&mut self) {
         if !self.finished {
             // A call torn down without an outcome: keep the gauge honest.
-            metrics::gauge!(self.side.names().2, self.labels.iter()).decrement(1.0);
+            match &self.labels {
+                Labels::Route(route) => metrics::with_recorder(|r| {
+                    r.register_gauge(&route.in_flight, &METADATA).decrement(1.0);
+                }),
+                Labels::Built(labels) => {
+                    metrics::gauge!(self.side.names().2, labels.iter()).decrement(1.0);
+                }
+            }
         }
     }
 }

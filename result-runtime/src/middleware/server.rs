@@ -2,6 +2,8 @@
 //! response headers, and the end-of-call log event.
 #![cfg_attr(not(any(feature = "grpc", feature = "http")), allow(dead_code))] // the client layer alone uses little of it
 
+use std::time::Duration;
+
 use tokio::time::Instant;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
@@ -63,45 +65,49 @@ pub fn trace_from_headers(headers: &HeaderMap) -> TraceContext {
 /// keeps every well-formed member. Rejections are caller input: logged at `debug`.
 pub(crate) fn extract(headers: &HeaderMap) -> (TraceContext, Option<SpanId>) {
     let (trace, caller) = extract_parent(headers);
-    let trace = match caller {
-        Some(_) if headers.contains_key(&TRACESTATE_NAME) => {
-            match header_strs(headers, &TRACESTATE_NAME)
-                .and_then(|v| TraceState::from_headers(v).ok())
-            {
-                Some(ts) => trace.with_tracestate(ts),
-                None => {
-                    tracing::debug!("rejected tracestate: dropped");
-                    trace
-                }
+    let tracestate = match caller {
+        Some(_) => match parse_header(headers, &TRACESTATE_NAME, |v| TraceState::from_headers(v)) {
+            None => TraceState::new(),
+            Some(Some(Ok(ts))) => ts,
+            Some(_) => {
+                tracing::debug!("rejected tracestate: dropped");
+                TraceState::new()
             }
-        }
-        _ => trace,
+        },
+        None => TraceState::new(),
     };
-    let trace = if headers.contains_key(&BAGGAGE_NAME) {
-        match header_strs(headers, &BAGGAGE_NAME).map(Baggage::from_headers) {
-            Some(Ok(baggage)) => {
-                if baggage.dropped() > 0 {
-                    tracing::debug!(
-                        dropped = baggage.dropped(),
-                        "malformed baggage members dropped"
-                    );
-                }
-                trace.with_baggage(baggage)
+    let baggage = match parse_header(headers, &BAGGAGE_NAME, |v| Baggage::from_headers(v)) {
+        None => Baggage::new(),
+        Some(Some(Ok(baggage))) => {
+            if baggage.dropped() > 0 {
+                tracing::debug!(dropped = baggage.dropped(), "malformed baggage members dropped");
             }
-            _ => {
-                tracing::debug!("baggage is not visible ASCII: dropped");
-                trace
-            }
+            baggage
         }
-    } else {
-        trace
+        Some(_) => {
+            tracing::debug!("baggage is not visible ASCII: dropped");
+            Baggage::new()
+        }
     };
-    (trace, caller)
+    (trace.with_carried(tracestate, baggage), caller)
 }
 
-/// Every value of a header as text; `None` when one is not.
-fn header_strs<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<Vec<&'a str>> {
-    headers.get_all(name).iter().map(|v| v.to_str().ok()).collect()
+/// `parse` of every value of a header, in order: `None` when the header is absent,
+/// `Some(None)` when a value is not text. One value (the usual case) is passed on as it is,
+/// not collected.
+fn parse_header<'a, T>(
+    headers: &'a HeaderMap,
+    name: &HeaderName,
+    parse: impl FnOnce(&mut dyn Iterator<Item = &'a str>) -> T,
+) -> Option<Option<T>> {
+    let mut values = headers.get_all(name).iter();
+    let first = values.next()?.to_str().ok();
+    let Some(second) = values.next() else {
+        return Some(first.map(|text| parse(&mut std::iter::once(text))));
+    };
+    let all: Option<Vec<&str>> =
+        [first, second.to_str().ok()].into_iter().chain(values.map(|v| v.to_str().ok())).collect();
+    Some(all.map(|all| parse(&mut all.into_iter())))
 }
 
 fn extract_parent(headers: &HeaderMap) -> (TraceContext, Option<SpanId>) {
@@ -179,19 +185,21 @@ impl Call {
     /// one end-of-call event, at the level of the code's severity (`DEBUG` for success).
     ///
     /// The event repeats `call` (the gRPC method or HTTP route) and `trace_id`, so it stays
-    /// useful where a filter drops the `INFO` span.
+    /// useful where a filter drops the `INFO` span. `elapsed` is the one reading of the
+    /// clock the call's metrics get too.
     pub(crate) fn log(
         &self,
         call: &str,
         code: Option<Code>,
         error: Option<&TaskError>,
         answer: Answer,
+        elapsed: Duration,
     ) {
         let name = code.map_or("OK", |c| c.name());
         self.span.record("code", name);
         super::span::server_outcome(&self.span, code, answer);
         let level = code.map_or(Level::DEBUG, |c| c.severity().level());
-        let ms = format_args!("{:.3}", self.start.elapsed().as_secs_f64() * 1e3);
+        let ms = format_args!("{:.3}", elapsed.as_secs_f64() * 1e3);
         let trace_id = self.trace.trace_id;
         self.span.in_scope(|| match error {
             // `{:#}` has the internal detail (sources, panic message and location): for the
@@ -205,16 +213,17 @@ impl Call {
 
 /// Sets `traceparent` and `x-trace-id` for this trace context, replacing earlier values.
 pub(crate) fn stamp(trace: &TraceContext, headers: &mut HeaderMap) {
-    // From stack buffers: one copy into each header value, no `String` in between.
-    let mut traceparent =
-        HeaderValue::from_bytes(&trace.traceparent_bytes()).expect("hex and '-' are valid");
+    // One copy from a stack buffer, no `String` in between; `x-trace-id` is the trace id's
+    // slice of the same bytes, so both values share one allocation.
+    let bytes = bytes::Bytes::copy_from_slice(&trace.traceparent_bytes());
+    let trace_id = HeaderValue::from_maybe_shared(bytes.slice(3..35));
+    let mut traceparent = HeaderValue::from_maybe_shared(bytes).expect("hex and '-' are valid");
     // The span id is new on every call, so HPACK indexing it (over HTTP/2) is pure waste:
     // each response's value went into the encoder's and the peer's dynamic tables, evicting
     // what does repeat (x-trace-id, content-type), and the encoder compared every new value
     // against each earlier `traceparent` it still held. `sensitive` is h2's only way to send
     // a literal that is never indexed; the value on the wire is the same.
     traceparent.set_sensitive(true);
-    let trace_id = HeaderValue::from_bytes(&trace.trace_id.hex());
     headers.insert(TRACEPARENT_NAME.clone(), traceparent);
     headers.insert(X_TRACE_ID_NAME.clone(), trace_id.expect("hex is valid"));
 }

@@ -27,51 +27,75 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
+use super::text;
+
 const MAX_MEMBERS: usize = Baggage::MAX_MEMBERS;
 const MAX_BYTES: usize = Baggage::MAX_BYTES;
 
 /// One baggage member: a key, its decoded value, and its properties as sent (`;`-separated).
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+// The three back to back in one allocation (a parse made one for each), cut at `key_len`
+// and `value_end`; the properties are the rest, never empty when present (an empty one is
+// malformed), so an empty rest is `None`.
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct BaggageEntry {
-    key: Box<str>,
-    value: Box<str>,
-    properties: Option<Box<str>>,
+    text: Box<str>,
+    key_len: usize,
+    value_end: usize,
 }
 
 impl BaggageEntry {
+    fn new(key: &str, value: &str, properties: Option<&str>) -> Self {
+        let properties = properties.unwrap_or("");
+        let mut text = String::with_capacity(key.len() + value.len() + properties.len());
+        text.push_str(key);
+        text.push_str(value);
+        text.push_str(properties);
+        Self { text: text.into(), key_len: key.len(), value_end: key.len() + value.len() }
+    }
+
     /// The key.
     #[must_use]
     pub fn key(&self) -> &str {
-        &self.key
+        &self.text[..self.key_len]
     }
 
     /// The value, percent-decoded.
     #[must_use]
     pub fn value(&self) -> &str {
-        &self.value
+        &self.text[self.key_len..self.value_end]
     }
 
     /// The properties after the value (`;pii;ttl=30`), as sent, without the first `;`.
     #[must_use]
     pub fn properties(&self) -> Option<&str> {
-        self.properties.as_deref()
+        Some(&self.text[self.value_end..]).filter(|p| !p.is_empty())
     }
 
     /// The length of the member as [`Display`](fmt::Display) writes it, without writing it:
     /// every parse measures each member against the size limit.
     fn encoded_len(&self) -> usize {
-        let value: usize = self.value.bytes().map(|b| if plain_octet(b) { 1 } else { 3 }).sum();
-        self.key.len() + 1 + value + self.properties.as_ref().map_or(0, |p| 1 + p.len())
+        let value: usize = self.value().bytes().map(|b| if plain_octet(b) { 1 } else { 3 }).sum();
+        self.key_len + 1 + value + self.properties().map_or(0, |p| 1 + p.len())
+    }
+}
+
+impl fmt::Debug for BaggageEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BaggageEntry")
+            .field("key", &self.key())
+            .field("value", &self.value())
+            .field("properties", &self.properties())
+            .finish()
     }
 }
 
 impl fmt::Display for BaggageEntry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Piece by piece: `write!` goes through the formatting machinery per member.
-        f.write_str(&self.key)?;
+        f.write_str(self.key())?;
         f.write_str("=")?;
-        f.write_str(&encode(&self.value))?;
-        if let Some(p) = &self.properties {
+        f.write_str(&encode(self.value()))?;
+        if let Some(p) = self.properties() {
             f.write_str(";")?;
             f.write_str(p)?;
         }
@@ -161,13 +185,13 @@ impl Baggage {
             if !value.bytes().all(|b| b == b'\t' || (0x20..0x7f).contains(&b)) {
                 return Err(BaggageError::NotAscii);
             }
-            for raw in value.split(',') {
-                let member = raw.trim_matches([' ', '\t']);
+            for raw in text::split(value, b',') {
+                let member = text::trim_ows(raw);
                 if member.is_empty() {
                     continue;
                 }
                 match parse_member(member) {
-                    Some(entry) if !entries.iter().any(|e| e.key == entry.key) => {
+                    Some(entry) if !entries.iter().any(|e| e.key() == entry.key()) => {
                         let len = entry.encoded_len() + usize::from(!entries.is_empty());
                         if entries.len() < MAX_MEMBERS && bytes + len <= MAX_BYTES {
                             bytes += len;
@@ -191,7 +215,7 @@ impl Baggage {
     /// The value of `key`, decoded.
     #[must_use]
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.entries().iter().find(|e| &*e.key == key).map(|e| &*e.value)
+        self.entries().iter().find(|e| e.key() == key).map(BaggageEntry::value)
     }
 
     /// The members, in order.
@@ -227,9 +251,9 @@ impl Baggage {
         if key.is_empty() || !key.bytes().all(is_tchar) {
             return Err(BaggageError::Key(key.to_owned()));
         }
-        let entry = BaggageEntry { key: key.into(), value: value.into(), properties: None };
+        let entry = BaggageEntry::new(key, value, None);
         let mut entries = vec![entry];
-        entries.extend(self.entries().iter().filter(|e| &*e.key != key).cloned());
+        entries.extend(self.entries().iter().filter(|e| e.key() != key).cloned());
         let bytes: usize = entries.iter().map(|e| e.encoded_len() + 1).sum::<usize>() - 1;
         if entries.len() > MAX_MEMBERS || bytes > MAX_BYTES {
             return Err(BaggageError::TooLarge);
@@ -240,7 +264,7 @@ impl Baggage {
     /// The same baggage without `key`.
     #[must_use]
     pub fn without(&self, key: &str) -> Self {
-        let entries: Vec<_> = self.entries().iter().filter(|e| &*e.key != key).cloned().collect();
+        let entries: Vec<_> = self.entries().iter().filter(|e| e.key() != key).cloned().collect();
         Self { entries: (!entries.is_empty()).then(|| entries.into()), dropped: 0 }
     }
 }
@@ -257,46 +281,52 @@ const fn is_baggage_octet(b: u8) -> bool {
 }
 
 fn parse_member(member: &str) -> Option<BaggageEntry> {
-    let (pair, properties) = match member.split_once(';') {
+    let (pair, properties) = match text::split_once(member, b';') {
         Some((pair, props)) => (pair, Some(props)),
         None => (member, None),
     };
-    let (key, value) = pair.split_once('=')?;
-    let key = key.trim_matches([' ', '\t']);
-    let value = value.trim_matches([' ', '\t']);
+    let (key, value) = text::split_once(pair, b'=')?;
+    let key = text::trim_ows(key);
+    let value = text::trim_ows(value);
     if key.is_empty() || !key.bytes().all(is_tchar) || !value.bytes().all(is_baggage_octet) {
         return None;
     }
-    let value = decode(value)?;
     let properties = match properties {
-        Some(p) => Some(valid_properties(p)?.into()),
-        None => None,
+        Some(p) => valid_properties(p)?,
+        None => "",
     };
-    Some(BaggageEntry { key: key.into(), value: value.into(), properties })
+    // The key, the decoded value and the properties into the entry's one buffer, sized
+    // exactly so that it becomes a `Box<str>` without a shrinking copy.
+    let escapes = value.bytes().filter(|&b| b == b'%').count();
+    let decoded = value.len().saturating_sub(2 * escapes);
+    let mut text = Vec::with_capacity(key.len() + decoded + properties.len());
+    text.extend_from_slice(key.as_bytes());
+    decode_into(value, &mut text)?;
+    let value_end = text.len();
+    text.extend_from_slice(properties.as_bytes());
+    // The key and properties are ASCII: this checks that the decoded value is UTF-8.
+    let text = String::from_utf8(text).ok()?;
+    Some(BaggageEntry { text: text.into(), key_len: key.len(), value_end })
 }
 
 /// Properties: `key` or `key=value`, `;`-separated, each with a token key.
-fn valid_properties(text: &str) -> Option<&str> {
-    let text = text.trim_matches([' ', '\t']);
-    for property in text.split(';') {
-        let property = property.trim_matches([' ', '\t']);
-        let (key, value) = property.split_once('=').unwrap_or((property, ""));
-        let key = key.trim_matches([' ', '\t']);
-        let value = value.trim_matches([' ', '\t']);
+fn valid_properties(props: &str) -> Option<&str> {
+    let props = text::trim_ows(props);
+    for property in text::split(props, b';') {
+        let property = text::trim_ows(property);
+        let (key, value) = text::split_once(property, b'=').unwrap_or((property, ""));
+        let key = text::trim_ows(key);
+        let value = text::trim_ows(value);
         if key.is_empty() || !key.bytes().all(is_tchar) || !value.bytes().all(is_baggage_octet) {
             return None;
         }
     }
-    Some(text)
+    Some(props)
 }
 
-/// Percent-decodes a value into UTF-8; `None` for a broken escape or invalid UTF-8.
-fn decode(value: &str) -> Option<Cow<'_, str>> {
-    if !value.contains('%') {
-        return Some(Cow::Borrowed(value));
-    }
+/// Percent-decodes a value onto `out`; `None` for a broken escape.
+fn decode_into(value: &str, out: &mut Vec<u8>) -> Option<()> {
     let bytes = value.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' {
@@ -308,7 +338,7 @@ fn decode(value: &str) -> Option<Cow<'_, str>> {
             i += 1;
         }
     }
-    String::from_utf8(out).ok().map(Cow::Owned)
+    Some(())
 }
 
 /// Percent-encodes what is not a `baggage-octet` (and `%` itself).

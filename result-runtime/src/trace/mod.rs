@@ -42,6 +42,7 @@ mod scope;
 /// For futures that carry a trace context without a [`TraceScope`] layer (a group task).
 pub(crate) use scope::Entered;
 mod state;
+mod text;
 mod traceparent;
 
 use std::fmt;
@@ -158,7 +159,16 @@ impl TraceContext {
         self.carried.as_deref().unwrap_or(&EMPTY)
     }
 
-    fn with_carried(mut self, f: impl FnOnce(&mut Carried)) -> Self {
+    /// The same context with both of what travels with it, received together (the server
+    /// layers): one allocation, where `with_tracestate` then `with_baggage` made two.
+    #[cfg(feature = "tower")]
+    pub(crate) fn with_carried(mut self, tracestate: TraceState, baggage: Baggage) -> Self {
+        let carried = Carried { tracestate, baggage };
+        self.carried = (carried != EMPTY).then(|| triomphe::Arc::new(carried));
+        self
+    }
+
+    fn update_carried(mut self, f: impl FnOnce(&mut Carried)) -> Self {
         let mut carried = self.carried.take().map(|c| (*c).clone()).unwrap_or_default();
         f(&mut carried);
         self.carried = (carried != EMPTY).then(|| triomphe::Arc::new(carried));
@@ -174,7 +184,7 @@ impl TraceContext {
     /// The same context with this `tracestate`.
     #[must_use]
     pub fn with_tracestate(self, tracestate: TraceState) -> Self {
-        self.with_carried(|c| c.tracestate = tracestate)
+        self.update_carried(|c| c.tracestate = tracestate)
     }
 
     /// The `baggage` that travels with this trace.
@@ -200,7 +210,7 @@ impl TraceContext {
     /// ```
     #[must_use]
     pub fn with_baggage(self, baggage: Baggage) -> Self {
-        self.with_carried(|c| c.baggage = baggage)
+        self.update_carried(|c| c.baggage = baggage)
     }
 
     /// The context of the running task, if it runs inside [`scope`](Self::scope).

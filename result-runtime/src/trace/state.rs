@@ -38,6 +38,8 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
+use super::text;
+
 const MAX_MEMBERS: usize = TraceState::MAX_MEMBERS;
 const LONG_ENTRY: usize = TraceState::LONG_ENTRY;
 #[cfg(test)]
@@ -47,11 +49,15 @@ const MAX_HEADER_BYTES: usize = TraceState::MAX_HEADER_BYTES;
 ///
 /// Cheap to clone (one reference count) and empty by default; it travels inside the
 /// [`TraceContext`](super::TraceContext).
+// Kept as its canonical text (`key=value` members joined by `,`, no white space): keys and
+// values never hold `,` or `=`, so the members are read back by splitting. One allocation
+// per list (none more when the header is already canonical, as senders write it), where a
+// member each for its key and value made a server's every parse and drop cost a dozen.
 #[derive(Clone, Default, PartialEq, Eq, Hash)]
-pub struct TraceState(Option<Arc<[Member]>>);
+pub struct TraceState(Option<Arc<str>>);
 
-/// One `key=value` list-member.
-type Member = (Box<str>, Box<str>);
+/// One `key=value` list-member, borrowed from the text it was read from.
+type Member<'a> = (&'a str, &'a str);
 
 /// Why a `tracestate` was rejected.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -109,41 +115,56 @@ impl TraceState {
     pub fn from_headers<'a>(
         values: impl IntoIterator<Item = &'a str>,
     ) -> Result<Self, TraceStateError> {
-        let mut members = Vec::new();
-        let mut index = 0;
+        let mut members: [Member<'a>; MAX_MEMBERS] = [("", ""); MAX_MEMBERS];
+        let (mut count, mut headers, mut canonical) = (0, 0, true);
+        let mut only = "";
         for value in values {
-            parse_into(value, &mut members, &mut index)?;
+            headers += 1;
+            only = value;
+            canonical &= parse_into(value, &mut members, &mut count)?;
         }
-        Ok(Self::from_vec(members))
+        if headers == 1 && canonical && count > 0 {
+            // As it came: no list to build.
+            return Ok(Self(Some(Arc::from(only))));
+        }
+        Ok(Self::from_members(members[..count].iter().copied()))
     }
 
-    fn from_vec(members: Vec<(Box<str>, Box<str>)>) -> Self {
-        if members.is_empty() {
-            Self(None)
-        } else {
-            Self(Some(members.into()))
+    fn from_members<'a>(members: impl Iterator<Item = Member<'a>>) -> Self {
+        let mut text = String::new();
+        for (key, value) in members {
+            if !text.is_empty() {
+                text.push(',');
+            }
+            text.push_str(key);
+            text.push('=');
+            text.push_str(value);
         }
+        Self((!text.is_empty()).then(|| Arc::from(text)))
     }
 
-    fn members(&self) -> &[(Box<str>, Box<str>)] {
-        self.0.as_deref().unwrap_or(&[])
+    fn members(&self) -> impl Iterator<Item = Member<'_>> {
+        let text = self.0.as_deref().unwrap_or("");
+        text::split(text, b',')
+            .filter(|m| !m.is_empty())
+            .map(|m| text::split_once(m, b'=').unwrap_or((m, "")))
     }
 
     /// The value of `key`, if it is present.
     #[must_use]
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.members().iter().find(|(k, _)| &**k == key).map(|(_, v)| &**v)
+        self.members().find(|(k, _)| *k == key).map(|(_, v)| v)
     }
 
     /// The members, in order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.members().iter().map(|(k, v)| (&**k, &**v))
+        self.members()
     }
 
     /// How many members there are.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.members().len()
+        self.members().count()
     }
 
     /// Whether there are none.
@@ -166,17 +187,14 @@ impl TraceState {
         if !valid_value(value) {
             return Err(TraceStateError::Value { index: 0 });
         }
-        let mut members: Vec<_> = Vec::with_capacity(self.len() + 1);
-        members.push((Box::from(key), Box::from(value)));
-        members.extend(self.members().iter().filter(|(k, _)| &**k != key).cloned());
-        members.truncate(MAX_MEMBERS);
-        Ok(Self::from_vec(members))
+        let others = self.members().filter(|(k, _)| *k != key);
+        Ok(Self::from_members(std::iter::once((key, value)).chain(others).take(MAX_MEMBERS)))
     }
 
     /// The same list without `key`.
     #[must_use]
     pub fn without(&self, key: &str) -> Self {
-        Self::from_vec(self.members().iter().filter(|(k, _)| &**k != key).cloned().collect())
+        Self::from_members(self.members().filter(|(k, _)| *k != key))
     }
 
     /// The list as it may be sent: at most `max_bytes` long as a header value, by dropping
@@ -184,14 +202,13 @@ impl TraceState {
     /// then from the end. Never a cut entry.
     #[must_use]
     pub fn truncated(&self, max_bytes: usize) -> Self {
-        let entry_len = |(k, v): &(Box<str>, Box<str>)| k.len() + 1 + v.len();
-        let header_len = |m: &[(Box<str>, Box<str>)]| {
-            m.iter().map(entry_len).sum::<usize>() + m.len().saturating_sub(1)
-        };
-        if header_len(self.members()) <= max_bytes {
+        let entry_len = |(k, v): &Member<'_>| k.len() + 1 + v.len();
+        let header_len =
+            |m: &[Member<'_>]| m.iter().map(entry_len).sum::<usize>() + m.len().saturating_sub(1);
+        if self.0.as_deref().map_or(0, str::len) <= max_bytes {
             return self.clone();
         }
-        let mut members = self.members().to_vec();
+        let mut members: Vec<Member<'_>> = self.members().collect();
         while header_len(&members) > max_bytes {
             match members.iter().rposition(|e| entry_len(e) > LONG_ENTRY) {
                 Some(long) => {
@@ -202,26 +219,29 @@ impl TraceState {
                 }
             }
         }
-        Self::from_vec(members)
+        Self::from_members(members.into_iter())
     }
 }
 
-fn parse_into(
-    text: &str,
-    members: &mut Vec<(Box<str>, Box<str>)>,
-    index: &mut usize,
-) -> Result<(), TraceStateError> {
-    for raw in text.split(',') {
-        let member = raw.trim_matches([' ', '\t']);
+/// Checks one header value's members and appends them to `members[*count..]`; whether the
+/// value was already canonical (no white space, no empty member).
+fn parse_into<'a>(
+    header: &'a str,
+    members: &mut [Member<'a>; MAX_MEMBERS],
+    count: &mut usize,
+) -> Result<bool, TraceStateError> {
+    let mut canonical = true;
+    for raw in text::split(header, b',') {
+        let member = text::trim_ows(raw);
+        canonical &= !member.is_empty() && member.len() == raw.len();
         if member.is_empty() {
             continue;
         }
-        let i = *index;
-        *index += 1;
+        let i = *count;
         if i >= MAX_MEMBERS {
             return Err(TraceStateError::TooManyMembers);
         }
-        let Some((key, value)) = member.split_once('=') else {
+        let Some((key, value)) = text::split_once(member, b'=') else {
             return Err(TraceStateError::Member { index: i });
         };
         if !valid_key(key) {
@@ -230,12 +250,13 @@ fn parse_into(
         if !valid_value(value) {
             return Err(TraceStateError::Value { index: i });
         }
-        if members.iter().any(|(k, _)| &**k == key) {
+        if members[..i].iter().any(|(k, _)| *k == key) {
             return Err(TraceStateError::DuplicateKey { index: i });
         }
-        members.push((key.into(), value.into()));
+        members[i] = (key, value);
+        *count += 1;
     }
-    Ok(())
+    Ok(canonical)
 }
 
 const fn key_char(b: u8) -> bool {
@@ -244,7 +265,7 @@ const fn key_char(b: u8) -> bool {
 
 fn valid_key(key: &str) -> bool {
     let b = key.as_bytes();
-    match key.split_once('@') {
+    match text::split_once(key, b'@') {
         None => {
             (1..=256).contains(&b.len())
                 && b[0].is_ascii_lowercase()
@@ -279,16 +300,7 @@ impl FromStr for TraceState {
 
 impl fmt::Display for TraceState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, (k, v)) in self.members().iter().enumerate() {
-            if i > 0 {
-                f.write_str(",")?;
-            }
-            // Piece by piece: `write!` goes through the formatting machinery per member.
-            f.write_str(k)?;
-            f.write_str("=")?;
-            f.write_str(v)?;
-        }
-        Ok(())
+        f.write_str(self.0.as_deref().unwrap_or(""))
     }
 }
 

@@ -19,7 +19,7 @@ use tracing::Instrument;
 use super::body::{ResultBody, WatchBody};
 use super::status::{status_code, task_error_of};
 use crate::context::{Context, Run};
-use crate::middleware::meter::{grpc_labels, Meter, Side};
+use crate::middleware::meter::{Meter, Side};
 use crate::middleware::server::{extract, Call};
 use crate::middleware::span::Answer;
 use crate::middleware::{parse_grpc_timeout, GRPC_TIMEOUT};
@@ -111,7 +111,8 @@ where
         let start = Instant::now();
         let (trace, caller) = extract(req.headers());
         let timeout = deadline_of(req.headers(), self.max_deadline);
-        let method = req.uri().path().to_owned();
+        let meter = Meter::grpc(Side::GrpcServer, req.uri().path());
+        let method = meter.path().cloned().unwrap_or_else(|| Arc::from(req.uri().path()));
         let span = crate::middleware::span::server_grpc(&method, &trace);
         // tonic's generated services only build the handler's future in `call`; it runs,
         // and may panic, when polled below, inside every guard.
@@ -124,7 +125,7 @@ where
                 let error = error.with_trace_id(trace.trace_id);
                 return ResultFuture {
                     state: State::Refused { error: Some(error) },
-                    call: Some(Pending::new(call, method)),
+                    call: Some(Pending { call, method, meter }),
                     gone: Arc::new(AtomicBool::new(false)),
                 };
             }
@@ -135,7 +136,11 @@ where
         let inner = call.span.in_scope(|| trace.sync_scope(|| self.inner.call(req)));
         let fut =
             trace.scope(ctx.run(crate::panic::catch_unwind(inner))).instrument(call.span.clone());
-        ResultFuture { state: State::Run { fut }, call: Some(Pending::new(call, method)), gone }
+        ResultFuture {
+            state: State::Run { fut },
+            call: Some(Pending { call, method, meter }),
+            gone,
+        }
     }
 }
 
@@ -143,7 +148,9 @@ where
 /// caller sent none. A malformed value is refused (`INVALID_ARGUMENT`), not read as "no
 /// deadline".
 fn deadline_of(headers: &http::HeaderMap, max: Duration) -> Result<Duration, TaskError> {
-    let mut values = headers.get_all(GRPC_TIMEOUT).iter();
+    // Parsed once: a `&str` name is parsed again by every lookup.
+    static NAME: http::HeaderName = http::HeaderName::from_static(GRPC_TIMEOUT);
+    let mut values = headers.get_all(&NAME).iter();
     let Some(value) = values.next() else { return Ok(max) };
     let parsed = value.to_str().ok().and_then(parse_grpc_timeout);
     match (parsed, values.next()) {
@@ -242,20 +249,15 @@ where
 /// A call whose outcome is not known yet.
 pub(super) struct Pending {
     call: Call,
-    method: String,
+    method: Arc<str>,
     meter: Meter,
 }
 
 impl Pending {
-    fn new(call: Call, method: String) -> Self {
-        let meter = Meter::start(Side::GrpcServer, grpc_labels(&method));
-        Self { call, method, meter }
-    }
-
     /// Logs the call's end and records it, once.
     pub(super) fn finish(self, code: Option<Code>, error: Option<&TaskError>) {
-        self.call.log(&self.method, code, error, Answer::grpc(code));
         let elapsed = self.call.start.elapsed();
+        self.call.log(&self.method, code, error, Answer::grpc(code), elapsed);
         self.meter.finish(code.map_or("OK", |c| c.name()), None, elapsed);
     }
 }
