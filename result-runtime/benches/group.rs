@@ -16,6 +16,10 @@
 #[path = "support/mod.rs"]
 mod support;
 
+#[path = "support/join10k.rs"]
+mod join10k;
+use join10k::{group_join, joinset_join, N};
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -26,38 +30,8 @@ use result_runtime::group::Group;
 use result_runtime::{Code, TaskError};
 use tokio::task::JoinSet;
 
-const N: usize = 10_000;
-
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
-}
-
-/// One join of 10k trivial tasks in a `Group`: its time.
-async fn group_join() -> Duration {
-    let start = Instant::now();
-    let group = Group::new();
-    for i in 0..N {
-        group.spawn(async move { Ok(i) });
-    }
-    black_box(group.join().await.unwrap());
-    start.elapsed()
-}
-
-/// The same with a `JoinSet`, results in spawn order as `join` gives them.
-async fn joinset_join() -> Duration {
-    let start = Instant::now();
-    let mut set = JoinSet::new();
-    for i in 0..N {
-        set.spawn(async move { (i, Ok::<_, TaskError>(i)) });
-    }
-    // Ordered results, as `join` gives: the index travels with the value.
-    let mut out = vec![0; N];
-    while let Some(r) = set.join_next().await {
-        let (i, v) = r.unwrap();
-        out[i] = v.unwrap();
-    }
-    black_box(out);
-    start.elapsed()
 }
 
 fn join_trivial(c: &mut Criterion, rt: &tokio::runtime::Runtime) {

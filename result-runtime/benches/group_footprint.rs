@@ -13,32 +13,11 @@
 use std::time::Instant;
 
 use criterion::black_box;
-use result_runtime::group::Group;
 use result_runtime::TaskError;
-use tokio::task::JoinSet;
 
-const N: usize = 10_000;
-
-async fn group_join() {
-    let group = Group::new();
-    for i in 0..N {
-        group.spawn(async move { Ok(i) });
-    }
-    black_box(group.join().await.unwrap());
-}
-
-async fn joinset_join() {
-    let mut set = JoinSet::new();
-    for i in 0..N {
-        set.spawn(async move { (i, Ok::<_, TaskError>(i)) });
-    }
-    let mut out = vec![0; N];
-    while let Some(r) = set.join_next().await {
-        let (i, v) = r.unwrap();
-        out[i] = v.unwrap();
-    }
-    black_box(out);
-}
+#[path = "support/join10k.rs"]
+mod join10k;
+use join10k::{group_join, joinset_join};
 
 /// The process's minor page faults so far (field 10 of `/proc/self/stat`).
 fn minor_faults() -> u64 {
