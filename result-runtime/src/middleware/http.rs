@@ -405,9 +405,7 @@ pin_project! {
     impl<F> PinnedDrop for ResultFuture<F> {
         fn drop(this: Pin<&mut Self>) {
             if let Some((call, route, meter)) = this.project().call.take() {
-                let elapsed = call.start.elapsed();
-                call.log(&route, Some(Code::CANCELLED), None, Answer::Http(499), elapsed);
-                meter.finish(Code::CANCELLED.name(), Some(499), elapsed);
+                finish(&call, &route, meter, Some(Code::CANCELLED), None, 499);
             }
         }
     }
@@ -441,9 +439,7 @@ where
         let mut response = match out {
             Ok(Ok(response)) => response.into_response(),
             Ok(Err(e)) => {
-                let elapsed = call.start.elapsed();
-                call.log(&route, Some(Code::INTERNAL), None, Answer::Http(500), elapsed);
-                meter.finish("INTERNAL", Some(500), elapsed);
+                finish(&call, &route, meter, Some(Code::INTERNAL), None, 500);
                 return Poll::Ready(Err(e));
             }
             // A panic, the deadline or a refusal: the handler never answered. Answer for it,
@@ -486,14 +482,24 @@ where
             }
         };
         call.stamp(response.headers_mut());
-        let elapsed = call.start.elapsed();
-        let status = response.status().as_u16();
-        call.log(&route, code, error.as_ref(), Answer::Http(status), elapsed);
-        // Metrics are the operator's: they keep PANICKED apart from INTERNAL.
-        let name = code.map_or("OK", |c| c.name());
-        meter.finish(name, Some(status), elapsed);
+        finish(&call, &route, meter, code, error.as_ref(), response.status().as_u16());
         Poll::Ready(Ok(response))
     }
+}
+
+/// Logs the request's end and records it, with one reading of the clock for both. Metrics
+/// are the operator's: they keep `PANICKED` apart from `INTERNAL`.
+fn finish(
+    call: &Call,
+    route: &str,
+    meter: Meter,
+    code: Option<Code>,
+    error: Option<&TaskError>,
+    status: u16,
+) {
+    let elapsed = call.start.elapsed();
+    call.log(route, code, error, Answer::Http(status), elapsed);
+    meter.finish(code.map_or("OK", |c| c.name()), Some(status), elapsed);
 }
 
 #[cfg(test)]
