@@ -38,12 +38,12 @@
 mod baggage;
 mod id;
 mod scope;
-
-/// For futures that carry a trace context without a [`TraceScope`] layer (a group task).
-pub(crate) use scope::Entered;
 mod state;
 mod text;
 mod traceparent;
+
+/// For futures that carry a trace context without a [`TraceScope`] layer (a group task).
+pub(crate) use scope::Entered;
 
 use std::fmt;
 use std::future::Future;
