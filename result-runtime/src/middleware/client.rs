@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::meter::{http_labels, Meter, Side};
+use super::meter::{Meter, Side};
 use super::server::header_value;
 use super::span::{wire_code, Answer, ClientSpan};
 use super::{BAGGAGE, TRACEPARENT, TRACESTATE};
@@ -132,7 +132,7 @@ where
             Meter::grpc(Side::GrpcClient, req.uri().path())
         } else {
             let peer = req.uri().authority().map_or("unknown", |a| a.as_str());
-            Meter::start(Side::HttpClient, http_labels(req.method().as_str(), "peer", peer))
+            Meter::http(Side::HttpClient, req.method().as_str(), "peer", peer)
         };
         let headers = req.headers_mut();
         if is_grpc {

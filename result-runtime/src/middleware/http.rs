@@ -54,7 +54,7 @@ use tower_service::Service;
 use tracing::instrument::Instrumented;
 use tracing::Instrument;
 
-use super::meter::{http_labels, Meter, Side};
+use super::meter::{Meter, Side};
 
 /// The `route` label of a request no route matched (no axum `MatchedPath`): a raw path is
 /// made up by the client and would make the label set unbounded.
@@ -362,7 +362,7 @@ where
             .map_or_else(|| UNROUTED.to_owned(), |p| p.as_str().to_owned());
         let span = crate::middleware::span::server_http(&method, &route, &trace);
         let call = Call::new(trace.clone(), caller, start, span);
-        let meter = Meter::start(Side::HttpServer, http_labels(&method, "route", &route));
+        let meter = Meter::http(Side::HttpServer, &method, "route", &route);
         let req = match self.layer.body_limit {
             Some(limit) if content_length(&req).is_some_and(|n| n > limit) => {
                 let error = TaskError::new(

@@ -84,33 +84,42 @@ const SHARED_PER_THREAD: usize = 1024;
 /// The labels of an HTTP call: `method` (one of the standard methods, else `other`) and
 /// `name` (the server's route, or the client's peer).
 pub(crate) fn http_labels(method: &str, name: &'static str, value: &str) -> Vec<Label> {
-    const STANDARD: [&str; 9] =
-        ["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"];
-    let method = STANDARD.into_iter().find(|m| *m == method).unwrap_or("other");
-    labels([Label::new("method", method), Label::new(name, shared(value))])
+    labels([Label::new("method", http_method(method)), Label::new(name, shared(value))])
 }
 
-/// A gRPC method's metric keys, built once per thread and method and kept: building a
-/// `Key` copies its labels into a new `Vec` and hashes them, and a call records four
-/// metrics, so per call that was most of the metrics' cost (allocations included). Only
-/// keys are kept, never handles: every call still asks the current recorder (a local one in
-/// tests, the global one once installed), exactly as the macros do.
-pub(crate) struct GrpcRoute {
+/// `method` if it is one of the standard methods, else `other`.
+fn http_method(method: &str) -> &'static str {
+    const STANDARD: [&str; 9] =
+        ["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"];
+    STANDARD.into_iter().find(|m| *m == method).unwrap_or("other")
+}
+
+/// How many calls-counter keys a route keeps (one per code and status seen): a bound on
+/// what a handler's odd statuses can make it keep; past it, a call builds its key itself.
+const CALL_KEYS_PER_ROUTE: usize = 64;
+
+/// A route's metric keys (a gRPC method, an HTTP server route or client peer), built once
+/// per thread and route and kept: building a `Key` copies its labels into a new `Vec` and
+/// hashes them, and a call records four metrics, so per call that was most of the metrics'
+/// cost (allocations included). Only keys are kept, never handles: every call still asks
+/// the current recorder (a local one in tests, the global one once installed), exactly as
+/// the macros do.
+pub(crate) struct Route {
     /// The path, shared with the call's log event (no `String` per call).
     #[cfg_attr(not(feature = "grpc"), allow(dead_code))] // the client layer logs no path
     path: Arc<str>,
     labels: [Label; 2],
     in_flight: Key,
     duration: Key,
-    /// The calls counter's key for each code seen so far: bounded by the code table. A
-    /// lock, not a per-thread copy, because a call may finish on another worker than the one
-    /// it started on; it is uncontended unless two workers finish the same method at once.
-    calls: Mutex<Vec<(&'static str, Key)>>,
+    /// The calls counter's key for each code (and HTTP status) seen so far, at most
+    /// [`CALL_KEYS_PER_ROUTE`]. A lock, not a per-thread copy, because a call may finish on
+    /// another worker than the one it started on; it is uncontended unless two workers
+    /// finish the same route at once.
+    calls: Mutex<Vec<(&'static str, Option<u16>, Key)>>,
 }
 
-impl GrpcRoute {
-    fn new(side: Side, path: &str) -> Self {
-        let labels = grpc_labels(path);
+impl Route {
+    fn new(side: Side, path: &str, labels: &[Label]) -> Self {
         let labels = [labels[0].clone(), labels[1].clone()];
         let (_, duration, in_flight) = side.names();
         Self {
@@ -122,22 +131,37 @@ impl GrpcRoute {
         }
     }
 
-    /// The method's route for `side`: this thread's kept one, or a new one kept while the
-    /// thread keeps fewer than [`SHARED_PER_THREAD`] (so paths a client makes up cannot grow
-    /// it); `None` past that, and the call builds its keys itself.
-    fn get(side: Side, path: &str) -> Option<Arc<Self>> {
+    /// The route `path` (under HTTP `method`; `""` for gRPC) for `side`: this thread's kept
+    /// one, or a new one with `labels` kept while the thread keeps fewer than
+    /// [`SHARED_PER_THREAD`] for that side and method (so paths a client makes up cannot
+    /// grow it); `None` past that, and the call builds its keys itself.
+    fn get(
+        side: Side,
+        method: &'static str,
+        path: &str,
+        labels: impl FnOnce() -> Vec<Label>,
+    ) -> Option<Arc<Self>> {
+        type Routes = HashMap<Box<str>, Arc<Route>>;
         thread_local! {
-            static ROUTES: RefCell<[HashMap<Box<str>, Arc<GrpcRoute>>; 2]> =
-                RefCell::new([HashMap::new(), HashMap::new()]);
+            // By side and method: a handful of maps, each bounded.
+            static ROUTES: RefCell<Vec<(Side, &'static str, Routes)>> =
+                const { RefCell::new(Vec::new()) };
         }
-        let index = usize::from(side == Side::GrpcClient);
-        ROUTES.with(|routes| {
-            let routes = &mut routes.borrow_mut()[index];
+        ROUTES.with(|all| {
+            let mut all = all.borrow_mut();
+            let index = match all.iter().position(|(s, m, _)| *s == side && *m == method) {
+                Some(index) => index,
+                None => {
+                    all.push((side, method, HashMap::new()));
+                    all.len() - 1
+                }
+            };
+            let routes = &mut all[index].2;
             if let Some(route) = routes.get(path) {
                 return Some(Arc::clone(route));
             }
             (routes.len() < SHARED_PER_THREAD).then(|| {
-                let route = Arc::new(Self::new(side, path));
+                let route = Arc::new(Self::new(side, path, &labels()));
                 routes.insert(path.into(), Arc::clone(&route));
                 route
             })
@@ -149,19 +173,37 @@ impl GrpcRoute {
         recorder: &dyn metrics::Recorder,
         calls: &'static str,
         code: &'static str,
+        status: Option<u16>,
     ) {
+        let build = || {
+            let mut labels = self.labels.to_vec();
+            labels.push(Label::new("code", code));
+            if let Some(status) = status {
+                labels.push(Label::new("status", status_label(status)));
+            }
+            Key::from_parts(calls, labels)
+        };
         let mut keys = self.calls.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let index = match keys.iter().position(|(c, _)| *c == code) {
+        let index = match keys.iter().position(|(c, s, _)| *c == code && *s == status) {
             Some(index) => index,
-            None => {
-                let mut labels = self.labels.to_vec();
-                labels.push(Label::new("code", code));
-                keys.push((code, Key::from_parts(calls, labels)));
+            None if keys.len() < CALL_KEYS_PER_ROUTE => {
+                keys.push((code, status, build()));
                 keys.len() - 1
             }
+            None => {
+                drop(keys);
+                recorder.register_counter(&build(), &METADATA).increment(1);
+                return;
+            }
         };
-        recorder.register_counter(&keys[index].1, &METADATA).increment(1);
+        recorder.register_counter(&keys[index].2, &METADATA).increment(1);
     }
+}
+
+/// An HTTP status as its `status` label value: http's own table of status texts, no
+/// formatting per call.
+fn status_label(status: u16) -> SharedString {
+    http::StatusCode::from_u16(status).map_or_else(|_| shared("other"), |s| shared(s.as_str()))
 }
 
 /// What the `metrics` macros would give each of this module's metrics.
@@ -170,7 +212,7 @@ static METADATA: metrics::Metadata<'static> =
 
 /// A call's labels: a kept gRPC route's keys, or labels to build keys from.
 enum Labels {
-    Route(Arc<GrpcRoute>),
+    Route(Arc<Route>),
     Built(Vec<Label>),
 }
 
@@ -189,14 +231,26 @@ impl Meter {
 
     /// [`start`](Self::start) for a gRPC call to `path`, with its route's kept keys.
     pub(crate) fn grpc(side: Side, path: &str) -> Self {
-        match GrpcRoute::get(side, path) {
+        Self::route(side, Route::get(side, "", path, || grpc_labels(path)), || grpc_labels(path))
+    }
+
+    /// [`start`](Self::start) for an HTTP call, with its route's kept keys: `name` is the
+    /// label (`route` or `peer`) that `value` is recorded under.
+    #[cfg_attr(not(all(feature = "grpc", feature = "http")), allow(dead_code))]
+    pub(crate) fn http(side: Side, method: &str, name: &'static str, value: &str) -> Self {
+        let labels = || http_labels(method, name, value);
+        Self::route(side, Route::get(side, http_method(method), value, labels), labels)
+    }
+
+    fn route(side: Side, route: Option<Arc<Route>>, labels: impl FnOnce() -> Vec<Label>) -> Self {
+        match route {
             Some(route) => {
                 metrics::with_recorder(|r| {
                     r.register_gauge(&route.in_flight, &METADATA).increment(1.0);
                 });
                 Self { side, labels: Labels::Route(route), finished: false }
             }
-            None => Self::start(side, grpc_labels(path)),
+            None => Self::start(side, labels()),
         }
     }
 
@@ -219,12 +273,12 @@ impl Meter {
         let unrouted = code == "UNIMPLEMENTED" && self.side == Side::GrpcServer;
         let mut labels = match std::mem::replace(&mut self.labels, Labels::Built(Vec::new())) {
             Labels::Route(route) => {
-                if !unrouted && status.is_none() {
+                if !unrouted {
                     metrics::with_recorder(|r| {
                         r.register_gauge(&route.in_flight, &METADATA).decrement(1.0);
                         r.register_histogram(&route.duration, &METADATA)
                             .record(elapsed.as_secs_f64());
-                        route.record_call(r, calls, code);
+                        route.record_call(r, calls, code, status);
                     });
                     return;
                 }
@@ -244,10 +298,7 @@ impl Meter {
         metrics::histogram!(duration, labels.iter()).record(elapsed.as_secs_f64());
         labels.push(Label::new("code", code));
         if let Some(status) = status {
-            // http's own table of status texts: no formatting per call.
-            let digits = http::StatusCode::from_u16(status)
-                .map_or_else(|_| shared("other"), |s| shared(s.as_str()));
-            labels.push(Label::new("status", digits));
+            labels.push(Label::new("status", status_label(status)));
         }
         metrics::counter!(calls, labels).increment(1);
     }
