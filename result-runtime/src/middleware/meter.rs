@@ -83,7 +83,7 @@ const SHARED_PER_THREAD: usize = 1024;
 
 /// The labels of an HTTP call: `method` (one of the standard methods, else `other`) and
 /// `name` (the server's route, or the client's peer).
-pub(crate) fn http_labels(method: &str, name: &'static str, value: &str) -> Vec<Label> {
+fn http_labels(method: &str, name: &'static str, value: &str) -> Vec<Label> {
     labels([Label::new("method", http_method(method)), Label::new(name, shared(value))])
 }
 
@@ -231,12 +231,12 @@ impl Meter {
 
     /// [`start`](Self::start) for a gRPC call to `path`, with its route's kept keys.
     pub(crate) fn grpc(side: Side, path: &str) -> Self {
-        Self::route(side, Route::get(side, "", path, || grpc_labels(path)), || grpc_labels(path))
+        let labels = || grpc_labels(path);
+        Self::route(side, Route::get(side, "", path, labels), labels)
     }
 
     /// [`start`](Self::start) for an HTTP call, with its route's kept keys: `name` is the
     /// label (`route` or `peer`) that `value` is recorded under.
-    #[cfg_attr(not(all(feature = "grpc", feature = "http")), allow(dead_code))]
     pub(crate) fn http(side: Side, method: &str, name: &'static str, value: &str) -> Self {
         let labels = || http_labels(method, name, value);
         Self::route(side, Route::get(side, http_method(method), value, labels), labels)
