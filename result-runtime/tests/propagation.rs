@@ -14,7 +14,7 @@ use result_runtime::{Code, TaskError};
 fn carrying() -> TraceContext {
     TraceContext::new_root()
         .with_tracestate("rojo=00f067aa0ba902b7,congo=t61rcWkgMzE".parse::<TraceState>().unwrap())
-        .with_baggage(Baggage::from_header("tenant=acme,user=J%C3%B6rg").unwrap())
+        .with_baggage(Baggage::from_header("tenant=acme,user=J%C3%B6rg"))
 }
 
 /// What a piece of work sees of the carried data.

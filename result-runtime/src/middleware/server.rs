@@ -76,20 +76,26 @@ pub(crate) fn extract(headers: &HeaderMap) -> (TraceContext, Option<SpanId>) {
         },
         None => TraceState::new(),
     };
-    let baggage = match parse_header(headers, &BAGGAGE_NAME, |v| Baggage::from_headers(v)) {
-        None => Baggage::new(),
-        Some(Some(Ok(baggage))) => {
-            if baggage.dropped() > 0 {
-                tracing::debug!(dropped = baggage.dropped(), "malformed baggage members dropped");
-            }
-            baggage
-        }
-        Some(_) => {
-            tracing::debug!("baggage is not visible ASCII: dropped");
-            Baggage::new()
-        }
-    };
+    let baggage = baggage(headers);
+    if baggage.dropped() > 0 {
+        tracing::debug!(dropped = baggage.dropped(), "malformed baggage members dropped");
+    }
     (trace.with_carried(tracestate, baggage), caller)
+}
+
+/// The request's baggage. Its values are read as UTF-8 (invalid bytes replaced), not as
+/// visible ASCII: a member with other characters is malformed and dropped by the parse, and
+/// only it, where `to_str` would void the whole header.
+fn baggage(headers: &HeaderMap) -> Baggage {
+    let text = |v: &'_ http::HeaderValue| String::from_utf8_lossy(v.as_bytes()).into_owned();
+    let mut values = headers.get_all(&BAGGAGE_NAME).iter();
+    let Some(first) = values.next() else { return Baggage::new() };
+    let Some(second) = values.next() else {
+        // One value, the usual case: borrowed unless it holds invalid UTF-8.
+        return Baggage::from_header(&String::from_utf8_lossy(first.as_bytes()));
+    };
+    let all: Vec<String> = [first, second].into_iter().chain(values).map(text).collect();
+    Baggage::from_headers(all.iter().map(String::as_str))
 }
 
 /// `parse` of every value of a header, in order: `None` when the header is absent,
@@ -275,6 +281,21 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(TRACEPARENT, HeaderValue::from_bytes(b"00-\xff").unwrap());
         assert_ne!(trace_from_headers(&h).trace_id, parent.trace_id);
+    }
+
+    #[test]
+    fn a_baggage_member_with_bytes_outside_ascii_is_dropped_alone() {
+        let mut h = HeaderMap::new();
+        // UTF-8 text, then a byte that is not UTF-8 at all: both legal in a header value.
+        h.append(BAGGAGE, HeaderValue::from_bytes(b"good=1,bad=\xc3\xa9,x=\xff").unwrap());
+        h.append(BAGGAGE, HeaderValue::from_static("also=2"));
+        let baggage = trace_from_headers(&h).baggage().clone();
+        assert_eq!(baggage.to_string(), "good=1,also=2");
+        assert_eq!(baggage.dropped(), 2);
+        // One value alone takes the borrowed path: the same rule.
+        let mut h = HeaderMap::new();
+        h.insert(BAGGAGE, HeaderValue::from_bytes(b"k=\xff,ok=1").unwrap());
+        assert_eq!(trace_from_headers(&h).baggage().to_string(), "ok=1");
     }
 
     #[cfg(feature = "otel")]

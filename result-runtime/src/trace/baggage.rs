@@ -13,7 +13,7 @@
 //! ```
 //! use result_runtime::trace::Baggage;
 //!
-//! let b = Baggage::from_header("tenant=acme, user=J%C3%B6rg;pii, bad key=1")?;
+//! let b = Baggage::from_header("tenant=acme, user=J%C3%B6rg;pii, bad key=1");
 //! assert_eq!(b.get("tenant"), Some("acme"));
 //! assert_eq!(b.get("user"), Some("Jörg"));   // percent-decoded
 //! assert_eq!(b.dropped(), 1);                 // the malformed member, not the header
@@ -132,9 +132,6 @@ impl std::hash::Hash for Baggage {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum BaggageError {
-    /// The header value has characters no header may carry.
-    #[error("baggage header is not visible ASCII")]
-    NotAscii,
     /// A key is not an RFC 9110 token.
     #[error("baggage key {0:?} is not a token")]
     Key(String),
@@ -161,30 +158,22 @@ impl Baggage {
         super::TraceContext::current().map(|tc| tc.baggage().clone()).unwrap_or_default()
     }
 
-    /// Parses a `baggage` header value, keeping every well-formed member.
-    ///
-    /// # Errors
-    /// [`BaggageError::NotAscii`] when the value holds characters outside visible ASCII,
-    /// spaces and tabs (no header can carry those). Malformed members are not an error: they
-    /// are dropped and counted in [`dropped`](Self::dropped).
-    pub fn from_header(value: &str) -> Result<Self, BaggageError> {
+    /// Parses a `baggage` header value, keeping every well-formed member. Never fails: a
+    /// malformed member (a character outside its grammar, non-ASCII text included) is
+    /// dropped and counted in [`dropped`](Self::dropped), and the others are kept.
+    #[must_use]
+    pub fn from_header(value: &str) -> Self {
         Self::from_headers([value])
     }
 
-    /// Parses the `baggage` header values of one request as one list.
-    ///
-    /// # Errors
-    /// As [`from_header`](Self::from_header).
-    pub fn from_headers<'a>(
-        values: impl IntoIterator<Item = &'a str>,
-    ) -> Result<Self, BaggageError> {
+    /// Parses the `baggage` header values of one request as one list, as
+    /// [`from_header`](Self::from_header).
+    #[must_use]
+    pub fn from_headers<'a>(values: impl IntoIterator<Item = &'a str>) -> Self {
         let mut entries: Vec<BaggageEntry> = Vec::new();
         let mut dropped = 0_u16;
         let mut bytes = 0;
         for value in values {
-            if !value.bytes().all(|b| b == b'\t' || (0x20..0x7f).contains(&b)) {
-                return Err(BaggageError::NotAscii);
-            }
             for raw in text::split(value, b',') {
                 let member = text::trim_ows(raw);
                 if member.is_empty() {
@@ -205,7 +194,7 @@ impl Baggage {
                 }
             }
         }
-        Ok(Self { entries: (!entries.is_empty()).then(|| entries.into()), dropped })
+        Self { entries: (!entries.is_empty()).then(|| entries.into()), dropped }
     }
 
     fn entries(&self) -> &[BaggageEntry] {
@@ -390,7 +379,7 @@ mod tests {
     #[test]
     fn the_size_limit_measures_what_display_writes() {
         let header = "k=v,user=J%C3%B6rg;p1;p2=x,pct=50%25%20off,sp=a%20b;q=1,e=";
-        let baggage = Baggage::from_header(header).unwrap();
+        let baggage = Baggage::from_header(header);
         assert_eq!(baggage.len(), 5);
         for entry in baggage.iter() {
             assert_eq!(entry.encoded_len(), entry.to_string().len(), "{entry}");
@@ -403,72 +392,74 @@ mod tests {
         let max_members: Vec<String> = (0..64).map(|i| format!("k{i}=v")).collect();
         let over_members: Vec<String> = (0..65).map(|i| format!("k{i}=v")).collect();
         let big = format!("big={}", "x".repeat(8_000));
-        let cases: Vec<(String, &str, usize)> = vec![
-            ("k=v".into(), "k=v", 0),
-            ("k1=v1,k2=v2".into(), "k1=v1,k2=v2", 0),
-            (" k1 = v1 , k2=v2 ".into(), "k1=v1,k2=v2", 0),
-            ("".into(), "", 0),
-            ("k=".into(), "k=", 0),
-            ("k=v;p".into(), "k=v;p", 0),
-            ("k=v;p=1".into(), "k=v;p=1", 0),
-            ("k=v;p=1;q".into(), "k=v;p=1;q", 0),
-            ("k=v ; p = 1".into(), "k=v;p = 1", 0),
-            ("k=%20x%2C".into(), "k=%20x%2C", 0),
-            ("k=J%C3%B6rg".into(), "k=J%C3%B6rg", 0),
-            ("!#$&'*+-.^_`|~09AZaz=v".into(), "!#$&'*+-.^_`|~09AZaz=v", 0),
-            ("k,v".into(), "", 2),
-            ("=v".into(), "", 1),
-            ("k k=v".into(), "", 1),
-            ("k(=v".into(), "", 1),
-            ("k=a\"b".into(), "", 1),
-            ("k=a\\b".into(), "", 1),
-            ("k=a b".into(), "", 1),
-            ("k=%zz".into(), "", 1),
-            ("k=%4".into(), "", 1),
-            ("k=%C3".into(), "", 1),
-            ("k=v;".into(), "", 1),
-            ("k=v;p p".into(), "", 1),
-            ("k=v;=1".into(), "", 1),
-            ("good=1,bad key=2,also=3".into(), "good=1,also=3", 1),
-            ("a=1,a=2".into(), "a=1", 1),
-            (",,a=1,,".into(), "a=1", 0),
-            (max_members.join(","), "", 0),
-            (over_members.join(","), "", 1),
-            (format!("{big},small=1,b2={}", "y".repeat(300)), "", 1),
+        let cases: Vec<(String, String, usize)> = vec![
+            ("k=v".into(), "k=v".into(), 0),
+            ("k1=v1,k2=v2".into(), "k1=v1,k2=v2".into(), 0),
+            (" k1 = v1 , k2=v2 ".into(), "k1=v1,k2=v2".into(), 0),
+            ("".into(), "".into(), 0),
+            ("k=".into(), "k=".into(), 0),
+            ("k=v;p".into(), "k=v;p".into(), 0),
+            ("k=v;p=1".into(), "k=v;p=1".into(), 0),
+            ("k=v;p=1;q".into(), "k=v;p=1;q".into(), 0),
+            ("k=v ; p = 1".into(), "k=v;p = 1".into(), 0),
+            ("k=%20x%2C".into(), "k=%20x%2C".into(), 0),
+            ("k=J%C3%B6rg".into(), "k=J%C3%B6rg".into(), 0),
+            ("!#$&'*+-.^_`|~09AZaz=v".into(), "!#$&'*+-.^_`|~09AZaz=v".into(), 0),
+            ("k,v".into(), "".into(), 2),
+            ("=v".into(), "".into(), 1),
+            ("k k=v".into(), "".into(), 1),
+            ("k(=v".into(), "".into(), 1),
+            ("k=a\"b".into(), "".into(), 1),
+            ("k=a\\b".into(), "".into(), 1),
+            ("k=a b".into(), "".into(), 1),
+            ("k=%zz".into(), "".into(), 1),
+            ("k=%4".into(), "".into(), 1),
+            ("k=%C3".into(), "".into(), 1),
+            ("k=v;".into(), "".into(), 1),
+            ("k=v;p p".into(), "".into(), 1),
+            ("k=v;=1".into(), "".into(), 1),
+            ("good=1,bad key=2,also=3".into(), "good=1,also=3".into(), 1),
+            ("a=1,a=2".into(), "a=1".into(), 1),
+            (",,a=1,,".into(), "a=1".into(), 0),
+            // Non-ASCII text and control characters void their member, not the header.
+            ("k=vé".into(), "".into(), 1),
+            ("good=1,k=vé,also=2".into(), "good=1,also=2".into(), 1),
+            ("ké=1,b=2".into(), "b=2".into(), 1),
+            ("a=1;pé,b=2".into(), "b=2".into(), 1),
+            ("a=1,k=v\n,b=\u{7f}".into(), "a=1".into(), 2),
+            ("a=1\t,\tb=2".into(), "a=1,b=2".into(), 0),
+            (max_members.join(","), max_members.join(","), 0),
+            (over_members.join(","), max_members.join(","), 1),
+            (format!("{big},small=1,b2={}", "y".repeat(300)), format!("{big},small=1"), 1),
         ];
         assert!(cases.len() >= 30);
         for (input, kept, dropped) in cases {
-            let b = Baggage::from_header(&input).unwrap_or_else(|e| panic!("{input:?}: {e}"));
-            if !kept.is_empty() || input.is_empty() {
-                assert_eq!(b.to_string(), kept, "{input:?}");
-            }
+            let b = Baggage::from_header(&input);
+            assert_eq!(b.to_string(), kept, "{input:?}");
             assert_eq!(b.dropped(), dropped, "{input:?}");
             assert!(b.len() <= MAX_MEMBERS && b.to_string().len() <= MAX_BYTES, "{input:?}");
         }
-        assert_eq!(Baggage::from_header("k=vé"), Err(BaggageError::NotAscii));
-        assert_eq!(Baggage::from_header("k=v\n"), Err(BaggageError::NotAscii));
     }
 
     #[test]
     fn values_decode_and_encode() {
-        let b = Baggage::from_header("user=J%C3%B6rg,pct=100%25").unwrap();
+        let b = Baggage::from_header("user=J%C3%B6rg,pct=100%25");
         assert_eq!(b.get("user"), Some("Jörg"));
         assert_eq!(b.get("pct"), Some("100%"));
         assert_eq!(b.to_string(), "user=J%C3%B6rg,pct=100%25");
         let b = Baggage::new().with("note", "a, b; \"c\"").unwrap();
         assert_eq!(b.to_string(), "note=a%2C%20b%3B%20%22c%22");
-        assert_eq!(Baggage::from_header(&b.to_string()).unwrap(), b);
+        assert_eq!(Baggage::from_header(&b.to_string()), b);
     }
 
     #[test]
     fn setting_validates_and_keeps_limits() {
-        let b = Baggage::from_header("a=1,b=2").unwrap();
+        let b = Baggage::from_header("a=1,b=2");
         assert_eq!(b.with("b", "3").unwrap().to_string(), "b=3,a=1");
         assert_eq!(b.with("bad key", "1"), Err(BaggageError::Key("bad key".into())));
         assert_eq!(b.with("", "1"), Err(BaggageError::Key(String::new())));
         let full =
-            Baggage::from_header(&(0..64).map(|i| format!("k{i}=v")).collect::<Vec<_>>().join(","))
-                .unwrap();
+            Baggage::from_header(&(0..64).map(|i| format!("k{i}=v")).collect::<Vec<_>>().join(","));
         assert_eq!(full.with("one_more", "v"), Err(BaggageError::TooLarge));
         assert_eq!(full.with("k3", "w").unwrap().len(), 64, "replacing stays within the limit");
         assert_eq!(Baggage::new().with("big", &"x".repeat(MAX_BYTES)), Err(BaggageError::TooLarge));
@@ -485,7 +476,7 @@ mod tests {
             for (k, v) in &members {
                 b = b.with(k, v).unwrap();
             }
-            let parsed = Baggage::from_header(&b.to_string()).unwrap();
+            let parsed = Baggage::from_header(&b.to_string());
             proptest::prop_assert_eq!(parsed.dropped(), 0);
             for (k, v) in &members {
                 proptest::prop_assert_eq!(parsed.get(k), Some(v.as_str()));
@@ -495,9 +486,9 @@ mod tests {
 
         #[test]
         fn the_parser_never_panics(input in "[ -~]{0,120}") {
-            let b = Baggage::from_header(&input).unwrap();
+            let b = Baggage::from_header(&input);
             proptest::prop_assert!(b.len() <= MAX_MEMBERS);
-            let again = Baggage::from_header(&b.to_string()).unwrap();
+            let again = Baggage::from_header(&b.to_string());
             proptest::prop_assert_eq!(again.dropped(), 0);
         }
     }

@@ -198,8 +198,11 @@ impl TraceState {
     }
 
     /// The list as it may be sent: at most `max_bytes` long as a header value, by dropping
-    /// whole entries: first those longer than [`TraceState::LONG_ENTRY`] characters (from the end),
-    /// then from the end. Never a cut entry.
+    /// whole entries: first those longer than [`TraceState::LONG_ENTRY`] characters, the
+    /// longest first (of equal ones, the later), then from the end. Never a cut entry.
+    ///
+    /// Longest first because W3C Trace Context asks that long entries go before any other,
+    /// and the longest frees the most room for the fewest vendors lost.
     #[must_use]
     pub fn truncated(&self, max_bytes: usize) -> Self {
         let entry_len = |(k, v): &Member<'_>| k.len() + 1 + v.len();
@@ -210,8 +213,15 @@ impl TraceState {
         }
         let mut members: Vec<Member<'_>> = self.members().collect();
         while header_len(&members) > max_bytes {
-            match members.iter().rposition(|e| entry_len(e) > LONG_ENTRY) {
-                Some(long) => {
+            // `max_by_key` keeps the last of equal maxima: the later of two equal entries.
+            let longest = members
+                .iter()
+                .enumerate()
+                .map(|(i, e)| (i, entry_len(e)))
+                .filter(|&(_, len)| len > LONG_ENTRY)
+                .max_by_key(|&(_, len)| len);
+            match longest {
+                Some((long, _)) => {
                     members.remove(long);
                 }
                 None => {
@@ -436,6 +446,25 @@ mod tests {
         assert_eq!(cut.len(), 11, "no other entry had to go");
         // Every remaining entry is whole.
         assert_eq!(text.parse::<TraceState>().unwrap(), cut);
+        // Of two long entries, the longest goes, wherever it is: removing it is enough here.
+        let longest = format!("longest={}", "x".repeat(250));
+        let later = format!("later={}", "w".repeat(140));
+        let mut members = vec!["first=1".to_owned(), longest, "mid=2".to_owned()];
+        members.extend((0..2).map(|i| format!("k{i}={}", "y".repeat(50))));
+        members.push(later.clone());
+        let ts: TraceState = members.join(",").parse().unwrap();
+        assert!(ts.to_string().len() > MAX_HEADER_BYTES);
+        let cut = ts.truncated(MAX_HEADER_BYTES);
+        assert_eq!(cut.get("longest"), None, "the longest long entry goes first");
+        assert_eq!(cut.get("later"), Some(&later["later=".len()..]), "one removal was enough");
+        assert_eq!(cut.len(), 5);
+        // Of two equally long entries, the later goes.
+        let twin = |k: &str| format!("{k}={}", "t".repeat(200));
+        let mut members = vec![twin("aa"), twin("bb")];
+        members.extend((0..3).map(|i| format!("k{i}={}", "y".repeat(40))));
+        let ts: TraceState = members.join(",").parse().unwrap();
+        let cut = ts.truncated(MAX_HEADER_BYTES);
+        assert!(cut.get("aa").is_some() && cut.get("bb").is_none(), "{cut}");
         // Without long entries, from the end.
         let plain: TraceState = (0..20)
             .map(|i| format!("k{i:02}={}", "z".repeat(40)))
