@@ -21,6 +21,8 @@ pub(super) const CHUNK: usize = 2;
 /// lives while a task or a handle of any of its slots does.
 pub(super) struct Slots {
     /// The index of the chunk's first task (the dump's index for each slot).
+    // Only the dump reads it, and loom builds leave the dump out.
+    #[cfg_attr(loom, allow(dead_code))]
     first: usize,
     /// [`CHUNK`] slots, made in place in their own allocation: inline, the chunk would be
     /// built on the stack and copied into the `Arc`, twice.
@@ -169,6 +171,7 @@ impl Slot {
     }
 
     /// Whether the slot's task has ended (for the dump, which lists live tasks only).
+    #[cfg_attr(loom, allow(dead_code))]
     pub(super) fn ended(&self) -> bool {
         self.ended.load(std::sync::atomic::Ordering::Relaxed)
     }
