@@ -435,3 +435,77 @@ async fn a_malformed_grpc_timeout_is_refused_before_the_handler_runs_and_logged_
     })
     .await;
 }
+
+// ---------------------------------------------------------------------------------------
+// Idle connections on the examples' HTTP server, with its configured timeouts (the clock is
+// paused: the runtime jumps to the next timer whenever every task waits).
+
+/// A PING frame.
+const PING: u8 = 0x6;
+
+/// The gateway's server (its `serve_http`, with [`HEADER_READ_TIMEOUT`] and the HTTP/2
+/// keepalive), serving a router that answers everything 404 without a downstream.
+async fn idle_gateway() -> result_runtime_examples::Running {
+    let app = axum::Router::new().layer(result_runtime::middleware::http::ResultLayer::new());
+    serve_gateway(any(), app, result_runtime_examples::HEADER_READ_TIMEOUT).await.unwrap()
+}
+
+/// Reads until the server closes the connection (EOF or a reset): what it sent.
+async fn read_to_close(tcp: &mut TcpStream) -> Vec<u8> {
+    let mut seen = Vec::new();
+    let mut buf = [0; 4096];
+    loop {
+        match tcp.read(&mut buf).await {
+            Ok(0) | Err(_) => return seen,
+            Ok(n) => seen.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_idle_http1_connection_is_closed_by_the_server() {
+    bounded(async {
+        let gateway = idle_gateway().await;
+        // Kept alive after a complete request, then idle: closed, and nothing else is sent.
+        let mut tcp = TcpStream::connect(gateway.addr).await.unwrap();
+        tcp.write_all(b"GET /nope HTTP/1.1\r\nhost: gateway\r\n\r\n").await.unwrap();
+        let seen = String::from_utf8(read_to_close(&mut tcp).await).unwrap();
+        assert!(seen.starts_with("HTTP/1.1 404"), "{seen}");
+        assert_eq!(seen.matches("HTTP/1.1").count(), 1, "one answer, then the close: {seen}");
+        assert!(!seen.contains("connection: close"), "kept alive, then closed idle: {seen}");
+
+        // A connection that never sends a byte is closed too.
+        let mut tcp = TcpStream::connect(gateway.addr).await.unwrap();
+        let seen = read_to_close(&mut tcp).await;
+        assert!(seen.is_empty() || seen.starts_with(b"HTTP/1.1 408"), "{seen:?}");
+        gateway.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_http2_connection_whose_peer_stops_answering_pings_is_closed_by_the_server() {
+    bounded(async {
+        let gateway = idle_gateway().await;
+        let mut tcp = TcpStream::connect(gateway.addr).await.unwrap();
+        tcp.write_all(PREFACE).await.unwrap();
+        tcp.write_all(&frame(SETTINGS, 0, 0, &[])).await.unwrap();
+        // Acknowledge the server's settings, answer nothing else: a peer gone silent.
+        let mut kinds = Vec::new();
+        while let Some((kind, flags, _, _)) = read_frame(&mut tcp).await {
+            if kind == SETTINGS && flags & ACK == 0 {
+                tcp.write_all(&frame(SETTINGS, ACK, 0, &[])).await.unwrap();
+            }
+            kinds.push(kind);
+        }
+        let ping = kinds.iter().position(|&k| k == PING).unwrap_or_else(|| {
+            panic!("closed without a keepalive ping: frames {kinds:?}");
+        });
+        assert!(
+            kinds[ping..].iter().all(|&k| k == PING || k == GOAWAY),
+            "after the ping, only the close: {kinds:?}"
+        );
+        gateway.shutdown().await;
+    })
+    .await;
+}
