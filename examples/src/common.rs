@@ -112,8 +112,10 @@ pub(crate) fn grpc_server() -> tonic::transport::Server {
 pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Serves `app` (HTTP/1.1 and HTTP/2) on `listener` until `stop` fires, then lets the
-/// connections in flight finish. HTTP/1 connections get [`HEADER_READ_TIMEOUT`]-style
-/// `header_read_timeout`; HTTP/2 ones are pinged and closed when the peer stops answering.
+/// connections in flight finish. A new connection must send its first byte within
+/// `header_read_timeout`; HTTP/1 connections then get it as hyper's `header_read_timeout`
+/// (a request's headers, and the idle time between requests on a kept-alive connection);
+/// HTTP/2 ones are pinged every 20 s and closed when the peer leaves a ping unanswered 10 s.
 /// hyper-util's connection builder, because `axum::serve` exposes none of these settings.
 pub(crate) async fn serve_http(
     listener: TcpListener,
@@ -137,10 +139,20 @@ pub(crate) async fn serve_http(
                 let Ok((tcp, _)) = accepted else { continue };
                 let _ = tcp.set_nodelay(true);
                 let service = hyper_util::service::TowerToHyperService::new(app.clone());
-                let conn = builder.serve_connection(TokioIo::new(tcp), service).into_owned();
-                let conn = graceful.watch(conn);
+                let (builder, watcher) = (builder.clone(), graceful.watcher());
                 tokio::spawn(async move {
-                    let _ = conn.await;
+                    // The auto builder reads a first byte to tell HTTP/1 from HTTP/2 with no
+                    // timeout of its own, and hyper's `header_read_timeout` starts only after
+                    // that: a client that connects and never sends a byte would keep the
+                    // connection forever. It gets the same time as a request's headers.
+                    // (`peek`, not `readable`: readiness may be reported before any byte.)
+                    let mut first = [0; 1];
+                    let peeked = tokio::time::timeout(header_read_timeout, tcp.peek(&mut first));
+                    if !matches!(peeked.await, Ok(Ok(1))) {
+                        return;
+                    }
+                    let conn = builder.serve_connection(TokioIo::new(tcp), service).into_owned();
+                    let _ = watcher.watch(conn).await;
                 });
             }
             _ = &mut stop => break,

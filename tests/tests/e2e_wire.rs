@@ -8,17 +8,17 @@
 //! every connection at once (what a SIGKILL of the downstream does to its sockets);
 //! stalling it stops every byte in both directions (what a SIGSTOP does).
 
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
+use metrics_util::debugging::DebuggingRecorder;
 use result_runtime::middleware::grpc::StatusExt;
-use result_runtime::middleware::{BAGGAGE, TRACEPARENT, TRACESTATE, X_TRACE_ID};
+use result_runtime::middleware::{BAGGAGE, GRPC_CLIENT_CALLS, TRACEPARENT, TRACESTATE, X_TRACE_ID};
 use result_runtime::trace::TraceContext;
-use result_runtime::{Code, Severity};
+use result_runtime::Code;
 use result_runtime_examples::pb::checkout::checkout_client::CheckoutClient;
 use result_runtime_examples::pb::checkout::{CheckoutRequest, Item};
 use result_runtime_examples::pb::inventory::inventory_client::InventoryClient;
@@ -28,10 +28,12 @@ use result_runtime_examples::{
     Basket, BasketItem, Checkout, HttpClient, Inventory, Receipt, Stack, STORAGE_FULL,
     STORAGE_FULL_RETRY,
 };
+use result_runtime_tests::{counters, Logs};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use tracing::Level;
 
 const GATEWAY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -197,7 +199,6 @@ struct Proxy {
     addr: SocketAddr,
     stalled: watch::Sender<bool>,
     tasks: JoinSet<()>,
-    accepted: Arc<AtomicUsize>,
 }
 
 impl Proxy {
@@ -205,13 +206,10 @@ impl Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stalled, gate) = watch::channel(false);
-        let accepted = Arc::new(AtomicUsize::new(0));
         let mut tasks = JoinSet::new();
-        let count = accepted.clone();
         tasks.spawn(async move {
             let mut conns = JoinSet::new();
             while let Ok((client, _)) = listener.accept().await {
-                count.fetch_add(1, Ordering::SeqCst);
                 let Ok(server) = TcpStream::connect(target).await else { continue };
                 let _ = client.set_nodelay(true);
                 let _ = server.set_nodelay(true);
@@ -222,7 +220,7 @@ impl Proxy {
             }
             // Dropping `conns` (when this task is aborted) drops every socket at once.
         });
-        Self { addr, stalled, tasks, accepted }
+        Self { addr, stalled, tasks }
     }
 
     fn url(&self) -> String {
@@ -274,8 +272,14 @@ async fn until(what: &str, mut cond: impl FnMut() -> bool) {
     panic!("never happened: {what}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// On the test's thread (a current-thread runtime): what every server in the process logged
+/// and counted.
+#[tokio::test]
 async fn a_downstream_killed_mid_call_is_unavailable_retried_and_a_503_never_a_500() {
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let _metrics = metrics::set_default_local_recorder(&recorder);
+    let (logs, _logs) = Logs::capture();
     bounded(async {
         let any: SocketAddr = ([127, 0, 0, 1], 0).into();
         let inventory_service = Inventory::new();
@@ -288,16 +292,18 @@ async fn a_downstream_killed_mid_call_is_unavailable_retried_and_a_503_never_a_5
         let url = format!("{}/checkout", gateway.url());
 
         // Calls in flight at inventory (its handler waits), then the downstream dies.
+        const CALLS: u32 = 8;
         let mut calls = JoinSet::new();
-        for _ in 0..8 {
+        for _ in 0..CALLS {
             let (client, url) = (client.clone(), url.clone());
             calls.spawn(async move {
                 post_json::<Receipt>(&client, &url, &basket(&[("slow", 1)]), None).await.unwrap()
             });
         }
-        until("every call reached inventory", || inventory_service.calls("slow") >= 8).await;
+        until("every call reached inventory", || inventory_service.calls("slow") >= CALLS).await;
         proxy.kill();
 
+        let mut traces = BTreeSet::new();
         while let Some(answer) = calls.join_next().await {
             let answer = answer.unwrap();
             assert_eq!(answer.status, 503, "{:?}", answer.envelope);
@@ -307,11 +313,35 @@ async fn a_downstream_killed_mid_call_is_unavailable_retried_and_a_503_never_a_5
                 "{:?}",
                 answer.envelope
             );
-            assert_eq!(Code::UNAVAILABLE.severity(), Severity::Warn, "logged at warn, not error");
+            traces.insert(answer.envelope.trace_id.clone().expect("a trace id"));
         }
         // The retries went out (and found the port closed): nothing new reached inventory.
-        assert_eq!(inventory_service.calls("slow"), 8);
-        assert!(proxy.accepted.load(Ordering::SeqCst) >= 1);
+        assert_eq!(inventory_service.calls("slow"), CALLS);
+        // Checkout's attempts at inventory, as its client layer counted them: the first ones
+        // broke with the connection, and retry = 2 sent more (until the breaker, which judges
+        // only a window of 20 calls or more, opened). Without a retry there would be 8.
+        let counted = counters(&snapshotter);
+        let attempts = counted
+            .get(&format!(
+                "{GRPC_CLIENT_CALLS} service=inventory.Inventory,method=Reserve,code=UNAVAILABLE"
+            ))
+            .copied()
+            .unwrap_or(0);
+        assert!(attempts >= 2 * u64::from(CALLS), "{attempts} attempts: {counted:#?}");
+
+        // Each call's line at the gateway (and at checkout) is a warning, never an error.
+        let lines = logs.events(|e| e.field("call") == Some("/checkout"));
+        let logged: BTreeSet<String> =
+            lines.iter().filter_map(|e| e.field("trace_id").map(str::to_owned)).collect();
+        assert_eq!(logged, traces, "one line per call, in its trace:\n{}", logs.dump());
+        for line in &lines {
+            assert_eq!(line.level, Level::WARN, "{line:?}");
+        }
+        let lines = logs.events(|e| e.field("call") == Some("/checkout.Checkout/Checkout"));
+        assert_eq!(lines.len(), traces.len(), "{}", logs.dump());
+        assert!(lines.iter().all(|e| e.level == Level::WARN), "{lines:#?}");
+        let errors = logs.events(|e| e.level == Level::ERROR);
+        assert!(errors.is_empty(), "nothing logged at error: {errors:#?}");
     })
     .await;
 }

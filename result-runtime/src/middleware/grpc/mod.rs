@@ -30,6 +30,21 @@
 //! then gets trace context, the deadline, panic recovery, response headers, metrics and logs
 //! (see [the module above](super)).
 //!
+//! **One server setting the layer cannot make for you.** When a server stalls (a GC pause, a
+//! saturated runtime, a SIGSTOP) longer than its callers' deadlines, every caller resets its
+//! pending streams at once. h2 allows only 20 streams per connection to be reset by the
+//! client before the server accepted them (`max_pending_accept_reset_streams`); past that it
+//! takes the burst for an attack and drops the whole connection, so every other call on it
+//! fails too, as `INTERNAL` at the caller. A server whose callers send deadlines should raise
+//! the limit (the examples use 1,000, which still bounds the work a reset flood can cause):
+//!
+//! ```no_run
+//! let server = tonic::transport::Server::builder()
+//!     .http2_max_pending_accept_reset_streams(Some(1_000))
+//!     .layer(result_runtime::middleware::grpc::ResultLayer::new());
+//! # drop(server);
+//! ```
+//!
 //! On the client side, [`StatusExt::into_task_error`] and [`GrpcResultExt::into_result`]
 //! turn a received `Status` back into a `TaskError` with the same code
 //! ([`Code::from_grpc`](crate::Code::from_grpc)), so retryability survives the hop.
