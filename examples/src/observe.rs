@@ -228,17 +228,30 @@ pub fn init_logs(format: LogFormat) {
 
 /// The global subscriber: `RUST_LOG` filtering both the log lines and the exported spans.
 fn init_subscriber(format: LogFormat, otlp: Option<&Otlp>) {
-    use tracing_subscriber::layer::{Layer as _, SubscriberExt as _};
+    use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;
-    let logs = match format {
-        LogFormat::Text => {
-            tracing_subscriber::fmt::layer().with_ansi(std::io::stdout().is_terminal()).boxed()
-        }
-        LogFormat::Json => {
-            tracing_subscriber::fmt::layer().with_ansi(false).event_format(JsonLines).boxed()
-        }
-    };
+    let logs = log_layer(format, std::io::stdout().is_terminal(), std::io::stdout);
     tracing_subscriber::registry().with(logs).with(otlp.map(Otlp::layer)).with(env_filter()).init();
+}
+
+/// The layer writing the log lines to `writer` in `format`: text has ANSI colours only when
+/// `is_terminal` (the examples pass whether stdout is a terminal, so logs redirected to a
+/// file or a pipe carry no escape codes); JSON never has them.
+pub fn log_layer<S, W>(
+    format: LogFormat,
+    is_terminal: bool,
+    writer: W,
+) -> Box<dyn tracing_subscriber::Layer<S> + Send + Sync>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    use tracing_subscriber::layer::Layer as _;
+    let layer = tracing_subscriber::fmt::layer().with_writer(writer);
+    match format {
+        LogFormat::Text => layer.with_ansi(is_terminal).boxed(),
+        LogFormat::Json => layer.with_ansi(false).event_format(JsonLines).boxed(),
+    }
 }
 
 /// The JSON line format: `timestamp`, `level`, `target`, the event's fields (`message`
@@ -357,5 +370,59 @@ impl Visit for Fields<'_> {
     }
     fn record_f64(&mut self, field: &Field, value: f64) {
         self.0.insert(field.name().to_owned(), value.into());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use tracing_subscriber::layer::SubscriberExt as _;
+
+    use super::{log_layer, LogFormat};
+
+    /// What one span and one event write through [`log_layer`].
+    fn written(format: LogFormat, is_terminal: bool) -> String {
+        let buffer = Arc::new(Mutex::new(Vec::<u8>::new()));
+        let sink = Arc::clone(&buffer);
+        let writer = move || Sink(Arc::clone(&sink));
+        let subscriber =
+            tracing_subscriber::registry().with(log_layer(format, is_terminal, writer));
+        tracing::subscriber::with_default(subscriber, || {
+            let _span = tracing::info_span!("reserve", sku = "tea").entered();
+            tracing::warn!(qty = 2, "out of stock");
+        });
+        let bytes = buffer.lock().unwrap().clone();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    struct Sink(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Sink {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn text_has_ansi_codes_only_on_a_terminal_and_json_never() {
+        let piped = written(LogFormat::Text, false);
+        assert!(piped.contains("out of stock") && piped.contains("sku=\"tea\""), "{piped}");
+        assert!(!piped.contains('\u{1b}'), "escape codes in piped text: {piped:?}");
+
+        let terminal = written(LogFormat::Text, true);
+        assert!(terminal.contains("out of stock"), "{terminal}");
+        assert!(terminal.contains('\u{1b}'), "no colours on a terminal: {terminal:?}");
+
+        for is_terminal in [false, true] {
+            let json = written(LogFormat::Json, is_terminal);
+            let line: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
+            assert_eq!(line["message"], "out of stock", "{json}");
+            assert!(!json.contains('\u{1b}'), "escape codes in JSON: {json:?}");
+        }
     }
 }

@@ -356,3 +356,91 @@ async fn a_corrupt_entry_is_a_miss() {
         assert_eq!(cache.get_or_load("k".into(), loads.ok(0)).await.unwrap(), 10 + i as u64);
     }
 }
+
+/// What `record_metrics` publishes, as `name{cache=...}` to its absolute value.
+#[cfg(feature = "metrics")]
+fn published(cache: &ResultCache<String, u64>, name: &'static str) -> Vec<(String, u64)> {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    metrics::with_local_recorder(&recorder, || cache.record_metrics(name));
+    let mut got: Vec<_> = snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .map(|(key, _, _, value)| {
+            let key = key.key();
+            let labels: Vec<_> =
+                key.labels().map(|l| format!("{}={}", l.key(), l.value())).collect();
+            let DebugValue::Counter(n) = value else { panic!("cache metrics are counters") };
+            (format!("{}{{{}}}", key.name(), labels.join(",")), n)
+        })
+        .collect();
+    got.sort();
+    got
+}
+
+/// A replica that finds another's lease on a key waits for it (and loads nothing), counts
+/// the wait once, and publishes it as `cache_lease_waits_total`; the holder waited for none,
+/// and a cache without a Redis tier publishes no such series.
+#[cfg(feature = "metrics")]
+#[tokio::test]
+async fn a_wait_for_another_replicas_lease_is_counted_and_published() {
+    use tokio::sync::oneshot;
+
+    let Some(servers) = RedisServer::start_n(1) else { return };
+    let urls = urls(&servers);
+    let (holder, waiter) = (replica(&urls, "lease").await, replica(&urls, "lease").await);
+
+    let (started_tx, started) = oneshot::channel();
+    let (release, release_rx) = oneshot::channel::<()>();
+    let holding = {
+        let holder = holder.clone();
+        tokio::spawn(async move {
+            holder
+                .get_or_load("hot".into(), move || async move {
+                    // The loader runs only once this replica holds the key's lease.
+                    started_tx.send(()).unwrap();
+                    release_rx.await.unwrap();
+                    Ok(7)
+                })
+                .await
+        })
+    };
+    tokio::time::timeout(T, started).await.expect("bounded").unwrap();
+
+    let loads = Loads::default();
+    let waiting = {
+        let (waiter, load) = (waiter.clone(), loads.ok(8));
+        tokio::spawn(async move { waiter.get_or_load("hot".into(), load).await })
+    };
+    // No signal leaves the tier when a wait starts: watch its counter (bounded by `T`).
+    tokio::time::timeout(T, async {
+        while waiter.remote_stats().unwrap().waits == 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    })
+    .await
+    .expect("the second replica waits for the first one's lease");
+    assert!(!waiting.is_finished(), "it waits while the lease is held");
+
+    release.send(()).unwrap();
+    assert_eq!(tokio::time::timeout(T, holding).await.expect("bounded").unwrap().unwrap(), 7);
+    assert_eq!(tokio::time::timeout(T, waiting).await.expect("bounded").unwrap().unwrap(), 7);
+    assert_eq!(loads.n(), 0, "the waiter read the holder's result instead of loading");
+
+    let stats = (holder.remote_stats().unwrap(), waiter.remote_stats().unwrap());
+    assert_eq!((stats.0.waits, stats.0.loads), (0, 1));
+    assert_eq!((stats.1.waits, stats.1.loads, stats.1.takeovers), (1, 0, 0));
+    let lease_waits = |cache, name| {
+        published(cache, name).into_iter().find(|(k, _)| k.starts_with("cache_lease_waits_total"))
+    };
+    assert_eq!(lease_waits(&waiter, "b"), Some(("cache_lease_waits_total{cache=b}".into(), 1)));
+    assert_eq!(lease_waits(&holder, "a"), Some(("cache_lease_waits_total{cache=a}".into(), 0)));
+
+    let local = builder().build().unwrap();
+    assert_eq!(local.get_or_load("hot".into(), loads.ok(9)).await.unwrap(), 9);
+    let series = published(&local, "local");
+    assert!(series.iter().all(|(k, _)| !k.starts_with("cache_lease_waits")), "{series:?}");
+    assert!(series.contains(&("cache_loads_total{cache=local}".into(), 1)), "{series:?}");
+}

@@ -6,6 +6,7 @@
 //! registries, as three processes would. The test skips (prints `skipped: prometheus not
 //! found`) without `prometheus` on `PATH`, unless `RESULT_RUNTIME_REQUIRE_PROMETHEUS=1`.
 
+use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -217,6 +218,67 @@ fn basket(sku: &str) -> Basket {
     Basket { items: vec![BasketItem { sku: sku.to_owned(), qty: 1 }] }
 }
 
+/// The services a request passes, each a Prometheus job.
+const JOBS: [&str; 3] = ["gateway", "checkout", "inventory"];
+
+/// A job's server-side request counter and the labels that name a method in it.
+fn calls_metric(job: &str) -> (&'static str, &'static str) {
+    if job == "gateway" {
+        ("http_server_requests_total", "method, route")
+    } else {
+        ("grpc_server_handled_total", "method")
+    }
+}
+
+/// The method a sample of [`calls_metric`] counts: `POST /checkout`, `Checkout`, `Reserve`.
+fn method_of(sample: &Value) -> String {
+    let m = &sample["metric"];
+    match m["route"].as_str() {
+        Some(route) => format!("{} {route}", m["method"].as_str().unwrap()),
+        None => m["method"].as_str().unwrap().to_owned(),
+    }
+}
+
+/// A query's samples by (method, code), for [`calls_metric`] summed by those labels.
+fn by_method_and_code(samples: &[Value]) -> BTreeMap<(String, String), f64> {
+    samples
+        .iter()
+        .map(|s| ((method_of(s), s["metric"]["code"].as_str().unwrap().to_owned()), value(s)))
+        .collect()
+}
+
+/// What `job` answers to one single-line basket of `sku`, by method and code, when that
+/// does not depend on timing: a `slow` call ends at the gateway's deadline, which the
+/// gateway answers `DEADLINE_EXCEEDED`, but which checkout and inventory may see as
+/// `DEADLINE_EXCEEDED` or `CANCELLED`, whichever notices first.
+fn answered(job: &str, sku: &str) -> Option<(String, String)> {
+    let code = match sku {
+        "tea" | "cups" => "OK",
+        "slow" if job == "gateway" => "DEADLINE_EXCEEDED",
+        "slow" => return None,
+        oos if oos.starts_with("oos-") => "FAILED_PRECONDITION",
+        other => panic!("no outcome known for {other}"),
+    };
+    let method = match job {
+        "gateway" => "POST /checkout",
+        "checkout" => "Checkout",
+        _ => "Reserve",
+    };
+    Some((method.to_owned(), code.to_owned()))
+}
+
+/// How many calls `job` answers by method and code for `skus` (the codes [`answered`]
+/// knows), every known (method, code) of the test present, at zero when `skus` has none.
+fn expected(job: &str, skus: &[String]) -> BTreeMap<(String, String), f64> {
+    let all = ["tea", "oos-0", "slow"];
+    let mut want: BTreeMap<_, f64> =
+        all.iter().filter_map(|sku| answered(job, sku)).map(|k| (k, 0.0)).collect();
+    for key in skus.iter().filter_map(|sku| answered(job, sku)) {
+        *want.get_mut(&key).unwrap() += 1.0;
+    }
+    want
+}
+
 const OK: usize = 20;
 const OUT_OF_STOCK: usize = 5;
 const SLOW: usize = 2;
@@ -279,7 +341,12 @@ async fn prometheus_scrapes_the_three_services() {
     let url = format!("http://{}/checkout", gateway.service);
     let mut sent = 0;
     let mut statuses = Vec::new();
-    let (mut scraped_at, mut round_sent, mut round_errors) = (Vec::new(), Vec::new(), Vec::new());
+    let mut sent_skus: Vec<String> = Vec::new();
+    let (mut round_sent, mut round_errors) = (Vec::new(), Vec::new());
+    // Per job, the time of a scrape holding each round's final values, and what the second
+    // round added by method and code.
+    let mut scraped: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    let mut second_round: BTreeMap<&str, BTreeMap<(String, String), f64>> = BTreeMap::new();
     for round in 0..2 {
         let mut skus = Vec::new();
         for i in (round..OK).step_by(2) {
@@ -296,6 +363,7 @@ async fn prometheus_scrapes_the_three_services() {
             statuses.push((sku.clone(), a.status, a.envelope.code.clone()));
         }
         sent += skus.len();
+        sent_skus.extend(skus.iter().cloned());
         let seen = sent as f64;
         prom.wait_for(
             r#"sum(http_server_requests_total{job="gateway"})"#,
@@ -303,26 +371,40 @@ async fn prometheus_scrapes_the_three_services() {
             |r| r.first().is_some_and(|s| value(s) == seen),
         )
         .await;
-        // The time of a scrape holding this round's final values: the rate below spans
-        // exactly the second round.
-        let q = r#"max(timestamp(http_server_requests_total{job="gateway"}))"#;
-        scraped_at.push(value(&prom.query(q).await[0]));
         let this_round = &statuses[sent - skus.len()..];
         round_errors.push(this_round.iter().filter(|s| s.2 != "OK").count());
         round_sent.push(this_round.len());
-        // Every service's counters of this round are scraped before the next round starts,
-        // so each series has a sample before and after the second round's increase (a rate).
-        for job in ["inventory", "checkout"] {
-            if round > 0 {
-                break;
+        // Every service's counters of this round are scraped at their final values before
+        // the next round starts, so each series has a sample before and after the second
+        // round's increase (a rate over exactly that round, below). A series first scraped
+        // at its final value would have no rate.
+        for job in JOBS {
+            let (metric, labels) = calls_metric(job);
+            let want = expected(job, &sent_skus);
+            let slow_sent = sent_skus.iter().filter(|s| *s == "slow").count() as f64;
+            let q = format!(r#"sum by ({labels}, code) ({metric}{{job="{job}"}})"#);
+            let r = prom
+                .wait_for(&q, Duration::from_secs(30), |r| {
+                    let got = by_method_and_code(r);
+                    want.iter().all(|(k, n)| got.get(k).copied().unwrap_or(0.0) == *n)
+                })
+                .await;
+            // The raw counters by method and code: exactly what was sent, and nothing else
+            // but the timing-dependent codes of the `slow` calls.
+            let got = by_method_and_code(&r);
+            let others: f64 =
+                got.iter().filter(|(k, _)| !want.contains_key(*k)).map(|(_, n)| n).sum();
+            assert!(
+                got.keys().all(|(m, _)| want.keys().any(|(w, _)| w == m)) && others <= slow_sent,
+                "{job} round {round}: {got:?}, want {want:?} and at most {slow_sent} others"
+            );
+            // The time of a scrape holding these final values (each job's targets are
+            // scraped at their own times).
+            let q = format!(r#"max(timestamp({metric}{{job="{job}"}}))"#);
+            scraped.entry(job).or_default().push(value(&prom.query(&q).await[0]));
+            if round == 1 {
+                second_round.insert(job, expected(job, &skus));
             }
-            let q = format!(r#"sum by (code) (grpc_server_handled_total{{job="{job}"}})"#);
-            prom.wait_for(&q, Duration::from_secs(30), |r| {
-                ["OK", "FAILED_PRECONDITION"]
-                    .iter()
-                    .all(|c| by_label(r, "code", c).is_some_and(|s| value(s) > 0.0))
-            })
-            .await;
         }
     }
     let total = sent;
@@ -355,21 +437,27 @@ async fn prometheus_scrapes_the_three_services() {
     assert_eq!(r[0]["metric"]["method"], "Reserve", "{r:?}");
     assert_eq!(value(by_label(&r, "code", "FAILED_PRECONDITION").unwrap()), OUT_OF_STOCK as f64);
 
-    // Per-method request rate by code: every (method, code) the services saw has a rate.
-    for job in ["inventory", "checkout"] {
-        let q = format!(
-            r#"sum by (method, code) (rate(grpc_server_handled_total{{job="{job}"}}[1m]))"#
-        );
-        let r = prom
-            .wait_for(&q, Duration::from_secs(30), |r| {
-                // The `slow` calls end as DEADLINE_EXCEEDED or CANCELLED depending on who
-                // notices the deadline first: only the codes sent in both rounds must rate.
-                ["OK", "FAILED_PRECONDITION"]
-                    .iter()
-                    .all(|c| by_label(r, "code", c).is_some_and(|s| value(s) > 0.0))
-            })
-            .await;
-        assert!(by_label(&r, "code", "OK").is_some(), "{job}: {r:?}");
+    // Per-method request rate by code, against what the second round sent. Evaluated at
+    // the job's scrape after the second round, over a window that starts 1 ms before its
+    // scrape after the first round, `rate` extrapolates each series by that 1 ms only (its
+    // first sample lies 1 ms after the window's start, its last at the end), so rate times
+    // the span between the two scrapes is exactly the series' increase over the round.
+    for job in JOBS {
+        let (metric, labels) = calls_metric(job);
+        let at = &scraped[job];
+        let window_ms = ((at[1] - at[0]) * 1000.0).round() as u64 + 1;
+        let span = (window_ms - 1) as f64 / 1000.0;
+        let q =
+            format!(r#"sum by ({labels}, code) (rate({metric}{{job="{job}"}}[{window_ms}ms]))"#);
+        let got = by_method_and_code(&prom.query_at(&q, at[1]).await);
+        for ((method, code), n) in &second_round[job] {
+            let rate = got.get(&(method.clone(), code.clone())).copied();
+            let rate = rate.unwrap_or_else(|| panic!("{job}: no rate of {method} {code}: {got:?}"));
+            assert!(
+                (rate * span - n).abs() < 1e-6,
+                "{job}: {method} {code} at {rate}/s over {span} s, sent {n} in the second round"
+            );
+        }
     }
 
     // The error ratio, from the counters (exact) and from rates. `rate` extrapolates each
@@ -383,6 +471,7 @@ async fn prometheus_scrapes_the_three_services() {
     let q = r#"sum(http_server_requests_total{job="gateway",code!="OK"}) / sum(http_server_requests_total{job="gateway"})"#;
     let r = prom.query(q).await;
     assert!((value(&r[0]) - errors).abs() < 1e-9, "error ratio {r:?}, sent {errors}");
+    let scraped_at = &scraped["gateway"];
     let window_ms = ((scraped_at[1] - scraped_at[0]) * 1000.0).round() as u64 + 1;
     let rate = |code: &str| {
         format!(r#"sum(rate(http_server_requests_total{{job="gateway"{code}}}[{window_ms}ms]))"#)

@@ -250,10 +250,48 @@ async fn services() -> bool {
     let a = post(&client, &gateway, &[("oos-kettle", 1)]).await;
     ok &= failure("failure", &a, 422, "FAILED_PRECONDITION", t.elapsed());
 
-    // Fail-fast: pricing fails at once; the 30 s inventory call of the other line is dropped.
+    // Fail-fast: the first failing line cancels the other, whose 30 s inventory call is
+    // dropped. The tour holds the failing line's price load (the cache's single flight: the
+    // line joins the load the tour started) until it has printed the live task tree, so the
+    // tree shows both lines of checkout's fail-fast group in flight, on every run.
+    let (started, load_started) = tokio::sync::oneshot::channel::<()>();
+    let (release, released) = tokio::sync::oneshot::channel::<()>();
+    let held = {
+        let pricing = stack.pricing.clone();
+        tokio::spawn(async move {
+            let hold = async move {
+                let _ = started.send(());
+                let _ = released.await;
+            };
+            pricing.price_after("unpriced-x", hold).await
+        })
+    };
+    let held_load = load_started.await.is_ok();
     let t = Instant::now();
-    let a = post(&client, &gateway, &[("slow", 1), ("unpriced-x", 1)]).await;
+    let (a, tree) =
+        tokio::join!(post(&client, &gateway, &[("slow", 1), ("unpriced-x", 1)]), async {
+            let tree = if held_load { live_tree(2).await } else { None };
+            // Only now may the line fail: NOT_FOUND, once the tree is taken.
+            let _ = release.send(());
+            tree
+        });
     ok &= failure("fail-fast", &a, 404, "NOT_FOUND", t.elapsed());
+    let held = held.await.ok().map(|r| r.map_err(|e| e.code()));
+    ok &= held_load && held == Some(Err(Code::NOT_FOUND));
+    match tree {
+        Some(tree) => {
+            println!(
+                "  live tasks while it was in flight (group::dump(), served at /debug/tasks):"
+            );
+            for line in tree.lines() {
+                println!("    {line}");
+            }
+        }
+        None => {
+            println!("  live tasks: checkout's two lines never showed in group::dump()");
+            ok = false;
+        }
+    }
     println!("  the other line's 30 s inventory call was cancelled, not waited for");
 
     // A panic three hops down: INTERNAL with a safe message; the secret stays in the log.
@@ -271,27 +309,12 @@ async fn services() -> bool {
         .expect("the gateway starts");
     let t = Instant::now();
     let short_url = short_gateway.url();
-    let (a, tree) =
-        tokio::join!(post(&client, &short_url, &[("slow", 1), ("tea", 1)]), live_tree());
+    let a = post(&client, &short_url, &[("slow", 1), ("tea", 1)]).await;
     ok &= failure("deadline", &a, 504, "DEADLINE_EXCEEDED", t.elapsed());
     println!(
         "  gateway deadline {} ms -> checkout -> inventory, each ended on time",
         edge.as_millis()
     );
-    match tree {
-        Some(tree) => {
-            println!(
-                "  live tasks while it was in flight (group::dump(), served at /debug/tasks):"
-            );
-            for line in tree.lines() {
-                println!("    {line}");
-            }
-        }
-        None => {
-            println!("  live tasks: checkout's group never showed in group::dump()");
-            ok = false;
-        }
-    }
 
     // No price: NOT_FOUND is not retryable, so the cache keeps the error (negative caching).
     let before = stack.pricing.stats();
@@ -388,17 +411,23 @@ fn metrics_scene(stack: &Stack) -> bool {
 static METRICS: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> =
     std::sync::OnceLock::new();
 
-/// The process's live task tree once checkout's line group is in flight with a line still
-/// running (the deadline scene's slow line), rendered by `group::dump()`. A bounded poll: the
-/// tree is a snapshot with nothing to wait on, and the scene's deadline is 300 ms.
-async fn live_tree() -> Option<String> {
-    for _ in 0..200 {
+/// The process's live task tree once checkout's line group is in flight with `lines` lines
+/// running, rendered by `group::dump()`. A bounded poll (up to about 2 s): nothing signals
+/// that another service's handler has built its group; the tree is a snapshot with nothing
+/// to wait on. The caller holds the lines' failure until this returns, so there is no
+/// deadline to race.
+async fn live_tree(lines: usize) -> Option<String> {
+    for _ in 0..2000 {
         let tree = result_runtime::group::dump();
-        let running = tree.groups.iter().any(|g| {
+        let in_flight = tree.groups.iter().any(|g| {
             g.name.as_deref() == Some("checkout.lines")
-                && g.tasks.iter().any(|t| t.state == result_runtime::group::TaskState::Running)
+                && g.tasks
+                    .iter()
+                    .filter(|t| t.state == result_runtime::group::TaskState::Running)
+                    .count()
+                    == lines
         });
-        if running {
+        if in_flight {
             return Some(tree.to_string());
         }
         tokio::time::sleep(Duration::from_millis(1)).await;

@@ -91,6 +91,29 @@ impl Pricing {
         })
     }
 
+    /// The unit price of `sku` as [`price`](Self::price) gives it, but when this call
+    /// starts the load (the price is neither cached nor loading), the load first awaits
+    /// `hold`: until it resolves, every ask for `sku` (checkout's lines included) joins that
+    /// one load and waits, the cache's single flight. How the tour keeps a checkout in
+    /// flight, deterministically, while it prints the live task tree. `hold` is not polled
+    /// when the call joins a load or finds the price cached.
+    ///
+    /// # Errors
+    /// `NOT_FOUND` for SKUs without a price (cached too).
+    pub async fn price_after(
+        &self,
+        sku: &str,
+        hold: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<u64> {
+        let key = sku.to_owned();
+        self.cache
+            .get_or_load(key.clone(), || async move {
+                hold.await;
+                price_cents(&key).await
+            })
+            .await
+    }
+
     /// The cache's counters: `loads` is how often [`price_cents`] ran, `hits` and
     /// `negative_hits` how often it did not need to.
     #[must_use]

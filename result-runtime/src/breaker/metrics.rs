@@ -98,3 +98,55 @@ impl Instruments {
 
 #[cfg(not(feature = "metrics"))]
 pub(crate) fn budget_exhausted(_: Option<&str>) {}
+
+#[cfg(all(test, feature = "metrics"))]
+mod tests {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+
+    use crate::breaker::RetryBudget;
+
+    /// Every recorded series as `name{label=value,...}` to its counter value.
+    fn counters(recorder: &DebuggingRecorder) -> Vec<(String, u64)> {
+        let mut got: Vec<_> = recorder
+            .snapshotter()
+            .snapshot()
+            .into_vec()
+            .into_iter()
+            .map(|(key, _, _, value)| {
+                let key = key.key();
+                let labels: Vec<_> =
+                    key.labels().map(|l| format!("{}={}", l.key(), l.value())).collect();
+                let DebugValue::Counter(n) = value else { panic!("budgets record counters") };
+                (format!("{}{{{}}}", key.name(), labels.join(",")), n)
+            })
+            .collect();
+        got.sort();
+        got
+    }
+
+    #[test]
+    fn a_named_budget_counts_each_refused_retry_and_an_unnamed_one_records_nothing() {
+        let recorder = DebuggingRecorder::new();
+        metrics::with_local_recorder(&recorder, || {
+            // No floor: only first attempts earn retries, two per retry at a ratio of 0.5.
+            let named = RetryBudget::builder().name("inventory").ratio(0.5).min_per_sec(0);
+            let budget = named.build().unwrap();
+            assert!(!budget.try_withdraw(), "nothing deposited yet");
+            budget.deposit();
+            budget.deposit();
+            assert!(budget.try_withdraw(), "two first attempts earn one retry");
+            assert!(!budget.try_withdraw());
+            assert!(!budget.try_withdraw());
+            assert_eq!(budget.exhausted(), 3);
+
+            let unnamed = RetryBudget::builder().ratio(0.5).min_per_sec(0).build().unwrap();
+            assert!(!unnamed.try_withdraw());
+            assert_eq!(unnamed.exhausted(), 1);
+        });
+        assert_eq!(
+            counters(&recorder),
+            [("retry_budget_exhausted_total{budget=inventory}".to_owned(), 3)],
+            "granted retries are not counted; the unnamed budget's refusal is not recorded"
+        );
+    }
+}

@@ -484,7 +484,10 @@ where
     /// Publishes a snapshot of [`stats`](Self::stats) through the `metrics` facade as
     /// absolute counters labelled `cache = name` (feature `metrics`): `cache_hits_total`,
     /// `cache_misses_total`, `cache_negative_hits_total`, `cache_loads_total`,
-    /// `cache_load_errors_total`, `cache_evictions_total`, `cache_expirations_total`.
+    /// `cache_load_errors_total`, `cache_evictions_total`, `cache_expirations_total`, and,
+    /// for a cache with a Redis tier (feature `redis`), `cache_lease_waits_total`: the times
+    /// this replica waited for another replica's lease on a key instead of loading it
+    /// (`RemoteStats::waits`: one per load that waited, however long).
     ///
     /// Call it where metrics are collected (before each scrape, say): reads and loads never
     /// touch the facade, so the hot path keeps its striped counters and pays nothing.
@@ -502,6 +505,10 @@ where
             ("cache_expirations_total", s.expirations),
         ] {
             metrics::counter!(metric, "cache" => name).absolute(value);
+        }
+        #[cfg(feature = "redis")]
+        if let Some(remote) = self.remote_stats() {
+            metrics::counter!("cache_lease_waits_total", "cache" => name).absolute(remote.waits);
         }
     }
 }

@@ -63,6 +63,10 @@
 //! | `group_tasks_spawned_total` | counter | `group` (name, or `anonymous`) | [`Group`](crate::group::Group) spawns |
 //! | `group_tasks_finished_total` | counter | `group`, `outcome` = `ok` / `failed` / `cancelled` / `panicked` / `deadline_exceeded` | a group task's end (aborted tasks never finish) |
 //! | `cache_hits_total`, `cache_misses_total`, `cache_negative_hits_total`, `cache_loads_total`, `cache_load_errors_total`, `cache_evictions_total`, `cache_expirations_total` | counter | `cache` | `ResultCache::record_metrics`, a snapshot of its striped counters (call it before a scrape) |
+//! | `cache_lease_waits_total` | counter: loads that waited for another replica's lease on their key instead of loading it | `cache` | the same, for a cache with a Redis tier (feature `redis`) |
+//! | `result_channel_depth` | gauge: items sent, not received yet | `channel` | named [`ResultChannel`](crate::channel::ResultChannel)s |
+//! | `result_channel_sent_total` | counter | `channel`, `outcome` = `ok` / `err` | named channels, per item accepted |
+//! | `result_channel_closed_with_error_total` | counter | `channel` | named fail-fast channels closed by their first `Err` |
 //! | `breaker_state` | gauge: 0 closed, 1 open, 2 half-open | `breaker` | named [`CircuitBreaker`](crate::breaker::CircuitBreaker)s |
 //! | `breaker_calls_total` | counter | `breaker`, `outcome` = `success` / `failure` / `ignored` | named breakers |
 //! | `breaker_slow_calls_total`, `breaker_rejections_total` | counter | `breaker` | named breakers |
@@ -71,7 +75,7 @@
 //! | `pool_returns_total` | counter | `pool`, `outcome` = `kept` / `dropped` | the same |
 //! | `pool_idle` | gauge | `pool` | the same: objects pooled now |
 //!
-//! Group, breaker, cache and pool metrics need the `metrics` feature (on with `tower`).
+//! Group, cache, channel, breaker and pool metrics need the `metrics` feature (on with `tower`).
 //!
 //! Features: `tower` (the client layer and shared parts), `grpc` (tonic), `http` (axum); the
 //! module is empty without them. With `otel` too, each call's span is linked (through
