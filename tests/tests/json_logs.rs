@@ -55,8 +55,9 @@ async fn every_line_of_a_request_carries_its_trace_id() {
         let sent = TraceContext::new_root();
         let _ =
             post_json::<Receipt>(&client, &url, &basket, Some(&sent.to_string())).await.unwrap();
-        // The server layers log at the end of each call; give the last one a moment to land.
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        // No wait: every server layer writes its end-of-call line before it answers (the
+        // HTTP layer before the response, the gRPC one before the trailers), so each hop's
+        // line is written before its caller can go on, and the gateway's before the reply.
         let text = buffer.take();
         let lines: Vec<Value> = text
             .lines()
