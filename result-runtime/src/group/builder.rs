@@ -293,6 +293,7 @@ impl<T> GroupBuilder<T> {
             spawns: super::sync::Mutex::new(super::task::Spawns::default()),
             #[cfg(not(loom))]
             parent_task: super::task::current_task(),
+            watch: super::watch::Watch::default(),
         };
         Ok(Group::from_shared(shared))
     }

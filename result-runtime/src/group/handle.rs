@@ -40,6 +40,11 @@ impl Slots {
         &self.slots[index % CHUNK]
     }
 
+    /// Every slot of the chunk, taken or not.
+    pub(super) fn slots(&self) -> impl Iterator<Item = &Slot> {
+        self.slots.iter()
+    }
+
     /// The slots with their task's index, in spawn order (those not taken yet are not
     /// [`taken`](Slot::taken)).
     #[cfg(not(loom))]
@@ -93,6 +98,9 @@ struct State {
     /// The task's error once it ended with one (with `done` raised, `None` is `Ok(())`).
     error: Option<TaskError>,
     extra: Option<Box<Extra>>,
+    /// The task's waker while it is pending, for the group's cancellation sweep
+    /// ([`Watch`](super::watch)).
+    parked: Option<Waker>,
 }
 
 /// What only some tasks have, out of the slot: allocated at spawn for a named or traced
@@ -163,6 +171,22 @@ impl Slot {
             return None;
         }
         lock(&self.state).extra.as_ref()?.trace.clone()
+    }
+
+    /// Leaves the pending task's waker for the group's cancellation sweep (replacing an
+    /// older one unless it would wake the same task). The caller reads the group's context
+    /// after this: see [`watch`](super::watch) for why no wake-up is lost.
+    pub(super) fn park(&self, waker: &Waker) {
+        let mut state = lock(&self.state);
+        match &mut state.parked {
+            Some(parked) if parked.will_wake(waker) => {}
+            parked => *parked = Some(waker.clone()),
+        }
+    }
+
+    /// Takes the parked waker: to wake it (the sweep), or to drop it once the task ended.
+    pub(super) fn unpark(&self) -> Option<Waker> {
+        lock(&self.state).parked.take()
     }
 
     /// Counts the handle `spawn` is about to return, before the task can end.

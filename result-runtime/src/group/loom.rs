@@ -1,7 +1,7 @@
 //! loom models of the group's own synchronisation: the handle slot (every awaiting clone is
 //! woken, a handle that gives up leaves no waker behind), the first-failure store (one
-//! winner, stored before the context is cancelled) and the task set's joiner (no outcome
-//! missed by a poller going to sleep).
+//! winner, stored before the context is cancelled), the task set's joiner (no outcome
+//! missed by a poller going to sleep) and the cancellation sweep (no parked task missed).
 //!
 //! Run: `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 CARGO_TARGET_DIR=target/loom
 //! cargo test -p result-runtime --lib --release loom`
@@ -23,6 +23,37 @@ use crate::error::{ErrorKind, TaskError};
 
 fn failure(message: &'static str) -> TaskError {
     TaskError::new(Code::UNAVAILABLE, message)
+}
+
+/// A task parks its waker in its slot and then reads the context's flag, while the context
+/// raises its flag and then sweeps the slot (`watch.rs`): the task is woken or sees the
+/// flag, in every interleaving. Read the flag before parking, and loom finds the one where
+/// the sweep ran between the two: the task sleeps forever (a deadlock).
+#[test]
+fn loom_sweep_never_misses_a_parked_task() {
+    use super::sync::{AtomicBool, Ordering};
+    loom::model(|| {
+        let slots = Arc::new(Slots::new(0));
+        let cancelled = Arc::new(AtomicBool::new(false));
+        let task = {
+            let (slots, cancelled) = (slots.clone(), cancelled.clone());
+            thread::spawn(move || {
+                loom::future::block_on(std::future::poll_fn(|cx| {
+                    slots.slot(0).park(cx.waker());
+                    if cancelled.load(Ordering::Acquire) {
+                        std::task::Poll::Ready(())
+                    } else {
+                        std::task::Poll::Pending
+                    }
+                }));
+            })
+        };
+        cancelled.store(true, Ordering::Release);
+        if let Some(waker) = slots.slot(0).unpark() {
+            waker.wake();
+        }
+        task.join().unwrap();
+    });
 }
 
 /// Two clones awaited on two threads while the task ends on a third: both are woken, with
@@ -134,6 +165,7 @@ fn loom_a_cancelled_sibling_never_wins_the_failure() {
             name: None,
             created: tokio::time::Instant::now(),
             spawns: super::sync::Mutex::new(super::task::Spawns::default()),
+            watch: super::watch::Watch::default(),
         });
         let failing: Vec<_> = ["a", "b"]
             .into_iter()

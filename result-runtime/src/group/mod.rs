@@ -98,6 +98,7 @@ mod set;
 mod stream;
 mod sync;
 mod task;
+mod watch;
 
 use std::borrow::Cow;
 use std::fmt;

@@ -14,6 +14,7 @@ use super::failure::FirstFailure;
 use super::handle::{Slot, Slots, TaskHandle, CHUNK};
 use super::set::{Core, TaskSet};
 use super::sync;
+use super::watch::Watch;
 use crate::context::Context;
 use crate::error::{Result, TaskError};
 use crate::trace::{TraceContext, TraceId};
@@ -50,6 +51,8 @@ pub(super) struct Shared {
     /// in the dump's tree.
     #[cfg(not(loom))]
     pub(super) parent_task: Option<TaskRef>,
+    /// The one wait on `ctx` that wakes the pending tasks when it ends.
+    pub(super) watch: Watch,
 }
 
 /// A supervisor group's failure handler.
@@ -64,6 +67,18 @@ impl Shared {
             return;
         }
         self.fail_own(error);
+    }
+
+    /// Wakes every parked task (the group's context ended; see [`Watch`]). The wakers are
+    /// taken under the locks and woken outside them.
+    pub(super) fn sweep(&self) {
+        let chunks = sync::lock(&self.spawns).chunks();
+        let wakers: Vec<_> =
+            chunks.iter().flat_map(|chunk| chunk.slots().filter_map(Slot::unpark)).collect();
+        drop(chunks);
+        for waker in wakers {
+            waker.wake();
+        }
     }
 
     /// Whether a task's failure fails the group (neither collect-all nor supervisor mode).
@@ -133,6 +148,9 @@ pub(super) struct Spawns {
     /// pruning (amortised O(1) per chunk, bounded by twice the live chunks).
     #[cfg(not(loom))]
     pub(super) live: Vec<std::sync::Weak<Slots>>,
+    /// Under loom, strong references (loom's `Arc` has no `Weak`), for the sweep alone.
+    #[cfg(loom)]
+    live: Vec<sync::Arc<Slots>>,
     /// The tokio handles of the tasks on a multi-thread runtime, dropped by the group (its
     /// `Drop`), so that a finished task's memory is freed by the thread that allocated it,
     /// as `JoinSet`'s `join_next` does: freed by the worker that ran the task, each task
@@ -169,6 +187,8 @@ impl Spawns {
             let chunk = sync::Arc::new(Slots::new(self.next - self.next % CHUNK));
             #[cfg(not(loom))]
             self.track(&chunk);
+            #[cfg(loom)]
+            self.live.push(chunk.clone());
             self.chunk = Some(chunk);
         }
         let chunk = self.chunk.as_ref().expect("made above");
@@ -181,6 +201,14 @@ impl Spawns {
             chunk.clone()
         };
         (task, handle)
+    }
+
+    /// The chunks whose tasks may still run, for the cancellation sweep.
+    fn chunks(&self) -> Vec<sync::Arc<Slots>> {
+        #[cfg(not(loom))]
+        return self.live.iter().filter_map(std::sync::Weak::upgrade).collect();
+        #[cfg(loom)]
+        return self.live.clone();
     }
 
     #[cfg(not(loom))]
@@ -367,7 +395,7 @@ where
         scope: Some(TaskScope { shared: shared.clone(), index, slots }),
         core: Some(set.core().clone()),
         started: false,
-        wait: None,
+        parked: false,
     };
     // Under `otel` the task's spans must hang under the spawner's, or each `#[traced]` task
     // would start a trace of its own in the backend; without it, spans stay as they were.
@@ -401,8 +429,6 @@ enum Limit {
     Held(#[allow(dead_code, reason = "held for its drop")] OwnedSemaphorePermit),
 }
 
-type Wait = Pin<Box<dyn Future<Output = ()> + Send>>;
-
 pin_project_lite::pin_project! {
     /// A group task: the user's future with everything the group adds, in one future.
     ///
@@ -428,10 +454,9 @@ pin_project_lite::pin_project! {
         // `Some` until delivered.
         core: Option<Arc<Core<T>>>,
         started: bool,
-        // The wait for `ctx` to end, made only when the future first returns Pending. `ctx`
-        // is read from the group rather than kept here: a clone per task would bounce the
-        // context's reference count between the spawning thread and the workers.
-        wait: Option<Wait>,
+        // The task's waker is parked in its slot (it returned Pending): dropped from there
+        // once the task ends.
+        parked: bool,
     }
 
     impl<F, T> PinnedDrop for GroupTask<F, T> {
@@ -443,6 +468,9 @@ pin_project_lite::pin_project! {
                 this.fut.set(None);
             }
             if let Some(scope) = this.scope.take() {
+                if *this.parked {
+                    drop(scope.slot().unpark());
+                }
                 core.deliver(Done { index: scope.index, result: Err(scope.torn_down()), stopped: true });
             }
         }
@@ -520,19 +548,19 @@ where
                 }
             }
             let Some(scope) = this.scope.as_ref() else { return Poll::Ready(()) };
-            let wait = this.wait.get_or_insert_with(|| {
-                let ctx = scope.shared.ctx.clone();
-                Box::pin(async move { ctx.cancelled().await })
-            });
-            if wait.as_mut().poll(cx).is_pending() {
-                return Poll::Pending;
-            }
-            let e = scope.shared.ctx.error().unwrap_or_else(|| TaskError::cancelled(None));
+            // Park, then look: the order no cancellation can slip between (see `watch`).
+            scope.slot().park(cx.waker());
+            *this.parked = true;
+            scope.shared.watch.arm(&scope.shared);
+            let Some(e) = scope.shared.ctx.error() else { return Poll::Pending };
             let e = Self::stop(this.fut.as_mut(), this.limit, this.scope).unwrap_or(e);
             (Err(e), true)
         };
-        *this.wait = None;
         let Some(scope) = this.scope.take() else { return Poll::Ready(()) };
+        if *this.parked {
+            // Its own waker: dropped, not woken.
+            drop(scope.slot().unpark());
+        }
         let settled = settle(scope, result, stopped);
         if let Some(core) = this.core.take() {
             core.deliver(settled);
