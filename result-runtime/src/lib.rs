@@ -73,6 +73,8 @@
 mod code;
 mod config;
 mod error;
+#[cfg(all(test, feature = "metrics"))]
+mod recorded;
 mod spawn;
 mod sync;
 mod task;

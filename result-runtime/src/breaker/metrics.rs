@@ -101,28 +101,10 @@ pub(crate) fn budget_exhausted(_: Option<&str>) {}
 
 #[cfg(all(test, feature = "metrics"))]
 mod tests {
-    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+    use metrics_util::debugging::DebuggingRecorder;
 
     use crate::breaker::RetryBudget;
-
-    /// Every recorded series as `name{label=value,...}` to its counter value.
-    fn counters(recorder: &DebuggingRecorder) -> Vec<(String, u64)> {
-        let mut got: Vec<_> = recorder
-            .snapshotter()
-            .snapshot()
-            .into_vec()
-            .into_iter()
-            .map(|(key, _, _, value)| {
-                let key = key.key();
-                let labels: Vec<_> =
-                    key.labels().map(|l| format!("{}={}", l.key(), l.value())).collect();
-                let DebugValue::Counter(n) = value else { panic!("budgets record counters") };
-                (format!("{}{{{}}}", key.name(), labels.join(",")), n)
-            })
-            .collect();
-        got.sort();
-        got
-    }
+    use crate::recorded::series;
 
     #[test]
     fn a_named_budget_counts_each_refused_retry_and_an_unnamed_one_records_nothing() {
@@ -144,7 +126,7 @@ mod tests {
             assert_eq!(unnamed.exhausted(), 1);
         });
         assert_eq!(
-            counters(&recorder),
+            series(&recorder.snapshotter()).into_iter().collect::<Vec<_>>(),
             [("retry_budget_exhausted_total{budget=inventory}".to_owned(), 3)],
             "granted retries are not counted; the unnamed budget's refusal is not recorded"
         );

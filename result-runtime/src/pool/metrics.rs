@@ -36,31 +36,10 @@ pub(super) fn record(name: &str, stats: &PoolStats, idle: u64) {
 mod tests {
     use std::collections::BTreeMap;
 
-    use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
+    use metrics_util::debugging::DebuggingRecorder;
 
     use crate::pool::{Pool, Pooled, Reset};
-
-    /// Every recorded series as `name{label=value,...}` to its value (gauges as integers).
-    fn series(snapshotter: &Snapshotter) -> BTreeMap<String, u64> {
-        snapshotter
-            .snapshot()
-            .into_vec()
-            .into_iter()
-            .map(|(key, _, _, value)| {
-                let key = key.key();
-                let mut labels: Vec<_> =
-                    key.labels().map(|l| format!("{}={}", l.key(), l.value())).collect();
-                labels.sort();
-                let value = match value {
-                    DebugValue::Counter(n) => n,
-                    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-                    DebugValue::Gauge(g) => g.into_inner() as u64,
-                    DebugValue::Histogram(_) => panic!("pools record no histogram"),
-                };
-                (format!("{}{{{}}}", key.name(), labels.join(",")), value)
-            })
-            .collect()
-    }
+    use crate::recorded::series;
 
     fn recorded(f: impl FnOnce()) -> BTreeMap<String, u64> {
         let recorder = DebuggingRecorder::new();
