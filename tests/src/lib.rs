@@ -3,7 +3,8 @@
 //! [`Logs`] records every `tracing` event of the thread it is installed on (what a
 //! current-thread runtime's servers log, tasks included), and [`counters`] reads a
 //! `metrics-util` debugging recorder's counters, so a test can assert on what a real server
-//! logged and counted.
+//! logged and counted. [`bounded`] caps a test's wait, and [`grpc_frame`] and
+//! [`grpc_answer`] speak unary gRPC by hand, for tests whose requests no client would send.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -125,4 +126,46 @@ pub fn counters(snapshotter: &metrics_util::debugging::Snapshotter) -> BTreeMap<
         }
     }
     out
+}
+
+/// Runs `fut`, failing the test if it takes over two minutes: a test that hangs says so.
+///
+/// # Panics
+/// When `fut` has not finished in time.
+pub async fn bounded<F: std::future::Future>(fut: F) -> F::Output {
+    tokio::time::timeout(std::time::Duration::from_secs(120), fut).await.expect("the test hung")
+}
+
+/// One unary gRPC message as it goes on the wire: the 5-byte header (uncompressed, length)
+/// and the protobuf bytes.
+///
+/// # Panics
+/// For a message over 4 GiB.
+#[must_use]
+pub fn grpc_frame(message: &impl prost::Message) -> Vec<u8> {
+    let payload = message.encode_to_vec();
+    let mut frame = vec![0_u8];
+    frame.extend_from_slice(&u32::try_from(payload.len()).expect("under 4 GiB").to_be_bytes());
+    frame.extend_from_slice(&payload);
+    frame
+}
+
+/// A gRPC answer's headers with its trailers folded in: where the status is, whether the
+/// answer was trailers-only or came with a message.
+///
+/// # Panics
+/// When the body fails to arrive.
+pub async fn grpc_answer<B>(response: http::Response<B>) -> http::HeaderMap
+where
+    B: http_body::Body,
+    B::Error: std::fmt::Debug,
+{
+    use http_body_util::BodyExt as _;
+    let (parts, body) = response.into_parts();
+    let collected = body.collect().await.expect("the answer's body");
+    let mut headers = parts.headers;
+    if let Some(trailers) = collected.trailers() {
+        headers.extend(trailers.clone());
+    }
+    headers
 }

@@ -16,6 +16,7 @@ use result_runtime_examples::{
     channel, http_client, post_json, Answer, Basket, BasketItem, HttpClient, InventoryGuard,
     Receipt, Stack, TracedChannel, SECRET,
 };
+use result_runtime_tests::{bounded, grpc_answer, grpc_frame};
 
 const GATEWAY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -27,11 +28,6 @@ async fn stack_without_breaking() -> Stack {
         CircuitBreaker::builder().name("inventory").classify(|_| Verdict::Success).build().unwrap();
     let guard = InventoryGuard::new(breaker, RetryBudget::builder().build().unwrap());
     Stack::start_guarded(GATEWAY_TIMEOUT, guard, channel).await.unwrap()
-}
-
-/// Guards against a hang; never a timing assertion.
-async fn bounded<F: std::future::Future>(fut: F) -> F::Output {
-    tokio::time::timeout(Duration::from_secs(120), fut).await.expect("the test hung")
 }
 
 fn basket(items: &[(&str, u32)]) -> Basket {
@@ -218,12 +214,8 @@ async fn raw_unary(
     timeout: &str,
     trace: &TraceContext,
 ) -> http::HeaderMap {
-    use http_body_util::BodyExt;
     use tower::ServiceExt;
-    let payload = message.encode_to_vec();
-    let mut frame = vec![0_u8];
-    frame.extend_from_slice(&u32::try_from(payload.len()).unwrap().to_be_bytes());
-    frame.extend_from_slice(&payload);
+    let frame = grpc_frame(message);
     let request = http::Request::post(url)
         .header("content-type", "application/grpc")
         .header("te", "trailers")
@@ -231,14 +223,7 @@ async fn raw_unary(
         .header(TRACEPARENT, trace.to_string())
         .body(http_body_util::Full::new(bytes::Bytes::from(frame)))
         .unwrap();
-    let response = client.clone().oneshot(request).await.unwrap();
-    let (parts, body) = response.into_parts();
-    let collected = body.collect().await.unwrap();
-    let mut headers = parts.headers;
-    if let Some(trailers) = collected.trailers() {
-        headers.extend(trailers.clone());
-    }
-    headers
+    grpc_answer(client.clone().oneshot(request).await.unwrap()).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

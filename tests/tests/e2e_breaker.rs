@@ -20,15 +20,11 @@ use result_runtime_examples::{
     http_client, post_json, serve_inventory, Answer, Basket, BasketItem, HttpClient,
     InventoryGuard, Receipt, Stack, TracedChannel,
 };
+use result_runtime_tests::bounded;
 use tokio::time::Instant;
 use tonic::transport::Endpoint;
 
 const OPEN_FOR: Duration = Duration::from_millis(500);
-
-/// Guards against a hang; never a timing assertion.
-async fn bounded<F: std::future::Future>(fut: F) -> F::Output {
-    tokio::time::timeout(Duration::from_secs(60), fut).await.expect("the test hung")
-}
 
 /// A lazily connected channel whose connector counts every connection attempt.
 fn counting_channel(url: &str, attempts: Arc<AtomicUsize>) -> Result<TracedChannel> {

@@ -9,12 +9,10 @@
 //! installed on the test's thread see everything the servers' tasks log and count.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
 use metrics_util::debugging::DebuggingRecorder;
-use prost::Message;
 use result_runtime::middleware::grpc::StatusExt;
 use result_runtime::middleware::{GRPC_SERVER_CALLS, HTTP_SERVER_REQUESTS};
 use result_runtime::Code;
@@ -24,16 +22,11 @@ use result_runtime_examples::pb::inventory::inventory_server::{
 };
 use result_runtime_examples::pb::inventory::{ReserveReply, ReserveRequest};
 use result_runtime_examples::{channel, serve_gateway, serve_inventory, Inventory};
-use result_runtime_tests::{counters, Logs};
+use result_runtime_tests::{bounded, counters, grpc_answer, grpc_frame, Logs};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tracing::Level;
-
-/// Guards against a hang; never a timing assertion.
-async fn bounded<F: std::future::Future>(fut: F) -> F::Output {
-    tokio::time::timeout(Duration::from_secs(120), fut).await.expect("the test hung")
-}
 
 fn any() -> SocketAddr {
     ([127, 0, 0, 1], 0).into()
@@ -376,7 +369,6 @@ async fn an_http_request_dropped_mid_handler_is_logged_once_and_counted_cancelle
 /// with this `grpc-timeout` value exactly: the answer's head (a trailers-only answer has the
 /// status there).
 async fn reserve_with_timeout(addr: SocketAddr, sku: &str, timeout: &str) -> http::HeaderMap {
-    use http_body_util::BodyExt;
     use hyper_util::rt::{TokioExecutor, TokioIo};
     let tcp = TcpStream::connect(addr).await.unwrap();
     let (mut send, conn) =
@@ -384,25 +376,15 @@ async fn reserve_with_timeout(addr: SocketAddr, sku: &str, timeout: &str) -> htt
             .await
             .unwrap();
     tokio::spawn(conn);
-    let message = ReserveRequest { sku: sku.to_owned(), qty: 1 }.encode_to_vec();
-    let mut body = vec![0];
-    body.extend(u32::try_from(message.len()).unwrap().to_be_bytes());
-    body.extend(message);
+    let body = grpc_frame(&ReserveRequest { sku: sku.to_owned(), qty: 1 });
     let request = http::Request::post(format!("http://{addr}/inventory.Inventory/Reserve"))
         .header(http::header::CONTENT_TYPE, "application/grpc")
         .header(http::header::TE, "trailers")
         .header("grpc-timeout", timeout)
         .body(Full::new(Bytes::from(body)))
         .unwrap();
-    let response = send.send_request(request).await.unwrap();
-    let (parts, body) = response.into_parts();
     // The status of an answer with a message comes in the trailers.
-    let collected = body.collect().await.unwrap();
-    let mut headers = parts.headers;
-    if let Some(trailers) = collected.trailers() {
-        headers.extend(trailers.clone());
-    }
-    headers
+    grpc_answer(send.send_request(request).await.unwrap()).await
 }
 
 #[tokio::test]

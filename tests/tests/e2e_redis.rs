@@ -7,7 +7,6 @@
 mod redis_support;
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use futures::future::join_all;
 use redis_support::RedisServer;
@@ -19,11 +18,7 @@ use result_runtime_examples::{
     channel, price_cents, serve_inventory, spawn_checkout_with, Inventory, Pricing, Running,
     TracedChannel,
 };
-
-/// Guards against a hang; never a timing assertion.
-async fn bounded<F: std::future::Future>(fut: F) -> F::Output {
-    tokio::time::timeout(Duration::from_secs(120), fut).await.expect("the test hung")
-}
+use result_runtime_tests::bounded;
 
 /// Inventory, and two checkout replicas sharing the Redis nodes.
 struct Fleet {

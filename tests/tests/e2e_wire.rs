@@ -28,7 +28,7 @@ use result_runtime_examples::{
     Basket, BasketItem, Checkout, HttpClient, Inventory, Receipt, Stack, STORAGE_FULL,
     STORAGE_FULL_RETRY,
 };
-use result_runtime_tests::{counters, Logs};
+use result_runtime_tests::{bounded, counters, Logs};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -36,11 +36,6 @@ use tokio::task::JoinSet;
 use tracing::Level;
 
 const GATEWAY_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Guards against a hang; never a timing assertion.
-async fn bounded<F: std::future::Future>(fut: F) -> F::Output {
-    tokio::time::timeout(Duration::from_secs(120), fut).await.expect("the test hung")
-}
 
 fn basket(items: &[(&str, u32)]) -> Basket {
     Basket {

@@ -19,6 +19,7 @@ use result_runtime_examples::pb::inventory::inventory_server::{
 };
 use result_runtime_examples::pb::inventory::{ReserveReply, ReserveRequest};
 use result_runtime_examples::{serve_inventory, Inventory, STORAGE_FULL_RETRY};
+use result_runtime_tests::bounded;
 use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::process::Command;
@@ -26,11 +27,6 @@ use tokio::sync::oneshot;
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/python/grpc_status_client.py");
 const RESERVE: &str = "/inventory.Inventory/Reserve";
-
-/// Guards against a hang; never a timing assertion.
-async fn bounded<F: std::future::Future>(fut: F) -> F::Output {
-    tokio::time::timeout(Duration::from_secs(120), fut).await.expect("the test hung")
-}
 
 /// Whether `python3` can import grpcio and grpcio-status (after printing the skip line when
 /// it cannot).
