@@ -20,10 +20,10 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Weak};
 use std::task::{Context as TaskCx, Wake, Waker};
 
+use super::sync::{lock, AtomicBool, Mutex, Ordering};
 use super::task::Shared;
 
 type Wait = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -46,7 +46,7 @@ impl Watch {
         if self.armed.load(Ordering::Acquire) {
             return;
         }
-        let mut wait = self.wait.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut wait = lock(&self.wait);
         if self.armed.load(Ordering::Relaxed) {
             return;
         }
