@@ -1,6 +1,7 @@
 //! `service`: one loopback unary gRPC call to inventory (carrying traceparent, tracestate and
 //! baggage), served with the runtime's `ResultLayer` against the same service without it
-//! (goal: <= 1.05x); the same call from a client behind a closed
+//! (goal: <= 1.05x; both serve [`Inventory::without_echo`], whose handler does the same work
+//! on either side); the same call from a client behind a closed
 //! [`BreakerLayer`](result_runtime::breaker::BreakerLayer) against a client without it
 //! (goal: <= 1.02x); the error path, a failing loopback call answered with classification
 //! details in the status against the same failure answered with a plain status (goal:
@@ -30,8 +31,8 @@ use result_runtime_examples::observe::{prometheus_recorder, Otlp};
 use result_runtime_examples::pb::inventory::inventory_client::InventoryClient;
 use result_runtime_examples::pb::inventory::ReserveRequest;
 use result_runtime_examples::{
-    http_client, post_json, spawn_inventory, spawn_inventory_with_plain_errors,
-    spawn_inventory_without_layer, Basket, BasketItem, HttpClient, Receipt, Stack,
+    http_client, post_json, serve_inventory, serve_inventory_without_layer,
+    spawn_inventory_with_plain_errors, Basket, BasketItem, HttpClient, Inventory, Receipt, Stack,
 };
 use tonic::transport::{Channel, Endpoint};
 
@@ -366,8 +367,12 @@ fn main() {
     let any: SocketAddr = ([127, 0, 0, 1], 0).into();
     let (with_server, without_server, plain_server, with, without, without_channel, plain) = rt
         .block_on(async {
-            let a = spawn_inventory(any).await.expect("bind");
-            let b = spawn_inventory_without_layer(any).await.expect("bind");
+            // The same handler on both sides, one that echoes nothing: with the layer it
+            // would copy the carried trace context into a bigger reply, which is the
+            // example's work, not the layer's.
+            let a = serve_inventory(any, Inventory::without_echo()).await.expect("bind");
+            let b =
+                serve_inventory_without_layer(any, Inventory::without_echo()).await.expect("bind");
             let c = spawn_inventory_with_plain_errors(any).await.expect("bind");
             let connect = |url: String| async move {
                 Endpoint::from_shared(url).unwrap().connect().await.expect("connect")

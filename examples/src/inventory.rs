@@ -27,9 +27,20 @@ pub const STORAGE_FULL_RETRY: Duration = Duration::from_millis(20);
 /// It counts the calls it gets for the special SKUs (`flaky-*`, `oos-*`, `code-*`): that
 /// is how a `flaky-*` SKU fails only the first time, and how a test sees how often checkout
 /// retried. Clones share the counts.
-#[derive(Clone, Debug, Default)]
+///
+/// Its replies echo what reached the handler (the trace id, the deadline, `tracestate` and
+/// `baggage`), so that tests see what crossed each hop; [`without_echo`](Self::without_echo)
+/// leaves them empty.
+#[derive(Clone, Debug)]
 pub struct Inventory {
     calls: Arc<Mutex<HashMap<String, u32>>>,
+    echo: bool,
+}
+
+impl Default for Inventory {
+    fn default() -> Self {
+        Self { calls: Arc::default(), echo: true }
+    }
 }
 
 #[tonic::async_trait]
@@ -49,6 +60,15 @@ impl Inventory {
         Self::default()
     }
 
+    /// An inventory whose replies leave `trace_id`, `deadline_ms`, `tracestate` and
+    /// `baggage` empty: its handler does the same work whether or not a layer gave it a
+    /// trace context and a deadline. The `service` bench serves it on both sides, so that
+    /// "with the layer" differs from "without" by the layer alone, not by a bigger reply.
+    #[must_use]
+    pub fn without_echo() -> Self {
+        Self { echo: false, ..Self::default() }
+    }
+
     /// Reserves stock for one line; the special SKUs of the crate docs fail on purpose.
     ///
     /// A panic in here (the `panic` SKU) becomes an `INTERNAL` error named
@@ -61,7 +81,7 @@ impl Inventory {
     /// `code-<NAME>` SKU, the custom [`STORAGE_FULL`] (with a retry delay) for a `full-*`
     /// SKU.
     #[fallible_task(name = "inventory.reserve")]
-    #[traced(name = "inventory.reserve", skip(self))]
+    #[traced(name = "inventory.reserve", skip(self, request), fields(sku = request.sku.as_str(), qty = request.qty))]
     pub async fn reserve_stock(&self, request: ReserveRequest) -> Result<ReserveReply> {
         let ReserveRequest { sku, qty } = request;
         if qty == 0 {
@@ -88,6 +108,9 @@ impl Inventory {
         }
         if sku.starts_with("flaky-") && calls == 1 {
             return Err(TaskError::new(Code::UNAVAILABLE, format!("{sku}: stock service busy")));
+        }
+        if !self.echo {
+            return Ok(ReserveReply { sku, reserved: qty, ..ReserveReply::default() });
         }
         let deadline_ms = Context::current()
             .and_then(|c| c.remaining())
@@ -158,16 +181,20 @@ pub async fn serve_inventory(addr: SocketAddr, inventory: Inventory) -> std::io:
     }))
 }
 
-/// Starts inventory without the runtime's layer: the baseline of the `service` bench.
+/// Starts `inventory` on `addr` without the runtime's layer: the baseline of the `service`
+/// bench.
 ///
 /// # Errors
 /// When the address cannot be bound.
-pub async fn spawn_inventory_without_layer(addr: SocketAddr) -> std::io::Result<Running> {
+pub async fn serve_inventory_without_layer(
+    addr: SocketAddr,
+    inventory: Inventory,
+) -> std::io::Result<Running> {
     let (listener, addr) = bind(addr).await?;
     Ok(running(addr, |stop| {
         tokio::spawn(async move {
             let r = crate::common::grpc_server()
-                .add_service(InventoryServer::new(Inventory::new()))
+                .add_service(InventoryServer::new(inventory))
                 .serve_with_incoming_shutdown(incoming(listener), async {
                     let _ = stop.await;
                 })

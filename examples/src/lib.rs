@@ -61,7 +61,7 @@ pub use gateway::{
     Answer, Basket, BasketItem, HttpClient, Receipt, ReceiptLine, MAX_BASKET_LINES, MAX_BODY_BYTES,
 };
 pub use inventory::{
-    serve_inventory, spawn_inventory, spawn_inventory_with_plain_errors,
-    spawn_inventory_without_layer, Inventory, STORAGE_FULL, STORAGE_FULL_RETRY,
+    serve_inventory, serve_inventory_without_layer, spawn_inventory,
+    spawn_inventory_with_plain_errors, Inventory, STORAGE_FULL, STORAGE_FULL_RETRY,
 };
 pub use stack::Stack;

@@ -201,7 +201,7 @@ impl Checkout {
     /// One line: inventory and pricing at the same time; the first failure drops the other
     /// call (`try_join!`) and fails the line's group at once (`#[fallible_task]`).
     #[fallible_task(name = "checkout.line")]
-    #[traced(name = "checkout.line", skip(self))]
+    #[traced(name = "checkout.line", skip(self, item), fields(sku = item.sku.as_str(), qty = item.qty))]
     async fn line(&self, item: Item) -> Result<Line> {
         let attempts = AtomicU32::new(0);
         let (reserved, unit_cents) =
@@ -224,7 +224,7 @@ impl Checkout {
     /// channel): once it opens, the attempt fails with `CIRCUIT_OPEN` without a connection
     /// and the retries stop. Every attempt counts itself in `attempts`.
     #[fallible_task(name = "checkout.reserve")]
-    #[traced(name = "checkout.reserve", skip(self, attempts))]
+    #[traced(name = "checkout.reserve", skip(self, item, attempts), fields(sku = item.sku.as_str(), qty = item.qty))]
     async fn reserve(&self, item: Item, attempts: &AtomicU32) -> Result<ReserveReply> {
         self.guard
             .retry

@@ -13,7 +13,7 @@ use result_runtime::{fallible_task, traced, Code, Result, TaskError};
 /// # Errors
 /// `NOT_FOUND` for SKUs without a price.
 #[fallible_task(name = "pricing")]
-#[traced(name = "pricing")]
+#[traced(name = "pricing", skip(sku), fields(sku))]
 pub async fn price_cents(sku: &str) -> Result<u64> {
     if sku.starts_with("unpriced-") {
         return Err(TaskError::new(Code::NOT_FOUND, format!("no price for {sku}")));

@@ -202,7 +202,6 @@ impl Call {
         elapsed: Duration,
     ) {
         let name = code.map_or("OK", |c| c.name());
-        self.span.record("code", name);
         super::span::server_outcome(&self.span, code, answer);
         let level = code.map_or(Level::DEBUG, |c| c.severity().level());
         let ms = format_args!("{:.3}", elapsed.as_secs_f64() * 1e3);
