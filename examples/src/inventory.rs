@@ -249,3 +249,28 @@ impl InventoryApi for PlainErrors {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What one reservation of `sku` echoes, run inside a trace carrying a tracestate.
+    async fn reply(inventory: &Inventory) -> ReserveReply {
+        let trace: TraceContext =
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".parse().unwrap();
+        let trace = trace.with_tracestate("rojo=00f067aa0ba902b7".parse().unwrap());
+        let request = ReserveRequest { sku: "tea".into(), qty: 2 };
+        trace.scope(inventory.reserve_stock(request)).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn without_echo_the_reply_carries_the_reservation_only() {
+        let quiet = reply(&Inventory::without_echo()).await;
+        assert_eq!((quiet.sku.as_str(), quiet.reserved), ("tea", 2));
+        assert_eq!((quiet.trace_id.as_str(), quiet.tracestate.as_str()), ("", ""));
+        // The default echoes what reached the handler.
+        let echoed = reply(&Inventory::new()).await;
+        assert_eq!(echoed.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(echoed.tracestate, "rojo=00f067aa0ba902b7");
+    }
+}
