@@ -16,7 +16,7 @@ use crate::Result;
 #[cfg(feature = "metrics")]
 #[inline]
 pub(super) fn spawned(group: Option<&Cow<'static, str>>) {
-    increment(group, SPAWNED);
+    increment(group, 0);
 }
 
 #[cfg(feature = "metrics")]
@@ -24,31 +24,19 @@ pub(super) fn spawned(group: Option<&Cow<'static, str>>) {
 pub(super) fn finished<T>(group: Option<&Cow<'static, str>>, result: &Result<T>) {
     use crate::ErrorKind;
     let outcome = match result {
-        Ok(_) => OK,
+        Ok(_) => 0,
         Err(e) => match e.kind() {
-            ErrorKind::Failed => FAILED,
-            ErrorKind::Panicked => PANICKED,
-            ErrorKind::Cancelled => CANCELLED,
-            ErrorKind::DeadlineExceeded => DEADLINE_EXCEEDED,
+            ErrorKind::Failed => 1,
+            ErrorKind::Panicked => 2,
+            ErrorKind::Cancelled => 3,
+            ErrorKind::DeadlineExceeded => 4,
         },
     };
-    increment(group, outcome);
+    // A group's keys: `group_tasks_spawned_total`, then the finished ones by outcome.
+    increment(group, 1 + outcome);
 }
 
-// Indexes into a group's keys: `group_tasks_spawned_total`, then `group_tasks_finished_total`
-// by outcome.
-#[cfg(feature = "metrics")]
-const SPAWNED: usize = 0;
-#[cfg(feature = "metrics")]
-const OK: usize = 1;
-#[cfg(feature = "metrics")]
-const FAILED: usize = 2;
-#[cfg(feature = "metrics")]
-const PANICKED: usize = 3;
-#[cfg(feature = "metrics")]
-const CANCELLED: usize = 4;
-#[cfg(feature = "metrics")]
-const DEADLINE_EXCEEDED: usize = 5;
+/// The `outcome` label of `group_tasks_finished_total`, in the order `finished` indexes.
 #[cfg(feature = "metrics")]
 const OUTCOMES: [&str; 5] = ["ok", "failed", "panicked", "cancelled", "deadline_exceeded"];
 
