@@ -5,7 +5,7 @@
 //!
 //! | piece | feature | what it does |
 //! | --- | --- | --- |
-//! | `grpc::ResultLayer` | `grpc` | server layer for tonic: trace context from `traceparent`, the ambient [`Context`](crate::context::Context) with the request's `grpc-timeout` as deadline, panic recovery, [`TaskError`](crate::TaskError) to `tonic::Status` through the code table, `traceparent`/`x-trace-id` in the response, metrics, one span per call |
+//! | `grpc::ResultLayer` | `grpc` | server layer for tonic: trace context from `traceparent`, the ambient [`Context`](crate::context::Context) with the request's `grpc-timeout` as deadline, panic recovery, [`TaskError`](crate::TaskError) to `tonic::Status` through the code table, `x-trace-id` in the response, metrics, one span per call |
 //! | `http::ResultLayer`, `http::Reply` | `http` | the same for axum; handlers answer with the JSON envelope `{code, message, data, trace_id, duration_ms}` |
 //! | `ClientLayer` | `tower` | client layer for any `http::Request` service (a tonic `Channel`, hyper-util's legacy `Client`): injects the current trace context as a child span, and for gRPC the ambient deadline as `grpc-timeout` |
 //!
@@ -23,9 +23,11 @@
 //! 2. Runs the handler inside [`TraceContext::scope`] and [`Context::run`](crate::context::Context::run)
 //!    under [`crate::panic::catch_unwind`]: a panic becomes `PANICKED`, which clients see as
 //!    an internal error with a safe message; the payload only goes to the log.
-//! 3. Answers with `traceparent` (the server's span) and `x-trace-id`, on success and failure.
-//!    The `traceparent` value is marked sensitive: new on every call, it is sent over HTTP/2
-//!    as a literal HPACK never indexes, instead of evicting entries that do repeat.
+//! 3. Answers with `x-trace-id` on success and failure; the HTTP layer also with
+//!    `traceparent` (the server's span). gRPC responses carry no `traceparent`: it is no
+//!    W3C response header, and over HTTP/2 its value, new on every call, was Huffman-coded
+//!    on both sides of every call, where `x-trace-id` repeats for the whole trace and HPACK
+//!    indexes it. The HTTP `traceparent` is marked sensitive, so HTTP/2 never indexes it.
 //! 4. Records, through the `metrics` facade, a counter by method and code and a latency
 //!    histogram (names below), and emits one event at the end of the call's span at the
 //!    level of the code's [`Severity`](crate::Severity) (`DEBUG` for success): a client's

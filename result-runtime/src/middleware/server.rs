@@ -2,6 +2,7 @@
 //! response headers, and the end-of-call log event.
 #![cfg_attr(not(any(feature = "grpc", feature = "http")), allow(dead_code))] // the client layer alone uses little of it
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -17,7 +18,7 @@ static TRACEPARENT_NAME: HeaderName = HeaderName::from_static(TRACEPARENT);
 static TRACESTATE_NAME: HeaderName = HeaderName::from_static(TRACESTATE);
 static BAGGAGE_NAME: HeaderName = HeaderName::from_static(BAGGAGE);
 static X_TRACE_ID_NAME: HeaderName = HeaderName::from_static(X_TRACE_ID);
-use crate::trace::{Baggage, SpanId, TraceContext, TraceState};
+use crate::trace::{SpanId, TraceContext};
 use crate::{Code, TaskError};
 
 /// `tracing` macros need a constant level; this picks one at run time.
@@ -61,59 +62,51 @@ pub fn trace_from_headers(headers: &HeaderMap) -> TraceContext {
 /// The server's trace context and the caller's span id, when the caller sent a valid one.
 ///
 /// The caller's `tracestate` is kept only with a valid `traceparent` (W3C: a restarted trace
-/// drops it) and only when it is valid as a whole; `baggage` is independent of the trace and
-/// keeps every well-formed member. Rejections are caller input: logged at `debug`.
+/// drops it); `baggage` is independent of the trace. Both are kept as text and parsed on
+/// first read ([`TraceContext::tracestate`], [`TraceContext::baggage`]): the tracestate only
+/// when valid as a whole, the baggage keeping every well-formed member. Rejections are
+/// caller input: logged at `debug`.
 pub(crate) fn extract(headers: &HeaderMap) -> (TraceContext, Option<SpanId>) {
     let (trace, caller) = extract_parent(headers);
     let tracestate = match caller {
-        Some(_) => match parse_header(headers, &TRACESTATE_NAME, |v| TraceState::from_headers(v)) {
-            None => TraceState::new(),
-            Some(Some(Ok(ts))) => ts,
-            Some(_) => {
-                tracing::debug!("rejected tracestate: dropped");
-                TraceState::new()
-            }
-        },
-        None => TraceState::new(),
+        Some(_) => joined(headers, &TRACESTATE_NAME, |v| v.to_str().ok().map(Cow::Borrowed))
+            .unwrap_or_else(|| {
+                tracing::debug!("tracestate is not ASCII: dropped");
+                None
+            }),
+        None => None,
     };
-    let baggage = baggage(headers);
-    if baggage.dropped() > 0 {
-        tracing::debug!(dropped = baggage.dropped(), "malformed baggage members dropped");
-    }
-    (trace.with_carried(tracestate, baggage), caller)
+    // Read as UTF-8 (invalid bytes replaced), not as visible ASCII: a member with other
+    // characters is malformed and dropped by the parse, and only it, where `to_str` would
+    // void the whole header.
+    let baggage = joined(headers, &BAGGAGE_NAME, |v| {
+        // `from_utf8` first: its ASCII path is several times faster than the lossy one.
+        Some(
+            std::str::from_utf8(v.as_bytes())
+                .map_or_else(|_| String::from_utf8_lossy(v.as_bytes()), Cow::Borrowed),
+        )
+    })
+    .flatten();
+    (trace.with_received(tracestate, baggage), caller)
 }
 
-/// The request's baggage. Its values are read as UTF-8 (invalid bytes replaced), not as
-/// visible ASCII: a member with other characters is malformed and dropped by the parse, and
-/// only it, where `to_str` would void the whole header.
-fn baggage(headers: &HeaderMap) -> Baggage {
-    let text = |v: &'_ http::HeaderValue| String::from_utf8_lossy(v.as_bytes()).into_owned();
-    let mut values = headers.get_all(&BAGGAGE_NAME).iter();
-    let Some(first) = values.next() else { return Baggage::new() };
-    let Some(second) = values.next() else {
-        // One value, the usual case: borrowed unless it holds invalid UTF-8.
-        return Baggage::from_header(&String::from_utf8_lossy(first.as_bytes()));
-    };
-    let all: Vec<String> = [first, second].into_iter().chain(values).map(text).collect();
-    Baggage::from_headers(all.iter().map(String::as_str))
-}
-
-/// `parse` of every value of a header, in order: `None` when the header is absent,
-/// `Some(None)` when a value is not text. One value (the usual case) is passed on as it is,
-/// not collected.
-fn parse_header<'a, T>(
+/// Every value of a header as one list (RFC 9110 field combination: joined by `,`), as
+/// `text` reads each: `Some(None)` when the header is absent, `None` when a value could not
+/// be read. One value, the usual case, is one copy.
+fn joined<'a>(
     headers: &'a HeaderMap,
     name: &HeaderName,
-    parse: impl FnOnce(&mut dyn Iterator<Item = &'a str>) -> T,
-) -> Option<Option<T>> {
+    text: impl Fn(&'a HeaderValue) -> Option<Cow<'a, str>>,
+) -> Option<Option<Box<str>>> {
     let mut values = headers.get_all(name).iter();
-    let first = values.next()?.to_str().ok();
-    let Some(second) = values.next() else {
-        return Some(first.map(|text| parse(&mut std::iter::once(text))));
-    };
-    let all: Option<Vec<&str>> =
-        [first, second.to_str().ok()].into_iter().chain(values.map(|v| v.to_str().ok())).collect();
-    Some(all.map(|all| parse(&mut all.into_iter())))
+    let Some(first) = values.next() else { return Some(None) };
+    let mut list = text(first)?;
+    for value in values {
+        let list = list.to_mut();
+        list.push(',');
+        list.push_str(&text(value)?);
+    }
+    Some(Some(list.into()))
 }
 
 fn extract_parent(headers: &HeaderMap) -> (TraceContext, Option<SpanId>) {
@@ -176,6 +169,11 @@ impl Call {
         stamp(&self.trace, headers);
     }
 
+    /// Sets `x-trace-id` alone on a response: what the gRPC layer answers with.
+    pub(crate) fn stamp_trace_id(&self, headers: &mut HeaderMap) {
+        stamp_trace_id(&self.trace, headers);
+    }
+
     /// Under the `otel` feature, links the span to the trace (see [`link_otel`]).
     pub(crate) fn new(
         trace: TraceContext,
@@ -231,6 +229,18 @@ pub(crate) fn stamp(trace: &TraceContext, headers: &mut HeaderMap) {
     traceparent.set_sensitive(true);
     headers.insert(TRACEPARENT_NAME.clone(), traceparent);
     headers.insert(X_TRACE_ID_NAME.clone(), trace_id.expect("hex is valid"));
+}
+
+/// Sets `x-trace-id` for this trace context, replacing an earlier value.
+///
+/// The gRPC layer sends this alone. A response `traceparent` is no W3C header (Trace Context
+/// defines the request's), nothing reads it, and over HTTP/2 it was the one response header
+/// whose value is new on every call: HPACK Huffman-codes it on both sides every time, which
+/// was a fifth of the layer's cost per call. `x-trace-id` is the same for the whole trace,
+/// so HPACK indexes it once per connection and trace.
+pub(crate) fn stamp_trace_id(trace: &TraceContext, headers: &mut HeaderMap) {
+    let value = HeaderValue::from_bytes(&trace.trace_id.hex()).expect("hex is valid");
+    headers.insert(X_TRACE_ID_NAME.clone(), value);
 }
 
 /// Hex digits and dashes are always a valid header value.
@@ -328,5 +338,16 @@ mod tests {
         assert_eq!(h[X_TRACE_ID], "4bf92f3577b34da6a3ce929d0e0e4736");
         assert!(h[TRACEPARENT].is_sensitive(), "a per-call value: never HPACK-indexed");
         assert!(!h[X_TRACE_ID].is_sensitive(), "the same for the whole trace: worth indexing");
+    }
+
+    #[test]
+    fn stamp_trace_id_replaces_it_and_leaves_traceparent_alone() {
+        let tc: TraceContext = VALID.parse().unwrap();
+        let mut h = HeaderMap::new();
+        h.insert(X_TRACE_ID, HeaderValue::from_static("11111111111111111111111111111111"));
+        stamp_trace_id(&tc, &mut h);
+        assert_eq!(h.get_all(X_TRACE_ID).iter().count(), 1);
+        assert_eq!(h[X_TRACE_ID], "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert!(h.get(TRACEPARENT).is_none());
     }
 }

@@ -36,6 +36,7 @@
 //! depends on nothing else in the crate.
 
 mod baggage;
+mod carried;
 mod id;
 mod scope;
 mod state;
@@ -49,6 +50,7 @@ use std::fmt;
 use std::future::Future;
 
 pub use baggage::{Baggage, BaggageEntry, BaggageError};
+use carried::{Carried, Received};
 pub use id::{SpanId, TraceId};
 pub use scope::TraceScope;
 pub use state::{TraceState, TraceStateError};
@@ -109,7 +111,7 @@ impl fmt::Debug for TraceFlags {
 /// `FromStr` parses it strictly (see the [module docs](self)). `tracestate` and `baggage` are
 /// carried wherever the context goes (spawns, channels, cache loads, retries, both client
 /// layers) at the cost of one pointer: empty, they cost nothing to clone.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone)]
 pub struct TraceContext {
     /// The trace every hop shares.
     pub trace_id: TraceId,
@@ -121,13 +123,43 @@ pub struct TraceContext {
     carried: Option<triomphe::Arc<Carried>>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
-struct Carried {
-    tracestate: TraceState,
-    baggage: Baggage,
+static EMPTY_TRACESTATE: TraceState = TraceState::new();
+static EMPTY_BAGGAGE: Baggage = Baggage::new();
+
+// By value: received text that reads as empty equals nothing received.
+impl PartialEq for TraceContext {
+    fn eq(&self, other: &Self) -> bool {
+        self.trace_id == other.trace_id
+            && self.span_id == other.span_id
+            && self.flags == other.flags
+            && self.tracestate() == other.tracestate()
+            && self.baggage() == other.baggage()
+    }
 }
 
-static EMPTY: Carried = Carried { tracestate: TraceState::new(), baggage: Baggage::new() };
+impl Eq for TraceContext {}
+
+impl std::hash::Hash for TraceContext {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.trace_id.hash(state);
+        self.span_id.hash(state);
+        self.flags.hash(state);
+        self.tracestate().hash(state);
+        self.baggage().hash(state);
+    }
+}
+
+impl fmt::Debug for TraceContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TraceContext")
+            .field("trace_id", &self.trace_id)
+            .field("span_id", &self.span_id)
+            .field("flags", &self.flags)
+            .field("tracestate", self.tracestate())
+            .field("baggage", self.baggage())
+            .finish()
+    }
+}
 
 impl TraceContext {
     /// A context from its parts, with no tracestate or baggage.
@@ -155,42 +187,52 @@ impl TraceContext {
         }
     }
 
-    fn carried(&self) -> &Carried {
-        self.carried.as_deref().unwrap_or(&EMPTY)
-    }
-
-    /// The same context with both of what travels with it, received together (the server
-    /// layers): one allocation, where `with_tracestate` then `with_baggage` made two.
+    /// The same context with the `tracestate` and `baggage` header text a server received,
+    /// parsed on first read (see `carried`): `None` for a header that was absent.
     #[cfg(feature = "tower")]
-    pub(crate) fn with_carried(mut self, tracestate: TraceState, baggage: Baggage) -> Self {
-        let carried = Carried { tracestate, baggage };
-        self.carried = (carried != EMPTY).then(|| triomphe::Arc::new(carried));
+    pub(crate) fn with_received(
+        mut self,
+        tracestate: Option<Box<str>>,
+        baggage: Option<Box<str>>,
+    ) -> Self {
+        self.carried = (tracestate.is_some() || baggage.is_some()).then(|| {
+            triomphe::Arc::new(Carried {
+                tracestate: Received::text(tracestate),
+                baggage: Received::text(baggage),
+            })
+        });
         self
     }
 
     fn update_carried(mut self, f: impl FnOnce(&mut Carried)) -> Self {
-        let mut carried = self.carried.take().map(|c| (*c).clone()).unwrap_or_default();
+        let mut carried = self.carried.take().map_or_else(Carried::empty, |c| (*c).clone());
         f(&mut carried);
-        self.carried = (carried != EMPTY).then(|| triomphe::Arc::new(carried));
+        self.carried = (!carried.is_empty()).then(|| triomphe::Arc::new(carried));
         self
     }
 
     /// The `tracestate` that travels with this trace (empty when none was received or set).
+    ///
+    /// What a server layer received is parsed on the first read, once per request; a
+    /// rejected value reads as empty and is logged at `debug` then.
     #[must_use]
     pub fn tracestate(&self) -> &TraceState {
-        &self.carried().tracestate
+        self.carried.as_deref().map_or(&EMPTY_TRACESTATE, |c| c.tracestate.get())
     }
 
     /// The same context with this `tracestate`.
     #[must_use]
     pub fn with_tracestate(self, tracestate: TraceState) -> Self {
-        self.update_carried(|c| c.tracestate = tracestate)
+        self.update_carried(|c| c.tracestate = Received::value(tracestate))
     }
 
     /// The `baggage` that travels with this trace.
+    ///
+    /// What a server layer received is parsed on the first read, once per request;
+    /// malformed members are dropped and logged at `debug` then.
     #[must_use]
     pub fn baggage(&self) -> &Baggage {
-        &self.carried().baggage
+        self.carried.as_deref().map_or(&EMPTY_BAGGAGE, |c| c.baggage.get())
     }
 
     /// The same context with this `baggage`: what a handler sets here reaches every later
@@ -210,7 +252,7 @@ impl TraceContext {
     /// ```
     #[must_use]
     pub fn with_baggage(self, baggage: Baggage) -> Self {
-        self.update_carried(|c| c.baggage = baggage)
+        self.update_carried(|c| c.baggage = Received::value(baggage))
     }
 
     /// The context of the running task, if it runs inside [`scope`](Self::scope).

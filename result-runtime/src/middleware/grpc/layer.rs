@@ -222,7 +222,7 @@ where
                 None => {
                     // The head of a success: the status comes in the trailers, so the body
                     // finishes the call.
-                    pending.call.stamp(response.headers_mut());
+                    pending.call.stamp_trace_id(response.headers_mut());
                     let pending = Some(pending);
                     return Poll::Ready(Ok(response.map(|inner| ResultBody::new(inner, pending))));
                 }
@@ -240,7 +240,7 @@ where
                 (response, Some(error.code()), Some(error))
             }
         };
-        pending.call.stamp(response.headers_mut());
+        pending.call.stamp_trace_id(response.headers_mut());
         pending.finish(code, error.as_ref());
         Poll::Ready(Ok(response.map(|inner| ResultBody::new(inner, None))))
     }
@@ -369,7 +369,7 @@ mod tests {
         .await;
         assert!(r.headers().get("grpc-status").is_none());
         assert_eq!(header(&r, X_TRACE_ID), TRACE);
-        assert_eq!(header(&r, TRACEPARENT), r.body(), "the server's span is returned");
+        assert!(r.headers().get(TRACEPARENT).is_none(), "x-trace-id alone");
     }
 
     #[tokio::test]
