@@ -72,9 +72,9 @@ pub(crate) fn extract(headers: &HeaderMap) -> (TraceContext, Option<SpanId>) {
         Some(_) => joined(headers, &TRACESTATE_NAME, |v| v.to_str().ok().map(Cow::Borrowed))
             .unwrap_or_else(|| {
                 tracing::debug!("tracestate is not ASCII: dropped");
-                None
+                Cow::Borrowed("")
             }),
-        None => None,
+        None => Cow::Borrowed(""),
     };
     // Read as UTF-8 (invalid bytes replaced), not as visible ASCII: a member with other
     // characters is malformed and dropped by the parse, and only it, where `to_str` would
@@ -86,27 +86,27 @@ pub(crate) fn extract(headers: &HeaderMap) -> (TraceContext, Option<SpanId>) {
                 .map_or_else(|_| String::from_utf8_lossy(v.as_bytes()), Cow::Borrowed),
         )
     })
-    .flatten();
-    (trace.with_received(tracestate, baggage), caller)
+    .unwrap_or_default();
+    (trace.with_received(&tracestate, &baggage), caller)
 }
 
 /// Every value of a header as one list (RFC 9110 field combination: joined by `,`), as
-/// `text` reads each: `Some(None)` when the header is absent, `None` when a value could not
-/// be read. One value, the usual case, is one copy.
+/// `text` reads each: empty when the header is absent, `None` when a value could not be
+/// read. One value, the usual case, is borrowed.
 fn joined<'a>(
     headers: &'a HeaderMap,
     name: &HeaderName,
     text: impl Fn(&'a HeaderValue) -> Option<Cow<'a, str>>,
-) -> Option<Option<Box<str>>> {
+) -> Option<Cow<'a, str>> {
     let mut values = headers.get_all(name).iter();
-    let Some(first) = values.next() else { return Some(None) };
+    let Some(first) = values.next() else { return Some(Cow::Borrowed("")) };
     let mut list = text(first)?;
     for value in values {
         let list = list.to_mut();
         list.push(',');
         list.push_str(&text(value)?);
     }
-    Some(Some(list.into()))
+    Some(list)
 }
 
 fn extract_parent(headers: &HeaderMap) -> (TraceContext, Option<SpanId>) {

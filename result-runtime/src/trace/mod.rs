@@ -50,7 +50,7 @@ use std::fmt;
 use std::future::Future;
 
 pub use baggage::{Baggage, BaggageEntry, BaggageError};
-use carried::{Carried, Received};
+use carried::Carried;
 pub use id::{SpanId, TraceId};
 pub use scope::TraceScope;
 pub use state::{TraceState, TraceStateError};
@@ -187,27 +187,16 @@ impl TraceContext {
         }
     }
 
-    /// The same context with the `tracestate` and `baggage` header text a server received,
-    /// parsed on first read (see `carried`): `None` for a header that was absent.
+    /// The same context with the `tracestate` and `baggage` header text a server received
+    /// (empty when absent), parsed on first read (see `carried`).
     #[cfg(feature = "tower")]
-    pub(crate) fn with_received(
-        mut self,
-        tracestate: Option<Box<str>>,
-        baggage: Option<Box<str>>,
-    ) -> Self {
-        self.carried = (tracestate.is_some() || baggage.is_some()).then(|| {
-            triomphe::Arc::new(Carried {
-                tracestate: Received::text(tracestate),
-                baggage: Received::text(baggage),
-            })
-        });
+    pub(crate) fn with_received(mut self, tracestate: &str, baggage: &str) -> Self {
+        self.carried = Carried::received(tracestate, baggage).map(triomphe::Arc::new);
         self
     }
 
-    fn update_carried(mut self, f: impl FnOnce(&mut Carried)) -> Self {
-        let mut carried = self.carried.take().map_or_else(Carried::empty, |c| (*c).clone());
-        f(&mut carried);
-        self.carried = (!carried.is_empty()).then(|| triomphe::Arc::new(carried));
+    fn with_values(mut self, tracestate: TraceState, baggage: Baggage) -> Self {
+        self.carried = Carried::values(tracestate, baggage).map(triomphe::Arc::new);
         self
     }
 
@@ -217,13 +206,14 @@ impl TraceContext {
     /// rejected value reads as empty and is logged at `debug` then.
     #[must_use]
     pub fn tracestate(&self) -> &TraceState {
-        self.carried.as_deref().map_or(&EMPTY_TRACESTATE, |c| c.tracestate.get())
+        self.carried.as_deref().map_or(&EMPTY_TRACESTATE, Carried::tracestate)
     }
 
     /// The same context with this `tracestate`.
     #[must_use]
     pub fn with_tracestate(self, tracestate: TraceState) -> Self {
-        self.update_carried(|c| c.tracestate = Received::value(tracestate))
+        let baggage = self.baggage().clone();
+        self.with_values(tracestate, baggage)
     }
 
     /// The `baggage` that travels with this trace.
@@ -232,7 +222,7 @@ impl TraceContext {
     /// malformed members are dropped and logged at `debug` then.
     #[must_use]
     pub fn baggage(&self) -> &Baggage {
-        self.carried.as_deref().map_or(&EMPTY_BAGGAGE, |c| c.baggage.get())
+        self.carried.as_deref().map_or(&EMPTY_BAGGAGE, Carried::baggage)
     }
 
     /// The same context with this `baggage`: what a handler sets here reaches every later
@@ -252,7 +242,8 @@ impl TraceContext {
     /// ```
     #[must_use]
     pub fn with_baggage(self, baggage: Baggage) -> Self {
-        self.update_carried(|c| c.baggage = Received::value(baggage))
+        let tracestate = self.tracestate().clone();
+        self.with_values(tracestate, baggage)
     }
 
     /// The context of the running task, if it runs inside [`scope`](Self::scope).
