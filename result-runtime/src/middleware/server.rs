@@ -204,13 +204,23 @@ impl Call {
         let level = code.map_or(Level::DEBUG, |c| c.severity().level());
         let ms = format_args!("{:.3}", elapsed.as_secs_f64() * 1e3);
         let trace_id = self.trace.trace_id;
-        self.span.in_scope(|| match error {
+        // The span as the event's parent, not entered around it: entering and leaving it is
+        // a call into every layer each (an OpenTelemetry layer reads the clock and takes a
+        // lock on every exit), and a success's `DEBUG` event is off under the usual `INFO`.
+        let span = &self.span;
+        match error {
             // `{:#}` has the internal detail (sources, panic message and location): for the
             // log only, never for the client.
-            Some(e) => at_level!(level, call, code = name, duration_ms = %ms, %trace_id, error = %format_args!("{e:#}"), "call failed"),
-            None if code.is_some() => at_level!(level, call, code = name, duration_ms = %ms, %trace_id, "call failed"),
-            None => at_level!(level, call, code = name, duration_ms = %ms, %trace_id, "call done"),
-        });
+            Some(e) => {
+                at_level!(level, parent: span, call, code = name, duration_ms = %ms, %trace_id, error = %format_args!("{e:#}"), "call failed")
+            }
+            None if code.is_some() => {
+                at_level!(level, parent: span, call, code = name, duration_ms = %ms, %trace_id, "call failed")
+            }
+            None => {
+                at_level!(level, parent: span, call, code = name, duration_ms = %ms, %trace_id, "call done")
+            }
+        }
     }
 }
 

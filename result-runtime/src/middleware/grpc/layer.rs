@@ -121,7 +121,7 @@ where
             Ok(timeout) => timeout,
             Err(error) => {
                 // Caller input, not a server problem: the handler never runs.
-                call.span.in_scope(|| tracing::debug!(%error, "refused before the handler"));
+                tracing::debug!(parent: &call.span, %error, "refused before the handler");
                 let error = error.with_trace_id(trace.trace_id);
                 return ResultFuture {
                     state: State::Refused { error: Some(error) },
