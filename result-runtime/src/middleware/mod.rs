@@ -19,7 +19,10 @@
 //!
 //! 1. Reads `traceparent` strictly ([`TraceContext::from_header_or_root`]): an absent,
 //!    repeated or invalid value starts a new trace; a rejected value is logged at `debug` and
-//!    never trusted. The handler runs in a child span of the caller's.
+//!    never trusted. The handler runs in a child span of the caller's. `tracestate` (only
+//!    with a valid `traceparent`) and `baggage` are kept as the text received and parsed on
+//!    first read, by the handler, a client layer forwarding them or the OpenTelemetry
+//!    bridge; what that parse rejects is logged at `debug` then.
 //! 2. Runs the handler inside [`TraceContext::scope`] and [`Context::run`](crate::context::Context::run)
 //!    under [`crate::panic::catch_unwind`]: a panic becomes `PANICKED`, which clients see as
 //!    an internal error with a safe message; the payload only goes to the log.
