@@ -165,11 +165,13 @@ pub(crate) struct Call {
 
 impl Call {
     /// Sets `traceparent` (this server's span) and `x-trace-id` on a response.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))] // the HTTP layer's
     pub(crate) fn stamp(&self, headers: &mut HeaderMap) {
         stamp(&self.trace, headers);
     }
 
     /// Sets `x-trace-id` alone on a response: what the gRPC layer answers with.
+    #[cfg_attr(not(feature = "grpc"), allow(dead_code))] // the gRPC layer's
     pub(crate) fn stamp_trace_id(&self, headers: &mut HeaderMap) {
         stamp_trace_id(&self.trace, headers);
     }
@@ -225,6 +227,7 @@ impl Call {
 }
 
 /// Sets `traceparent` and `x-trace-id` for this trace context, replacing earlier values.
+#[cfg_attr(not(feature = "http"), allow(dead_code))] // the HTTP layer's
 pub(crate) fn stamp(trace: &TraceContext, headers: &mut HeaderMap) {
     // One copy from a stack buffer, no `String` in between; `x-trace-id` is the trace id's
     // slice of the same bytes, so both values share one allocation.
@@ -248,6 +251,7 @@ pub(crate) fn stamp(trace: &TraceContext, headers: &mut HeaderMap) {
 /// whose value is new on every call: HPACK Huffman-codes it on both sides every time, which
 /// was a fifth of the layer's cost per call. `x-trace-id` is the same for the whole trace,
 /// so HPACK indexes it once per connection and trace.
+#[cfg_attr(not(feature = "grpc"), allow(dead_code))] // the gRPC layer's
 pub(crate) fn stamp_trace_id(trace: &TraceContext, headers: &mut HeaderMap) {
     let value = HeaderValue::from_bytes(&trace.trace_id.hex()).expect("hex is valid");
     headers.insert(X_TRACE_ID_NAME.clone(), value);
@@ -315,6 +319,26 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(BAGGAGE, HeaderValue::from_bytes(b"k=\xff,ok=1").unwrap());
         assert_eq!(trace_from_headers(&h).baggage().to_string(), "ok=1");
+    }
+
+    #[test]
+    fn tracestate_headers_are_one_list_kept_only_whole_and_only_with_a_valid_traceparent() {
+        let tracestate = |values: &[&[u8]], traceparent: &str| {
+            let mut h = headers(&[traceparent]);
+            for v in values {
+                h.append(TRACESTATE, HeaderValue::from_bytes(v).unwrap());
+            }
+            trace_from_headers(&h).tracestate().to_string()
+        };
+        assert_eq!(tracestate(&[b"rojo=1", b"congo=2"], VALID), "rojo=1,congo=2");
+        assert_eq!(tracestate(&[b"rojo=1", b""], VALID), "rojo=1");
+        // A key repeated across headers, a bad member in the second, a non-ASCII value:
+        // the whole list goes.
+        assert_eq!(tracestate(&[b"rojo=1", b"rojo=2"], VALID), "");
+        assert_eq!(tracestate(&[b"rojo=1", b"Congo=2"], VALID), "");
+        assert_eq!(tracestate(&[b"rojo=1", b"congo=\xc3\xa9"], VALID), "");
+        // A restarted trace drops it (W3C), valid or not.
+        assert_eq!(tracestate(&[b"rojo=1"], "garbage"), "");
     }
 
     #[cfg(feature = "otel")]

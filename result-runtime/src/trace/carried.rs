@@ -26,6 +26,7 @@ pub(super) struct Carried {
 
 impl Carried {
     /// What a server received; `None` when both headers are absent or empty.
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))] // the server layers' alone
     pub(super) fn received(tracestate: &str, baggage: &str) -> Option<Self> {
         if tracestate.is_empty() && baggage.is_empty() {
             return None;
@@ -105,6 +106,48 @@ mod tests {
         let c = Carried::received("rojo=1, congo=2", "").unwrap();
         assert_eq!(c.tracestate().to_string(), "rojo=1,congo=2");
         assert!(c.baggage().is_empty());
+    }
+
+    /// The debug lines written while `f` runs.
+    fn debug_lines(f: impl FnOnce()) -> String {
+        let buf = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let writer = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_ansi(false)
+            .with_writer(move || Sink(writer.clone()))
+            .finish();
+        tracing::subscriber::with_default(subscriber, f);
+        let bytes = buf.lock().unwrap().clone();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    struct Sink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Sink {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_rejection_is_logged_at_debug_on_the_first_read_and_only_then() {
+        let c = Carried::received("Rojo=1", "a=1,bad key=2").unwrap();
+        assert_eq!(debug_lines(|| ()), "");
+        let first = debug_lines(|| {
+            let _ = c.tracestate();
+            let _ = c.baggage();
+        });
+        assert!(first.contains("rejected tracestate: dropped"), "{first}");
+        assert!(first.contains("malformed baggage members dropped") && first.contains("dropped=1"));
+        let again = debug_lines(|| {
+            let _ = (c.tracestate(), c.baggage());
+        });
+        assert_eq!(again, "", "parsed once, logged once");
     }
 
     #[test]
