@@ -16,7 +16,7 @@ use crate::Result;
 #[cfg(feature = "metrics")]
 #[inline]
 pub(super) fn spawned(group: Option<&Cow<'static, str>>) {
-    increment(group, 0);
+    increment(group, SPAWNED);
 }
 
 #[cfg(feature = "metrics")]
@@ -24,21 +24,52 @@ pub(super) fn spawned(group: Option<&Cow<'static, str>>) {
 pub(super) fn finished<T>(group: Option<&Cow<'static, str>>, result: &Result<T>) {
     use crate::ErrorKind;
     let outcome = match result {
-        Ok(_) => 0,
+        Ok(_) => Outcome::Ok,
         Err(e) => match e.kind() {
-            ErrorKind::Failed => 1,
-            ErrorKind::Panicked => 2,
-            ErrorKind::Cancelled => 3,
-            ErrorKind::DeadlineExceeded => 4,
+            ErrorKind::Failed => Outcome::Failed,
+            ErrorKind::Panicked => Outcome::Panicked,
+            ErrorKind::Cancelled => Outcome::Cancelled,
+            ErrorKind::DeadlineExceeded => Outcome::DeadlineExceeded,
         },
     };
-    // A group's keys: `group_tasks_spawned_total`, then the finished ones by outcome.
-    increment(group, 1 + outcome);
+    increment(group, outcome.key());
 }
 
-/// The `outcome` label of `group_tasks_finished_total`, in the order `finished` indexes.
+/// The `outcome` label of `group_tasks_finished_total`.
 #[cfg(feature = "metrics")]
-const OUTCOMES: [&str; 5] = ["ok", "failed", "panicked", "cancelled", "deadline_exceeded"];
+#[derive(Clone, Copy)]
+enum Outcome {
+    Ok,
+    Failed,
+    Panicked,
+    Cancelled,
+    DeadlineExceeded,
+}
+
+/// A group's keys: `group_tasks_spawned_total` first, then the finished ones by outcome.
+#[cfg(feature = "metrics")]
+const SPAWNED: usize = 0;
+
+#[cfg(feature = "metrics")]
+impl Outcome {
+    const ALL: [Self; 5] =
+        [Self::Ok, Self::Failed, Self::Panicked, Self::Cancelled, Self::DeadlineExceeded];
+
+    const fn label(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Failed => "failed",
+            Self::Panicked => "panicked",
+            Self::Cancelled => "cancelled",
+            Self::DeadlineExceeded => "deadline_exceeded",
+        }
+    }
+
+    /// Its key's index among a group's keys.
+    const fn key(self) -> usize {
+        1 + self as usize
+    }
+}
 
 /// Group names whose keys a thread keeps: services use a handful; past this many, a name's
 /// keys are built on each call, as the `metrics` macros would.
@@ -72,15 +103,10 @@ fn increment(group: Option<&Cow<'static, str>>, which: usize) {
             labels.extend(outcome.map(|o| metrics::Label::new("outcome", o)));
             Key::from_parts(metric, labels).to_retained()
         };
-        let finished = |i: usize| key("group_tasks_finished_total", Some(OUTCOMES[i]));
-        [
-            key("group_tasks_spawned_total", None),
-            finished(0),
-            finished(1),
-            finished(2),
-            finished(3),
-            finished(4),
-        ]
+        // `ALL` is in declaration order, so each lands at its `Outcome::key`.
+        let [ok, failed, panicked, cancelled, deadline] =
+            Outcome::ALL.map(|o| key("group_tasks_finished_total", Some(o.label())));
+        [key("group_tasks_spawned_total", None), ok, failed, panicked, cancelled, deadline]
     };
     let count = |key: &Key| {
         metrics::with_recorder(|r| r.register_counter(key, &METADATA).increment(1));
