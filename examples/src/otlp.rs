@@ -27,6 +27,7 @@ use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::WithExportConfig as _;
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 use opentelemetry_sdk::Resource;
+use result_runtime::otel::{RuntimeIds, RuntimeIdsTracer};
 use tracing::Subscriber;
 use tracing_subscriber::registry::LookupSpan;
 
@@ -70,7 +71,7 @@ pub enum Error {
 /// ```
 pub struct Otlp {
     provider: SdkTracerProvider,
-    tracer: SdkTracer,
+    tracer: RuntimeIdsTracer<SdkTracer>,
     // `None` once shut down.
     runtime: Option<tokio::runtime::Runtime>,
 }
@@ -119,13 +120,17 @@ impl Otlp {
         };
         let provider = SdkTracerProvider::builder()
             .with_batch_exporter(exporter)
+            // Exported spans keep the ids the runtime gave them, the ids the logs show.
+            .with_id_generator(RuntimeIds::default())
             .with_resource(Resource::builder().with_service_name(service.to_owned()).build())
             .build();
-        let tracer = provider.tracer("result-runtime-examples");
+        let tracer = RuntimeIdsTracer::new(provider.tracer("result-runtime-examples"));
         Ok(Self { provider, tracer, runtime: Some(runtime) })
     }
 
-    /// The `tracing` layer that turns spans into exported OpenTelemetry spans.
+    /// The `tracing` layer that turns spans into exported OpenTelemetry spans, with the
+    /// trace and span ids the runtime gave them ([`RuntimeIdsTracer`]): a log line's
+    /// `span_id` is the id of a span in the backend.
     ///
     /// Spans only: log events stay out of the export, because they carry what only the
     /// service's own log may show (the server layers' end-of-call event has the error's

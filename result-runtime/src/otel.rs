@@ -19,6 +19,14 @@
 //! let span = tracing::info_span!("handle");
 //! let _ = otel::set_parent(&span, &tc); // a no-op without an OpenTelemetry layer
 //! ```
+//!
+//! A span the SDK starts gets ids of the SDK's choosing; for the exported span to carry the
+//! ids the runtime gave it (those its logs show), build the provider with [`RuntimeIds`] and
+//! give the layer a [`RuntimeIdsTracer`].
+
+mod ids;
+
+pub use ids::{RuntimeIds, RuntimeIdsTracer};
 
 use opentelemetry::trace::{
     SpanContext, SpanId as OtelSpanId, TraceContextExt, TraceFlags as OtelFlags,
