@@ -17,7 +17,9 @@
 
 use std::cell::Cell;
 
-use opentelemetry::trace::{SpanBuilder, SpanId as OtelSpanId, TraceId as OtelTraceId};
+use opentelemetry::trace::{
+    SpanBuilder, SpanId as OtelSpanId, TraceContextExt as _, TraceId as OtelTraceId,
+};
 use opentelemetry::{Context, Value};
 use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator};
 
@@ -103,7 +105,10 @@ fn take<T>(part: impl FnOnce(&mut Starting) -> Option<T>) -> Option<T> {
 /// do), through a provider built with [`RuntimeIds`]; see there for an example.
 ///
 /// Each field is taken when it is a valid id (32 or 16 lowercase hex digits, not zero); a
-/// span without them gets the generator's random ids, as with the plain tracer. The
+/// span without them gets the generator's random ids, as with the plain tracer. Give every
+/// span its own `span_id` (a [child](crate::trace::TraceContext::child) context's): a span
+/// stamped with its parent's id gets a random one, but one stamped with an id some other
+/// span already has would share it. The
 /// fields stay on the exported span as attributes. Under a provider with another id
 /// generator it changes nothing.
 #[derive(Clone, Debug)]
@@ -129,9 +134,20 @@ impl<T: opentelemetry::trace::Tracer> opentelemetry::trace::Tracer for RuntimeId
     type Span = T::Span;
 
     fn build_with_context(&self, builder: SpanBuilder, parent_cx: &Context) -> Self::Span {
-        let Some(starting) = builder.attributes.as_deref().and_then(starting) else {
+        let Some(mut starting) = builder.attributes.as_deref().and_then(starting) else {
             return self.inner.build_with_context(builder, parent_cx);
         };
+        // A span stamped with its parent's ids (code that records the current context's
+        // ids on a span of its own) must not export a second span under the parent's id.
+        let parent = parent_cx.span();
+        let parent = parent.span_context();
+        if parent.is_valid()
+            && starting
+                .span_id
+                .is_some_and(|id| id.to_u64().to_be_bytes() == parent.span_id().to_bytes())
+        {
+            starting.span_id = None;
+        }
         // Cleared whatever happens: a generator that was never asked (another generator,
         // a span the SDK does not record) must not hand these ids to the next span.
         struct Clear;
@@ -220,6 +236,24 @@ mod tests {
             assert!(attribute(span, "span_id").is_some(), "{name}: the field stays an attribute");
         }
         assert_eq!(spans.len(), 4);
+    }
+
+    #[test]
+    fn a_span_stamped_with_its_parents_id_does_not_take_it() {
+        let tc = TraceContext::new_root();
+        let spans = exported(true, || {
+            let parent =
+                tracing::info_span!("parent", trace_id = %tc.trace_id, span_id = %tc.span_id);
+            parent.in_scope(|| {
+                tracing::info_span!("again", trace_id = %tc.trace_id, span_id = %tc.span_id)
+                    .in_scope(|| {});
+            });
+        });
+        assert_eq!(hex(&spans["parent"]), (tc.trace_id.to_string(), tc.span_id.to_string()));
+        let (trace, id) = hex(&spans["again"]);
+        assert_eq!(trace, tc.trace_id.to_string());
+        assert_ne!(id, tc.span_id.to_string(), "two spans under one id");
+        assert_eq!(spans["again"].parent_span_id, spans["parent"].span_context.span_id());
     }
 
     #[test]
