@@ -134,20 +134,12 @@ impl<T: opentelemetry::trace::Tracer> opentelemetry::trace::Tracer for RuntimeId
     type Span = T::Span;
 
     fn build_with_context(&self, builder: SpanBuilder, parent_cx: &Context) -> Self::Span {
-        let Some(mut starting) = builder.attributes.as_deref().and_then(starting) else {
-            return self.inner.build_with_context(builder, parent_cx);
-        };
-        // A span stamped with its parent's ids (code that records the current context's
-        // ids on a span of its own) must not export a second span under the parent's id.
         let parent = parent_cx.span();
         let parent = parent.span_context();
-        if parent.is_valid()
-            && starting
-                .span_id
-                .is_some_and(|id| id.to_u64().to_be_bytes() == parent.span_id().to_bytes())
-        {
-            starting.span_id = None;
-        }
+        let parent = parent.is_valid().then(|| parent.span_id());
+        let Some(starting) = builder.attributes.as_deref().and_then(|a| starting(a, parent)) else {
+            return self.inner.build_with_context(builder, parent_cx);
+        };
         // Cleared whatever happens: a generator that was never asked (another generator,
         // a span the SDK does not record) must not hand these ids to the next span.
         struct Clear;
@@ -162,15 +154,35 @@ impl<T: opentelemetry::trace::Tracer> opentelemetry::trace::Tracer for RuntimeId
     }
 }
 
-/// The runtime's ids among a span's attributes, each when it is a valid id.
-fn starting(attributes: &[opentelemetry::KeyValue]) -> Option<Starting> {
+/// The runtime's ids among a span's attributes, each when it is a valid id and the SDK will
+/// ask for it: the trace id only for a span without a `parent` (one with a parent keeps the
+/// parent's), the span id only when it is not the parent's own (code that records the
+/// current context's ids on a span of its own must not export a second span under the
+/// parent's id). The runtime's fields come first, so the scan stops early.
+fn starting(
+    attributes: &[opentelemetry::KeyValue],
+    parent: Option<OtelSpanId>,
+) -> Option<Starting> {
     let mut found = Starting { span_id: None, trace_id: None };
+    let (mut span_seen, mut trace_seen) = (false, parent.is_some());
     for kv in attributes {
         let Value::String(value) = &kv.value else { continue };
         match kv.key.as_str() {
-            "span_id" => found.span_id = value.as_str().parse().ok(),
-            "trace_id" => found.trace_id = value.as_str().parse().ok(),
-            _ => {}
+            "span_id" => {
+                span_seen = true;
+                found.span_id =
+                    value.as_str().parse::<SpanId>().ok().filter(|id| {
+                        Some(OtelSpanId::from_bytes(id.to_u64().to_be_bytes())) != parent
+                    });
+            }
+            "trace_id" if parent.is_none() => {
+                trace_seen = true;
+                found.trace_id = value.as_str().parse().ok();
+            }
+            _ => continue,
+        }
+        if span_seen && trace_seen {
+            break;
         }
     }
     (found.span_id.is_some() || found.trace_id.is_some()).then_some(found)
@@ -239,6 +251,24 @@ mod tests {
     }
 
     #[test]
+    fn ids_the_sdk_never_asked_for_do_not_reach_the_next_span() {
+        let tc = TraceContext::new_root();
+        let spans = exported(true, || {
+            {
+                // A suppressed context: the SDK starts a non-recording span, asking for no id.
+                let _suppressed = opentelemetry::Context::enter_telemetry_suppressed_scope();
+                tracing::info_span!("suppressed", trace_id = %tc.trace_id, span_id = %tc.span_id)
+                    .in_scope(|| {});
+            }
+            tracing::info_span!("fresh").in_scope(|| {});
+        });
+        assert!(!spans.contains_key("suppressed"));
+        let (trace, id) = hex(&spans["fresh"]);
+        assert_ne!(trace, tc.trace_id.to_string());
+        assert_ne!(id, tc.span_id.to_string());
+    }
+
+    #[test]
     fn a_span_stamped_with_its_parents_id_does_not_take_it() {
         let tc = TraceContext::new_root();
         let spans = exported(true, || {
@@ -268,7 +298,7 @@ mod tests {
     }
 
     #[test]
-    fn ids_left_unasked_do_not_reach_the_next_span() {
+    fn a_child_keeps_its_parents_trace_id_and_takes_its_own_span_id() {
         let tc = TraceContext::new_root();
         let child = tc.child();
         let other = TraceContext::new_root();
