@@ -105,12 +105,13 @@ fn take<T>(part: impl FnOnce(&mut Starting) -> Option<T>) -> Option<T> {
 /// do), through a provider built with [`RuntimeIds`]; see there for an example.
 ///
 /// Each field is taken when it is a valid id (32 or 16 lowercase hex digits, not zero); a
-/// span without them gets the generator's random ids, as with the plain tracer. Give every
-/// span its own `span_id` (a [child](crate::trace::TraceContext::child) context's): a span
-/// stamped with its parent's id gets a random one, but one stamped with an id some other
-/// span already has would share it. The
-/// fields stay on the exported span as attributes. Under a provider with another id
-/// generator it changes nothing.
+/// span without them gets the generator's random ids, as with the plain tracer. A field the
+/// exported span's own id now repeats is not exported again as an attribute; one that
+/// differs (under a provider with another id generator, a trace id that is not the
+/// parent's) stays. Give every span its own `span_id` (a
+/// [child](crate::trace::TraceContext::child) context's): a span stamped with its parent's
+/// id gets a random one, but one stamped with an id some other span already has would share
+/// it.
 #[derive(Clone, Debug)]
 pub struct RuntimeIdsTracer<T> {
     inner: T,
@@ -133,13 +134,20 @@ impl<T> RuntimeIdsTracer<T> {
 impl<T: opentelemetry::trace::Tracer> opentelemetry::trace::Tracer for RuntimeIdsTracer<T> {
     type Span = T::Span;
 
-    fn build_with_context(&self, builder: SpanBuilder, parent_cx: &Context) -> Self::Span {
+    fn build_with_context(&self, mut builder: SpanBuilder, parent_cx: &Context) -> Self::Span {
+        use opentelemetry::trace::Span as _;
+
         let parent = parent_cx.span();
         let parent = parent.span_context();
-        let parent = parent.is_valid().then(|| parent.span_id());
-        let Some(starting) = builder.attributes.as_deref().and_then(|a| starting(a, parent)) else {
+        let parent = parent.is_valid().then(|| (parent.trace_id(), parent.span_id()));
+        let Some(found) = builder.attributes.as_deref().and_then(|a| find(a, parent)) else {
             return self.inner.build_with_context(builder, parent_cx);
         };
+        // The fields the span's own ids will repeat leave the attributes.
+        let attributes = builder.attributes.as_mut().expect("found among the attributes");
+        let mut at = found.taken;
+        at.sort_unstable_by(|a, b| b.cmp(a)); // the later index first: removal shifts
+        let taken = at.map(|i| i.map(|i| attributes.remove(i)));
         // Cleared whatever happens: a generator that was never asked (another generator,
         // a span the SDK does not record) must not hand these ids to the next span.
         struct Clear;
@@ -148,36 +156,76 @@ impl<T: opentelemetry::trace::Tracer> opentelemetry::trace::Tracer for RuntimeId
                 STARTING.with(|cell| cell.set(None));
             }
         }
-        let _clear = Clear;
-        STARTING.with(|cell| cell.set(Some(starting)));
-        self.inner.build_with_context(builder, parent_cx)
+        let clear = Clear;
+        STARTING.with(|cell| cell.set(Some(found.starting)));
+        let mut span = self.inner.build_with_context(builder, parent_cx);
+        drop(clear);
+        // Under another id generator the span's ids are not the fields': they go back.
+        let sc = span.span_context();
+        let own_span = found.starting.span_id.map(|id| id.to_u64().to_be_bytes())
+            == Some(sc.span_id().to_bytes());
+        let own_trace = found.trace_id.map(TraceId::to_bytes) == Some(sc.trace_id().to_bytes());
+        for kv in taken.into_iter().flatten() {
+            let own = if kv.key.as_str() == "span_id" { own_span } else { own_trace };
+            if !own {
+                span.set_attribute(kv);
+            }
+        }
+        span
     }
 }
 
-/// The runtime's ids among a span's attributes, each when it is a valid id and the SDK will
-/// ask for it: the trace id only for a span without a `parent` (one with a parent keeps the
-/// parent's), the span id only when it is not the parent's own (code that records the
-/// current context's ids on a span of its own must not export a second span under the
-/// parent's id). The runtime's fields come first, so the scan stops early.
-fn starting(
+/// What [`find`] found: the ids to hand to the generator, the trace id field's value,
+/// and the indices of the fields the span's own ids will repeat.
+struct Found {
+    starting: Starting,
+    trace_id: Option<TraceId>,
+    taken: [Option<usize>; 2],
+}
+
+/// The runtime's ids among a span's attributes, each when it is a valid id: the span id
+/// unless it is the `parent`'s own (code that records the current context's ids on a span of
+/// its own must not export a second span under the parent's id), the trace id for the
+/// generator only for a span without a parent (one with a parent keeps the parent's; its
+/// field is dropped when it says the same). The runtime's fields come first, so the scan
+/// stops early.
+fn find(
     attributes: &[opentelemetry::KeyValue],
-    parent: Option<OtelSpanId>,
-) -> Option<Starting> {
-    let mut found = Starting { span_id: None, trace_id: None };
-    let (mut span_seen, mut trace_seen) = (false, parent.is_some());
-    for kv in attributes {
+    parent: Option<(OtelTraceId, OtelSpanId)>,
+) -> Option<Found> {
+    let mut found = Found {
+        starting: Starting { span_id: None, trace_id: None },
+        trace_id: None,
+        taken: [None, None],
+    };
+    let (mut span_seen, mut trace_seen) = (false, false);
+    for (i, kv) in attributes.iter().enumerate() {
         let Value::String(value) = &kv.value else { continue };
         match kv.key.as_str() {
-            "span_id" => {
+            "span_id" if !span_seen => {
                 span_seen = true;
-                found.span_id =
-                    value.as_str().parse::<SpanId>().ok().filter(|id| {
-                        Some(OtelSpanId::from_bytes(id.to_u64().to_be_bytes())) != parent
-                    });
+                found.starting.span_id = value.as_str().parse::<SpanId>().ok().filter(|id| {
+                    parent.is_none_or(|(_, p)| p.to_bytes() != id.to_u64().to_be_bytes())
+                });
+                if found.starting.span_id.is_some() {
+                    found.taken[1] = Some(i);
+                }
             }
-            "trace_id" if parent.is_none() => {
+            "trace_id" if !trace_seen => {
                 trace_seen = true;
                 found.trace_id = value.as_str().parse().ok();
+                let repeated = match parent {
+                    None => {
+                        found.starting.trace_id = found.trace_id;
+                        found.trace_id.is_some()
+                    }
+                    Some((trace, _)) => {
+                        found.trace_id.is_some_and(|t| t.to_bytes() == trace.to_bytes())
+                    }
+                };
+                if repeated {
+                    found.taken[0] = Some(i);
+                }
             }
             _ => continue,
         }
@@ -185,7 +233,8 @@ fn starting(
             break;
         }
     }
-    (found.span_id.is_some() || found.trace_id.is_some()).then_some(found)
+    let any = found.starting.span_id.is_some() || found.starting.trace_id.is_some();
+    any.then_some(found)
 }
 
 #[cfg(test)]
@@ -269,6 +318,20 @@ mod tests {
     }
 
     #[test]
+    fn a_root_takes_both_ids_and_exports_each_once() {
+        let tc = TraceContext::new_root();
+        let spans = exported(true, || {
+            tracing::info_span!("job", trace_id = %tc.trace_id, span_id = %tc.span_id, sku = "tea")
+                .in_scope(|| {});
+        });
+        let job = &spans["job"];
+        assert_eq!(hex(job), (tc.trace_id.to_string(), tc.span_id.to_string()));
+        assert_eq!(job.parent_span_id, OtelSpanId::INVALID);
+        assert_eq!(attribute(job, "sku").as_deref(), Some("tea"));
+        assert_eq!((attribute(job, "trace_id"), attribute(job, "span_id")), (None, None));
+    }
+
+    #[test]
     fn a_span_stamped_with_its_parents_id_does_not_take_it() {
         let tc = TraceContext::new_root();
         let spans = exported(true, || {
@@ -283,6 +346,7 @@ mod tests {
         let (trace, id) = hex(&spans["again"]);
         assert_eq!(trace, tc.trace_id.to_string());
         assert_ne!(id, tc.span_id.to_string(), "two spans under one id");
+        assert_eq!(attribute(&spans["again"], "span_id"), Some(tc.span_id.to_string()));
         assert_eq!(spans["again"].parent_span_id, spans["parent"].span_context.span_id());
     }
 
@@ -295,6 +359,9 @@ mod tests {
         });
         let (trace, id) = hex(&spans["job"]);
         assert_ne!((trace, id), (tc.trace_id.to_string(), tc.span_id.to_string()));
+        // Not the span's own ids: they stay as attributes.
+        assert_eq!(attribute(&spans["job"], "span_id"), Some(tc.span_id.to_string()));
+        assert_eq!(attribute(&spans["job"], "trace_id"), Some(tc.trace_id.to_string()));
     }
 
     #[test]
@@ -315,6 +382,10 @@ mod tests {
         assert_eq!(hex(&spans["parent"]), (tc.trace_id.to_string(), tc.span_id.to_string()));
         assert_eq!(hex(&spans["child"]), (tc.trace_id.to_string(), child.span_id.to_string()));
         assert_eq!(spans["child"].parent_span_id, spans["parent"].span_context.span_id());
+        assert_eq!(attribute(&spans["parent"], "trace_id"), None);
+        assert_eq!(attribute(&spans["child"], "span_id"), None);
+        // A trace id other than the trace's stays: it is news.
+        assert_eq!(attribute(&spans["child"], "trace_id"), Some(other.trace_id.to_string()));
         let (trace, id) = hex(&spans["fresh"]);
         assert_ne!(trace, other.trace_id.to_string(), "the child's unused trace id");
         assert_ne!(trace, tc.trace_id.to_string());
@@ -335,6 +406,8 @@ mod tests {
         let server = &spans["server"];
         assert_eq!(hex(server), (remote.trace_id.to_string(), ours.span_id.to_string()));
         assert_eq!(server.parent_span_id.to_string(), remote.span_id.to_string());
-        assert_eq!(attribute(server, "span_id"), Some(ours.span_id.to_string()));
+        // The span's own ids say what the fields said: not exported twice.
+        assert_eq!(attribute(server, "span_id"), None);
+        assert_eq!(attribute(server, "trace_id"), None);
     }
 }
