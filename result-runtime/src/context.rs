@@ -29,7 +29,6 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 use std::task::{Context as TaskCx, Poll};
 use std::time::Duration;
 
@@ -38,7 +37,7 @@ use tokio::time::{Instant, Sleep};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use crate::error::{Result, TaskError};
-use crate::sync::{AtomicBool, OnceLock};
+use crate::sync::{Arc, AtomicBool, OnceLock};
 
 thread_local! {
     /// The ambient context of the task being polled on this thread. A hand-made task-local
@@ -217,6 +216,13 @@ impl Context {
         }
     }
 
+    /// Whether this is a root that no other clone shares: then only this holder can cancel
+    /// it. `Arc::get_mut`'s check synchronises with the release of every dropped clone, so a
+    /// cancel made through one is visible here.
+    fn alone(&mut self) -> bool {
+        self.node.parent.is_none() && Arc::get_mut(&mut self.node).is_some()
+    }
+
     fn deadline_passed(&self) -> bool {
         self.node.deadline.is_some_and(|d| Instant::now() >= d)
     }
@@ -339,8 +345,9 @@ pin_project_lite::pin_project! {
 pin_project_lite::pin_project! {
     /// What a pending [`Run`] waits on besides its future: one allocation for both.
     struct Race {
+        // `None` while the context is [alone](Context::alone).
         #[pin]
-        wait: WaitForCancellationFutureOwned,
+        wait: Option<WaitForCancellationFutureOwned>,
         #[pin]
         sleep: Option<Sleep>,
     }
@@ -374,17 +381,29 @@ where
         if let Poll::Ready(out) = polled {
             return Poll::Ready(out);
         }
-        let ctx = this.ctx.as_ref().expect("the context is back after the poll");
-        let node = &ctx.node;
-        let race = this.race.get_or_insert_with(|| {
-            Box::pin(Race {
-                wait: node.token.clone().cancelled_owned(),
-                sleep: node.deadline.map(tokio::time::sleep_until),
-            })
-        });
-        let race = race.as_mut().project();
-        if race.wait.poll(cx).is_ready() {
+        let ctx = this.ctx.as_mut().expect("the context is back after the poll");
+        // Nobody else holds this root context, so nobody can cancel it before the next poll:
+        // no waiter to register (the token locks to add one and again to drop it). A cancel
+        // made during the poll, by a clone since dropped, shows in the flag.
+        let alone = ctx.alone();
+        if alone && ctx.cancelled_node().is_some() {
             return Poll::Ready(Err(ctx.error().unwrap_or_else(|| TaskError::cancelled(None))));
+        }
+        let node = &ctx.node;
+        if alone && node.deadline.is_none() && this.race.is_none() {
+            return Poll::Pending;
+        }
+        let race = this.race.get_or_insert_with(|| {
+            Box::pin(Race { wait: None, sleep: node.deadline.map(tokio::time::sleep_until) })
+        });
+        let mut race = race.as_mut().project();
+        if !alone && race.wait.is_none() {
+            race.wait.set(Some(node.token.clone().cancelled_owned()));
+        }
+        if let Some(wait) = race.wait.as_pin_mut() {
+            if wait.poll(cx).is_ready() {
+                return Poll::Ready(Err(ctx.error().unwrap_or_else(|| TaskError::cancelled(None))));
+            }
         }
         if let Some(sleep) = race.sleep.as_pin_mut() {
             if sleep.poll(cx).is_ready() {
@@ -447,6 +466,55 @@ mod tests {
         assert!(dropped.load(Ordering::SeqCst));
         assert_eq!(err.kind(), ErrorKind::Cancelled);
         assert_eq!(err.cause().unwrap().code(), Code::UNAVAILABLE);
+    }
+
+    /// A root nobody else holds registers no waiter while it pends: the only cancel left is
+    /// one made inside its own future, through a clone dropped before the poll ended.
+    #[tokio::test(start_paused = true)]
+    async fn an_unshared_root_cancelled_inside_its_future_stops() {
+        let run = Context::new().run(async {
+            Context::current().expect("the ambient context").cancel(unavailable());
+            std::future::pending::<()>().await;
+            Ok(())
+        });
+        let err = tokio::time::timeout(Duration::from_secs(5), run)
+            .await
+            .expect("the cancel is seen without a waiter")
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Cancelled);
+        assert_eq!(err.cause().unwrap().code(), Code::UNAVAILABLE);
+    }
+
+    /// A clone that leaves the future during a poll makes the root shared: it waits for a
+    /// cancel from that clone, made while it pends.
+    #[tokio::test(start_paused = true)]
+    async fn a_root_shared_from_inside_is_cancelled_through_its_clone() {
+        let (clone_tx, clone_rx) = tokio::sync::oneshot::channel();
+        let run = Context::new().run(async move {
+            clone_tx.send(Context::current().expect("the ambient context")).unwrap();
+            std::future::pending::<()>().await;
+            Ok(())
+        });
+        let task = tokio::spawn(run);
+        let clone = clone_rx.await.unwrap();
+        clone.cancel(unavailable());
+        drop(clone);
+        let err = tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .expect("the clone's cancel wakes the pending future")
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Cancelled);
+    }
+
+    #[cfg(any(feature = "grpc", feature = "http"))]
+    #[tokio::test(start_paused = true)]
+    async fn an_unshared_root_still_meets_its_deadline() {
+        let run = Context::root_with_timeout(Duration::from_millis(100)).run(async {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            Ok(())
+        });
+        assert_eq!(run.await.unwrap_err().kind(), ErrorKind::DeadlineExceeded);
     }
 
     #[tokio::test(start_paused = true)]
@@ -586,6 +654,25 @@ mod loom_tests {
             }
             let stopped = ctx.error().expect("cancelled");
             assert_eq!(code(stopped.cause().expect("Cancelled carries its cause")), code(&cause));
+        });
+    }
+
+    /// A clone cancelled and dropped on another thread: a holder that finds itself alone
+    /// (and so waits on no waiter) sees that cancel and its cause.
+    #[test]
+    fn loom_alone_sees_the_cancel_of_a_dropped_clone() {
+        loom::model(|| {
+            let mut ctx = Context::new();
+            let clone = ctx.clone();
+            let other =
+                thread::spawn(move || clone.cancel(TaskError::new(Code::UNAVAILABLE, "gone")));
+            if ctx.alone() {
+                assert!(ctx.cancelled_node().is_some(), "alone, but the clone's cancel is unseen");
+                assert_eq!(ctx.cause().expect("cancelled").code(), Code::UNAVAILABLE);
+            }
+            other.join().unwrap();
+            assert!(ctx.alone(), "every clone is gone");
+            assert!(!ctx.child().alone(), "a child has a parent that can cancel it");
         });
     }
 

@@ -3,7 +3,7 @@
 //! model checking (see the `loom` tests in `context` and `channel`).
 //!
 //! Only what a model needs is routed through here (the channel queue's mutex,
-//! a context's cancelled flag and cause); everything else uses `std::sync`
+//! a context's cancelled flag, cause and reference count); everything else uses `std::sync`
 //! directly. Without `cfg(loom)` every item is std's or `parking_lot`'s, or a zero-cost
 //! wrapper of one.
 //!
@@ -18,11 +18,13 @@
 pub(crate) use parking_lot::{Mutex, MutexGuard};
 #[cfg(not(loom))]
 pub(crate) use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+#[cfg(not(loom))]
+pub(crate) use std::sync::Arc;
 
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 #[cfg(loom)]
-pub(crate) use loom::sync::{Mutex, MutexGuard};
+pub(crate) use loom::sync::{Arc, Mutex, MutexGuard};
 
 /// Locks `mutex`; a panic while it was held does not poison it for everyone else (what it
 /// guards is left consistent by every holder in this crate).

@@ -325,10 +325,12 @@ impl<B: http_body::Body> http_body::Body for ClientBody<B> {
 /// The code in a `grpc-status` header: `Some(None)` for OK, `None` when absent; a value that
 /// is not a number is `INTERNAL` (the peer broke the protocol).
 pub(crate) fn grpc_status_code(headers: &http::HeaderMap) -> Option<Option<Code>> {
-    // Parsed once: a `&str` name is parsed (and hashed) again by every lookup, and this one
-    // runs on every call's head and trailers, on both sides.
-    static GRPC_STATUS: http::HeaderName = http::HeaderName::from_static("grpc-status");
-    let status = headers.get(&GRPC_STATUS)?;
+    // This runs on every call's head and trailers, on both sides, and they hold a handful of
+    // entries: comparing names is cheaper than hashing one for a lookup.
+    let (_, status) = headers.iter().find(|(name, _)| name.as_str() == "grpc-status")?;
+    if status.as_bytes() == b"0" {
+        return Some(None);
+    }
     Some(match status.to_str().ok().and_then(|s| s.parse::<i32>().ok()) {
         Some(0) => None,
         Some(n) => Some(Code::from_grpc(n)),

@@ -5,11 +5,15 @@
 //! HTTP path) is recorded under `unknown`, not under the path the client made up.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use metrics::{Key, Label, SharedString};
+
+/// The kept keys' maps: looked up on every call with a path as the key, where SipHash was
+/// most of the lookup. A map holds at most [`SHARED_PER_THREAD`] entries, so a client making
+/// up colliding paths cannot make it slow.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 use super::{
     GRPC_CLIENT_CALLS, GRPC_CLIENT_DURATION, GRPC_CLIENT_IN_FLIGHT, GRPC_SERVER_CALLS,
@@ -63,7 +67,7 @@ fn labels(two: [Label; 2]) -> Vec<Label> {
 /// a client makes up cannot grow it.
 fn shared(value: &str) -> SharedString {
     thread_local! {
-        static SEEN: RefCell<HashMap<Box<str>, Arc<str>>> = RefCell::new(HashMap::new());
+        static SEEN: RefCell<HashMap<Box<str>, Arc<str>>> = RefCell::new(HashMap::default());
     }
     SEEN.with(|seen| {
         let mut seen = seen.borrow_mut();
@@ -152,7 +156,7 @@ impl Route {
             let index = match all.iter().position(|(s, m, _)| *s == side && *m == method) {
                 Some(index) => index,
                 None => {
-                    all.push((side, method, HashMap::new()));
+                    all.push((side, method, HashMap::default()));
                     all.len() - 1
                 }
             };

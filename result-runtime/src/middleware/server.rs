@@ -11,7 +11,7 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use tracing::Level;
 
 use super::span::Answer;
-use super::{BAGGAGE, TRACEPARENT, TRACESTATE, X_TRACE_ID};
+use super::{BAGGAGE, GRPC_TIMEOUT, TRACEPARENT, TRACESTATE, X_TRACE_ID};
 
 // Parsed once: a `&str` name is parsed (and hashed) again by every `HeaderMap` lookup.
 static TRACEPARENT_NAME: HeaderName = HeaderName::from_static(TRACEPARENT);
@@ -67,68 +67,130 @@ pub fn trace_from_headers(headers: &HeaderMap) -> TraceContext {
 /// when valid as a whole, the baggage keeping every well-formed member. Rejections are
 /// caller input: logged at `debug`.
 pub(crate) fn extract(headers: &HeaderMap) -> (TraceContext, Option<SpanId>) {
-    let (trace, caller) = extract_parent(headers);
-    let tracestate = match caller {
-        Some(_) => joined(headers, &TRACESTATE_NAME, |v| v.to_str().ok().map(Cow::Borrowed))
-            .unwrap_or_else(|| {
-                tracing::debug!("tracestate is not ASCII: dropped");
-                Cow::Borrowed("")
-            }),
-        None => Cow::Borrowed(""),
-    };
-    // Read as UTF-8 (invalid bytes replaced), not as visible ASCII: a member with other
-    // characters is malformed and dropped by the parse, and only it, where `to_str` would
-    // void the whole header.
-    let baggage = joined(headers, &BAGGAGE_NAME, |v| {
-        // `from_utf8` first: its ASCII path is several times faster than the lossy one.
-        Some(
-            std::str::from_utf8(v.as_bytes())
-                .map_or_else(|_| String::from_utf8_lossy(v.as_bytes()), Cow::Borrowed),
-        )
-    })
-    .unwrap_or_default();
-    (trace.with_received(&tracestate, &baggage), caller)
+    Received::scan(headers).trace()
 }
 
-/// Every value of a header as one list (RFC 9110 field combination: joined by `,`), as
-/// `text` reads each: empty when the header is absent, `None` when a value could not be
-/// read. One value, the usual case, is borrowed.
-fn joined<'a>(
+/// One request header as found by [`Received::scan`].
+#[derive(Clone, Copy)]
+pub(crate) enum Found<'a> {
+    Absent,
+    One(&'a HeaderValue),
+    /// Repeated: read again with `get_all`, which is rare enough to pay a lookup.
+    Many,
+}
+
+/// The request headers the server layers read, found in one pass over the map.
+///
+/// A request carries few headers (a tonic call six or seven), and each `HeaderMap` lookup
+/// hashes the name and probes: one pass comparing names is a quarter of four lookups.
+pub(crate) struct Received<'a> {
     headers: &'a HeaderMap,
-    name: &HeaderName,
-    text: impl Fn(&'a HeaderValue) -> Option<Cow<'a, str>>,
-) -> Option<Cow<'a, str>> {
-    let mut values = headers.get_all(name).iter();
-    let Some(first) = values.next() else { return Some(Cow::Borrowed("")) };
-    let mut list = text(first)?;
-    for value in values {
-        let list = list.to_mut();
-        list.push(',');
-        list.push_str(&text(value)?);
-    }
-    Some(list)
+    traceparent: Found<'a>,
+    tracestate: Found<'a>,
+    baggage: Found<'a>,
+    /// gRPC's deadline header, for the gRPC layer.
+    pub(crate) grpc_timeout: Found<'a>,
 }
 
-fn extract_parent(headers: &HeaderMap) -> (TraceContext, Option<SpanId>) {
-    let mut values = headers.get_all(&TRACEPARENT_NAME).iter();
-    let (Some(first), None) = (values.next(), values.next()) else {
-        if headers.contains_key(&TRACEPARENT_NAME) {
-            tracing::debug!("more than one traceparent header: starting a new trace");
+impl<'a> Received<'a> {
+    pub(crate) fn scan(headers: &'a HeaderMap) -> Self {
+        let mut received = Self {
+            headers,
+            traceparent: Found::Absent,
+            tracestate: Found::Absent,
+            baggage: Found::Absent,
+            grpc_timeout: Found::Absent,
+        };
+        for (name, value) in headers {
+            let found = match name.as_str() {
+                TRACEPARENT => &mut received.traceparent,
+                TRACESTATE => &mut received.tracestate,
+                BAGGAGE => &mut received.baggage,
+                GRPC_TIMEOUT => &mut received.grpc_timeout,
+                _ => continue,
+            };
+            *found = match found {
+                Found::Absent => Found::One(value),
+                Found::One(_) | Found::Many => Found::Many,
+            };
         }
-        return (TraceContext::new_root(), None);
-    };
-    let Ok(text) = first.to_str() else {
-        tracing::debug!(traceparent = ?first, "traceparent is not ASCII: starting a new trace");
-        return (TraceContext::new_root(), None);
-    };
-    match TraceContext::from_header_or_root(Some(text)) {
-        (parent, None) => {
-            let caller = parent.span_id;
-            (parent.child(), Some(caller))
+        received
+    }
+
+    /// [`extract`] from the scanned headers.
+    pub(crate) fn trace(&self) -> (TraceContext, Option<SpanId>) {
+        let (trace, caller) = self.parent();
+        let tracestate = match caller {
+            Some(_) => self
+                .joined(self.tracestate, &TRACESTATE_NAME, |v| v.to_str().ok().map(Cow::Borrowed))
+                .unwrap_or_else(|| {
+                    tracing::debug!("tracestate is not ASCII: dropped");
+                    Cow::Borrowed("")
+                }),
+            None => Cow::Borrowed(""),
+        };
+        // Read as UTF-8 (invalid bytes replaced), not as visible ASCII: a member with other
+        // characters is malformed and dropped by the parse, and only it, where `to_str` would
+        // void the whole header.
+        let baggage = self
+            .joined(self.baggage, &BAGGAGE_NAME, |v| {
+                // `from_utf8` first: its ASCII path is several times faster than the lossy one.
+                Some(
+                    std::str::from_utf8(v.as_bytes())
+                        .map_or_else(|_| String::from_utf8_lossy(v.as_bytes()), Cow::Borrowed),
+                )
+            })
+            .unwrap_or_default();
+        (trace.with_received(&tracestate, &baggage), caller)
+    }
+
+    /// Every value of a header as one list (RFC 9110 field combination: joined by `,`), as
+    /// `text` reads each: empty when the header is absent, `None` when a value could not be
+    /// read. One value, the usual case, is borrowed.
+    fn joined(
+        &self,
+        found: Found<'a>,
+        name: &HeaderName,
+        text: impl Fn(&'a HeaderValue) -> Option<Cow<'a, str>>,
+    ) -> Option<Cow<'a, str>> {
+        match found {
+            Found::Absent => Some(Cow::Borrowed("")),
+            Found::One(value) => text(value),
+            Found::Many => {
+                let mut list = String::new();
+                for value in self.headers.get_all(name) {
+                    if !list.is_empty() {
+                        list.push(',');
+                    }
+                    list.push_str(&text(value)?);
+                }
+                Some(Cow::Owned(list))
+            }
         }
-        (root, Some(error)) => {
-            tracing::debug!(traceparent = text, %error, "rejected traceparent: starting a new trace");
-            (root, None)
+    }
+
+    fn parent(&self) -> (TraceContext, Option<SpanId>) {
+        let first = match self.traceparent {
+            Found::One(first) => first,
+            Found::Absent => return (TraceContext::new_root(), None),
+            Found::Many => {
+                tracing::debug!("more than one traceparent header: starting a new trace");
+                return (TraceContext::new_root(), None);
+            }
+        };
+        let Ok(text) = first.to_str() else {
+            tracing::debug!(traceparent = ?first, "traceparent is not ASCII: starting a new trace");
+            return (TraceContext::new_root(), None);
+        };
+        match TraceContext::from_header_or_root(Some(text)) {
+            (parent, None) => {
+                let caller = parent.span_id;
+                (parent.child(), Some(caller))
+            }
+            (root, Some(error)) => {
+                tracing::debug!(traceparent = text, %error, "rejected traceparent: starting a new trace");
+                (root, None)
+            }
         }
     }
 }

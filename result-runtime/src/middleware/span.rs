@@ -36,10 +36,25 @@ impl Answer {
 /// `service` and `method` of a gRPC path `/package.Service/Method`.
 #[cfg(feature = "otel")]
 fn grpc_parts(path: &str) -> (&str, &str) {
-    let mut parts = path.strip_prefix('/').unwrap_or("").splitn(2, '/');
-    match (parts.next(), parts.next()) {
-        (Some(s), Some(m)) if !s.is_empty() && !m.is_empty() && !m.contains('/') => (s, m),
-        _ => ("unknown", "unknown"),
+    const UNKNOWN: (&str, &str) = ("unknown", "unknown");
+    // A byte loop, not a `splitn` iterator: this runs on every call, and a path is short.
+    let bytes = path.as_bytes();
+    if bytes.first() != Some(&b'/') {
+        return UNKNOWN;
+    }
+    let mut slash = None;
+    for (i, &b) in bytes.iter().enumerate().skip(1) {
+        if b == b'/' {
+            if slash.is_some() {
+                return UNKNOWN;
+            }
+            slash = Some(i);
+        }
+    }
+    match slash {
+        // Both halves lie between ASCII slashes, on char boundaries.
+        Some(at) if at > 1 && at + 1 < bytes.len() => (&path[1..at], &path[at + 1..]),
+        _ => UNKNOWN,
     }
 }
 
@@ -59,6 +74,11 @@ mod with_otel {
     /// recorded after: each `record` is a dispatch to every layer (and, for the log layer, a
     /// reformatting of the span's fields).
     pub(crate) fn server_grpc(path: &str, trace: &TraceContext) -> tracing::Span {
+        // `info_span!` evaluates its fields only for a span someone records; the path's
+        // split comes before it, so it asks the same question first.
+        if !tracing::level_enabled!(tracing::Level::INFO) {
+            return tracing::Span::none();
+        }
         let (service, method) = grpc_parts(path);
         tracing::info_span!(
             "grpc",
@@ -342,6 +362,27 @@ mod tests {
 
     use crate::middleware::{ClientLayer, TRACEPARENT};
     use crate::trace::TraceContext;
+
+    #[test]
+    fn a_grpc_path_splits_into_service_and_method_or_is_unknown() {
+        let unknown = ("unknown", "unknown");
+        for (path, parts) in [
+            ("", unknown),
+            ("/", unknown),
+            ("//", unknown),
+            ("inventory.Inventory/Reserve", unknown),
+            ("/inventory.Inventory", unknown),
+            ("/inventory.Inventory/", unknown),
+            ("//Reserve", unknown),
+            ("/a/b/c", unknown),
+            ("/inventory.Inventory/Reserve/", unknown),
+            ("/a/b", ("a", "b")),
+            ("/inventory.Inventory/Reserve", ("inventory.Inventory", "Reserve")),
+            ("/caf\u{e9}.S/r\u{e9}serve", ("caf\u{e9}.S", "r\u{e9}serve")),
+        ] {
+            assert_eq!(super::grpc_parts(path), parts, "{path:?}");
+        }
+    }
 
     fn attribute(span: &SpanData, key: &str) -> Option<Value> {
         span.attributes.iter().find(|kv| kv.key.as_str() == key).map(|kv| kv.value.clone())

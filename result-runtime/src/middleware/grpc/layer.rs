@@ -20,9 +20,9 @@ use super::body::{ResultBody, WatchBody};
 use super::status::{status_code, task_error_of};
 use crate::context::{Context, Run};
 use crate::middleware::meter::{Meter, Side};
-use crate::middleware::server::{extract, Call};
+use crate::middleware::parse_grpc_timeout;
+use crate::middleware::server::{Call, Found, Received};
 use crate::middleware::span::Answer;
-use crate::middleware::{parse_grpc_timeout, GRPC_TIMEOUT};
 use crate::panic::CatchUnwind;
 use crate::trace::TraceScope;
 use crate::{Code, TaskError};
@@ -109,8 +109,9 @@ where
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let start = Instant::now();
-        let (trace, caller) = extract(req.headers());
-        let timeout = deadline_of(req.headers(), self.max_deadline);
+        let received = Received::scan(req.headers());
+        let (trace, caller) = received.trace();
+        let timeout = deadline_of(&received, self.max_deadline);
         let meter = Meter::grpc(Side::GrpcServer, req.uri().path());
         let method = meter.path().cloned().unwrap_or_else(|| Arc::from(req.uri().path()));
         let span = crate::middleware::span::server_grpc(&method, &trace);
@@ -147,22 +148,19 @@ where
 /// The handler's deadline: the caller's `grpc-timeout` capped at `max`, or `max` when the
 /// caller sent none. A malformed value is refused (`INVALID_ARGUMENT`), not read as "no
 /// deadline".
-fn deadline_of(headers: &http::HeaderMap, max: Duration) -> Result<Duration, TaskError> {
-    // Parsed once: a `&str` name is parsed again by every lookup.
-    static NAME: http::HeaderName = http::HeaderName::from_static(GRPC_TIMEOUT);
-    let mut values = headers.get_all(&NAME).iter();
-    let Some(value) = values.next() else { return Ok(max) };
-    let parsed = value.to_str().ok().and_then(parse_grpc_timeout);
-    match (parsed, values.next()) {
-        (Some(timeout), None) => Ok(timeout.min(max)),
-        _ => Err(TaskError::new(
-            Code::INVALID_ARGUMENT,
-            format!(
+fn deadline_of(received: &Received<'_>, max: Duration) -> Result<Duration, TaskError> {
+    let message = match received.grpc_timeout {
+        Found::Absent => return Ok(max),
+        Found::One(value) => match value.to_str().ok().and_then(parse_grpc_timeout) {
+            Some(timeout) => return Ok(timeout.min(max)),
+            None => format!(
                 "malformed grpc-timeout {:?}: expected 1 to 8 digits and a unit (H, M, S, m, u, n)",
                 String::from_utf8_lossy(value.as_bytes())
             ),
-        )),
-    }
+        },
+        Found::Many => "more than one grpc-timeout: a call has one deadline".to_owned(),
+    };
+    Err(TaskError::new(Code::INVALID_ARGUMENT, message))
 }
 
 pin_project! {
@@ -276,7 +274,7 @@ fn outcome<B>(response: &Response<B>) -> Option<(Code, Option<TaskError>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::middleware::{TRACEPARENT, X_TRACE_ID};
+    use crate::middleware::{GRPC_TIMEOUT, TRACEPARENT, X_TRACE_ID};
     use crate::trace::TraceContext;
     use crate::ErrorKind;
     use metrics_util::debugging::{DebugValue, DebuggingRecorder};
@@ -467,6 +465,25 @@ mod tests {
             assert_eq!(header(&r, X_TRACE_ID), TRACE);
             assert!(!ran.load(Ordering::SeqCst), "the handler ran for {bad:?}");
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn two_grpc_timeouts_are_refused_before_the_handler_runs() {
+        let ran = Arc::new(AtomicBool::new(false));
+        let seen = ran.clone();
+        let mut req = request(Some("1S"));
+        req.headers_mut().append(GRPC_TIMEOUT, "1S".parse().unwrap());
+        let r = call(req, move || async move {
+            seen.store(true, Ordering::SeqCst);
+            Ok(Response::new(String::new()))
+        })
+        .await;
+        assert_eq!(header(&r, "grpc-status"), "3");
+        assert_eq!(
+            header(&r, "grpc-message"),
+            "more%20than%20one%20grpc-timeout:%20a%20call%20has%20one%20deadline"
+        );
+        assert!(!ran.load(Ordering::SeqCst), "the handler ran with two deadlines");
     }
 
     #[tokio::test]
