@@ -354,7 +354,7 @@ where
     fn call(&mut self, req: Request<Body>) -> Self::Future {
         let start = Instant::now();
         let (trace, caller) = extract(req.headers());
-        let ctx = Context::root_with_timeout(self.layer.max_deadline);
+        let ctx = Context::root_with_deadline(start + self.layer.max_deadline);
         let method = req.method().as_str().to_owned();
         let route = req
             .extensions()

@@ -44,6 +44,28 @@ impl Drop for Entered {
     }
 }
 
+/// Makes the context in `slot` current until dropped, keeping the previous one in `slot`
+/// meanwhile; then swaps them back. A future that owns its context moves it in and out on
+/// each poll, where [`Entered`] needs a clone.
+struct Swapped<'a> {
+    slot: &'a mut Option<TraceContext>,
+}
+
+impl<'a> Swapped<'a> {
+    #[inline]
+    fn enter(slot: &'a mut Option<TraceContext>) -> Self {
+        *slot = replace(slot.take());
+        Self { slot }
+    }
+}
+
+impl Drop for Swapped<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        *self.slot = replace(self.slot.take());
+    }
+}
+
 pin_project_lite::pin_project! {
     /// The future returned by [`TraceContext::scope`].
     #[must_use = "futures do nothing unless polled"]
@@ -52,7 +74,8 @@ pin_project_lite::pin_project! {
         // this context.
         #[pin]
         fut: futures_util::future::Fuse<F>,
-        ctx: TraceContext,
+        // `Some` between polls; during one it holds the context that was current before.
+        ctx: Option<TraceContext>,
     }
 }
 
@@ -64,7 +87,7 @@ impl<F: Future> Future for TraceScope<F> {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<F::Output> {
         let this = self.project();
-        let _entered = Entered::enter(this.ctx.clone());
+        let _entered = Swapped::enter(this.ctx);
         this.fut.poll(cx)
     }
 }
@@ -100,7 +123,7 @@ pub(super) fn current_trace_id() -> Option<super::TraceId> {
 /// Runs `fut` with `ctx` as the current context.
 pub(super) fn scope<F: Future>(ctx: TraceContext, fut: F) -> TraceScope<F> {
     use futures_util::FutureExt as _;
-    TraceScope { fut: fut.fuse(), ctx }
+    TraceScope { fut: fut.fuse(), ctx: Some(ctx) }
 }
 
 /// Runs `f` with `ctx` as the current context.

@@ -131,7 +131,7 @@ where
                 };
             }
         };
-        let ctx = Context::root_with_timeout(timeout);
+        let ctx = Context::root_with_deadline(start + timeout);
         let gone = Arc::new(AtomicBool::new(false));
         let req = req.map(|body| body.watch(gone.clone()));
         let inner = call.span.in_scope(|| trace.sync_scope(|| self.inner.call(req)));
