@@ -8,7 +8,7 @@ use std::pin::Pin;
 use std::task::{Context as TaskCx, Poll};
 
 use crate::error::Result;
-use crate::trace::{TraceContext, TraceId};
+use crate::trace::{Swapped, TraceContext, TraceId};
 
 /// Runs an async body in `trace`, inside `span`, then passes the output and the trace id to
 /// `stamp`.
@@ -18,7 +18,7 @@ where
     F: Future,
     C: FnOnce(F::Output, TraceId) -> F::Output,
 {
-    Traced { trace, span, fut, stamp: Some(stamp) }
+    Traced { trace: Some(trace), span, fut, stamp: Some(stamp) }
 }
 
 pin_project_lite::pin_project! {
@@ -26,7 +26,9 @@ pin_project_lite::pin_project! {
     #[doc(hidden)]
     #[must_use = "futures do nothing unless polled"]
     pub struct Traced<F, C> {
-        trace: TraceContext,
+        // `Some` between polls; during one it holds the context that was current before
+        // (moved in and out, not cloned per poll).
+        trace: Option<TraceContext>,
         span: tracing::Span,
         #[pin]
         fut: F,
@@ -45,12 +47,14 @@ where
         let this = self.project();
         let span = &*this.span;
         let fut = this.fut;
-        let out = core::task::ready!(this.trace.sync_scope(|| {
+        let out = {
+            let _scope = Swapped::enter(this.trace);
             let _entered = span.enter();
-            fut.poll(cx)
-        }));
+            core::task::ready!(fut.poll(cx))
+        };
         let stamp = this.stamp.take().expect("`Traced` polled after completion");
-        Poll::Ready(stamp(out, this.trace.trace_id))
+        let trace_id = this.trace.as_ref().expect("back after the poll").trace_id;
+        Poll::Ready(stamp(out, trace_id))
     }
 }
 

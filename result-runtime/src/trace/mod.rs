@@ -44,7 +44,7 @@ mod text;
 mod traceparent;
 
 /// For futures that carry a trace context without a [`TraceScope`] layer (a group task).
-pub(crate) use scope::Entered;
+pub(crate) use scope::{Entered, Swapped};
 
 use std::fmt;
 use std::future::Future;

@@ -47,13 +47,13 @@ impl Drop for Entered {
 /// Makes the context in `slot` current until dropped, keeping the previous one in `slot`
 /// meanwhile; then swaps them back. A future that owns its context moves it in and out on
 /// each poll, where [`Entered`] needs a clone.
-struct Swapped<'a> {
+pub(crate) struct Swapped<'a> {
     slot: &'a mut Option<TraceContext>,
 }
 
 impl<'a> Swapped<'a> {
     #[inline]
-    fn enter(slot: &'a mut Option<TraceContext>) -> Self {
+    pub(crate) fn enter(slot: &'a mut Option<TraceContext>) -> Self {
         *slot = replace(slot.take());
         Self { slot }
     }
