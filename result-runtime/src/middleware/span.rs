@@ -36,26 +36,18 @@ impl Answer {
 /// `service` and `method` of a gRPC path `/package.Service/Method`.
 #[cfg(feature = "otel")]
 fn grpc_parts(path: &str) -> (&str, &str) {
-    const UNKNOWN: (&str, &str) = ("unknown", "unknown");
-    // A byte loop, not a `splitn` iterator: this runs on every call, and a path is short.
-    let bytes = path.as_bytes();
-    if bytes.first() != Some(&b'/') {
-        return UNKNOWN;
+    match path.strip_prefix('/').and_then(|p| p.split_once('/')) {
+        Some((s, m)) if !s.is_empty() && !m.is_empty() && !m.contains('/') => (s, m),
+        _ => ("unknown", "unknown"),
     }
-    let mut slash = None;
-    for (i, &b) in bytes.iter().enumerate().skip(1) {
-        if b == b'/' {
-            if slash.is_some() {
-                return UNKNOWN;
-            }
-            slash = Some(i);
-        }
-    }
-    match slash {
-        // Both halves lie between ASCII slashes, on char boundaries.
-        Some(at) if at > 1 && at + 1 < bytes.len() => (&path[1..at], &path[at + 1..]),
-        _ => UNKNOWN,
-    }
+}
+
+/// Whether no subscriber takes INFO spans, so the span a layer is about to open would be
+/// disabled. `info_span!` evaluates its fields only for a span someone records, but the
+/// layers compute some of them (the gRPC path's split) before the macro: they ask first.
+#[cfg(feature = "otel")]
+fn no_info_spans() -> bool {
+    !tracing::level_enabled!(tracing::Level::INFO)
 }
 
 #[cfg(feature = "otel")]
@@ -65,7 +57,7 @@ mod with_otel {
     use tracing::field::Empty;
     use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
-    use super::{grpc_parts, Answer};
+    use super::{grpc_parts, no_info_spans, Answer};
     use crate::trace::TraceContext;
     use crate::{Code, GrpcCode};
 
@@ -74,9 +66,7 @@ mod with_otel {
     /// recorded after: each `record` is a dispatch to every layer (and, for the log layer, a
     /// reformatting of the span's fields).
     pub(crate) fn server_grpc(path: &str, trace: &TraceContext) -> tracing::Span {
-        // `info_span!` evaluates its fields only for a span someone records; the path's
-        // split comes before it, so it asks the same question first.
-        if !tracing::level_enabled!(tracing::Level::INFO) {
+        if no_info_spans() {
             return tracing::Span::none();
         }
         let (service, method) = grpc_parts(path);
@@ -231,6 +221,9 @@ mod with_otel {
         /// (code that scoped a [`TraceContext`] without a span), the call joins the trace
         /// context: `x-trace-id` and the backend must agree.
         pub(crate) fn open<B>(req: &Request<B>, is_grpc: bool) -> (Self, Option<TraceContext>) {
+            if no_info_spans() {
+                return (Self(None), None);
+            }
             let host = req.uri().host().unwrap_or("");
             let span = if is_grpc {
                 let (service, method) = grpc_parts(req.uri().path());
