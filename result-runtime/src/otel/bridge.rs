@@ -44,6 +44,9 @@ use crate::trace::{SpanId, TraceContext};
 /// The parent the runtime gives a span it opens, when no exported `tracing` span of the same
 /// trace encloses it.
 #[derive(Clone, Copy, Debug)]
+// The middleware opens the spans with a caller; `#[traced]` alone (otel without the
+// middleware features) only ever says `None`.
+#[cfg_attr(not(feature = "tower"), allow(dead_code))]
 pub(crate) enum Parent {
     /// The span begins its trace here (or continues it under its enclosing span).
     None,
@@ -88,7 +91,17 @@ pub(crate) fn with_ids(
 
 /// A `tracing` layer exporting every span through an OpenTelemetry tracer: the runtime's
 /// SERVER and CLIENT spans, every `#[traced]` step, and any other span, nested as the
-/// `tracing` spans are (see the [module](self) docs for what it does not export).
+/// `tracing` spans are. A span starts when it is created and ends when it closes.
+///
+/// Not exported: events (log lines carry what only the service's own log may show, such as
+/// the server layers' internal error detail), `follows_from` links. A span's OpenTelemetry
+/// context is not made current while it is entered: the runtime carries its own
+/// [`TraceContext`].
+///
+/// Hand-written, not `tracing-opentelemetry`'s layer: the bridge is this crate's product,
+/// and the general layer cost about 60k instructions more per request of the examples'
+/// stack (11 spans): a lookup, a lock and a clock read on every exit, a per-layer filter to
+/// keep events out, and the runtime's ids formatted into fields and parsed back.
 ///
 /// Build the tracer's provider with [`RuntimeIds`](super::RuntimeIds): the exported spans
 /// then carry the ids the runtime gave them, those its logs and errors show. Under another
