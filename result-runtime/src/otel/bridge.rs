@@ -204,7 +204,8 @@ where
         let Some(span) = ctx.span(id) else { return };
         let extensions = span.extensions();
         let Some(Exported(cx)) = extensions.get::<Exported>() else { return };
-        let mut fields = Fields::new(values.len(), false);
+        // Most records set one or two fields of a span: no room reserved up front.
+        let mut fields = Fields::new(0, false);
         values.record(&mut fields);
         let otel = cx.span();
         if let Some(name) = fields.name.take() {
@@ -322,7 +323,12 @@ impl Fields {
     }
 
     fn special(&mut self, field: &Field, value: &dyn Fn() -> String) -> bool {
-        match field.name() {
+        let name = field.name();
+        // Most fields are plain attributes: one look at the first byte says so.
+        if !matches!(name.as_bytes().first(), Some(b'o' | b't' | b's')) {
+            return false;
+        }
+        match name {
             "otel.name" => self.name = Some(Cow::Owned(value())),
             "otel.kind" => self.kind = kind(&value()),
             "otel.status_code" => {
