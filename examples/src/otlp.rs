@@ -1,6 +1,6 @@
 //! Span export over OTLP/gRPC (`opentelemetry-otlp` on tonic): every `tracing` span the
 //! services open (the runtime's SERVER and CLIENT spans, every `#[traced]` step) reaches an
-//! OpenTelemetry backend with the request's trace id.
+//! OpenTelemetry backend with the request's trace id, through the runtime's own layer.
 //!
 //! The binaries export when `OTEL_EXPORTER_OTLP_ENDPOINT` is set (`http://127.0.0.1:4317`,
 //! say), as `OTEL_SERVICE_NAME` (else the binary's name):
@@ -27,9 +27,7 @@ use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::WithExportConfig as _;
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 use opentelemetry_sdk::Resource;
-use result_runtime::otel::{RuntimeIds, RuntimeIdsTracer};
-use tracing::Subscriber;
-use tracing_subscriber::registry::LookupSpan;
+use result_runtime::otel::{OtelLayer, RuntimeIds};
 
 /// The standard variable naming the OTLP endpoint.
 pub const OTEL_EXPORTER_OTLP_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
@@ -71,7 +69,7 @@ pub enum Error {
 /// ```
 pub struct Otlp {
     provider: SdkTracerProvider,
-    tracer: RuntimeIdsTracer<SdkTracer>,
+    tracer: SdkTracer,
     // `None` once shut down.
     runtime: Option<tokio::runtime::Runtime>,
 }
@@ -124,42 +122,20 @@ impl Otlp {
             .with_id_generator(RuntimeIds::default())
             .with_resource(Resource::builder().with_service_name(service.to_owned()).build())
             .build();
-        let tracer = RuntimeIdsTracer::new(provider.tracer("result-runtime-examples"));
+        let tracer = provider.tracer("result-runtime-examples");
         Ok(Self { provider, tracer, runtime: Some(runtime) })
     }
 
-    /// The `tracing` layer that turns spans into exported OpenTelemetry spans, with the
-    /// trace and span ids the runtime gave them ([`RuntimeIdsTracer`]): a log line's
-    /// `span_id` is the id of a span in the backend.
+    /// The `tracing` layer that turns spans into exported OpenTelemetry spans
+    /// ([`result_runtime::otel::layer`]), with the trace and span ids the runtime gave them:
+    /// a log line's `span_id` is the id of a span in the backend.
     ///
     /// Spans only: log events stay out of the export, because they carry what only the
     /// service's own log may show (the server layers' end-of-call event has the error's
     /// internal detail, a panic's message among it). Exported spans carry code names.
-    ///
-    /// Entering a span does not make its OpenTelemetry context current
-    /// (`with_context_activation(false)`): the runtime carries its own trace context, and
-    /// activation costs a context clone and a thread-local push on every poll. Turn it back
-    /// on when OpenTelemetry-native instrumentation runs inside the spans.
-    pub fn layer<S>(&self) -> impl tracing_subscriber::Layer<S> + Send + Sync + 'static
-    where
-        S: Subscriber + for<'a> LookupSpan<'a> + Send + Sync + 'static,
-    {
-        use tracing_subscriber::Layer as _;
-        tracing_opentelemetry::layer()
-            .with_tracer(self.tracer.clone())
-            // Per-span work a trace view rarely needs: source location, thread and target
-            // attributes, busy/idle timing on every enter and exit (a request's spans are
-            // polled often).
-            .with_location(false)
-            .with_threads(false)
-            .with_target(false)
-            .with_tracked_inactivity(false)
-            // Entering a span would also make its OpenTelemetry context current, on every
-            // poll. Only OpenTelemetry-native instrumentation reads that context; this crate
-            // propagates its own `TraceContext`. A service that mixes in such
-            // instrumentation turns it back on.
-            .with_context_activation(false)
-            .with_filter(tracing_subscriber::filter::filter_fn(|meta| meta.is_span()))
+    #[must_use]
+    pub fn layer(&self) -> OtelLayer<SdkTracer> {
+        result_runtime::otel::layer(self.tracer.clone())
     }
 
     /// The tracer provider (to flush it, say).

@@ -23,4 +23,6 @@ pub use crate::task::convert::{ClassifiedConversion, IntoConversion, ViaClassify
 pub use crate::task::{attempt, fail_ambient_group, task, task_with_timeout, Flatten, Task};
 
 // #[traced]
-pub use crate::task::traced::{traced, traced_sync, Keep, Stamp, Traced, ViaKeep, ViaStamp};
+pub use crate::task::traced::{
+    traced, traced_span, traced_sync, Keep, Stamp, Traced, ViaKeep, ViaStamp,
+};

@@ -2,10 +2,10 @@
 //! in errors, and in Jaeger or any OTLP backend.
 //!
 //! The runtime's [`TraceContext`] is the source of truth (it is parsed strictly, where
-//! `opentelemetry_sdk`'s propagator is lenient). To make a `tracing` span exported through
-//! `tracing-opentelemetry` join a trace, give it the context as its remote parent *right after
-//! creating it, before it is entered*: since tracing-opentelemetry 0.32 a late `set_parent`
-//! fails and the span silently starts a new trace.
+//! `opentelemetry_sdk`'s propagator is lenient). [`layer`] exports `tracing` spans through an
+//! OpenTelemetry tracer; the spans the runtime opens (SERVER, CLIENT, `#[traced]` steps) are
+//! exported with the ids the runtime gave them when the provider is built with
+//! [`RuntimeIds`], and a SERVER span hangs under its caller's CLIENT span.
 //!
 //! ```
 //! use result_runtime::{otel, trace::TraceContext};
@@ -15,26 +15,20 @@
 //! assert_eq!(sc.trace_id().to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
 //! assert!(sc.is_remote() && sc.is_sampled());
 //! assert_eq!(otel::from_span_context(&sc).as_ref(), Some(&tc));
-//!
-//! let span = tracing::info_span!("handle");
-//! let _ = otel::set_parent(&span, &tc); // a no-op without an OpenTelemetry layer
 //! ```
-//!
-//! A span the SDK starts gets ids of the SDK's choosing; for the exported span to carry the
-//! ids the runtime gave it (those its logs show), build the provider with [`RuntimeIds`] and
-//! give the layer a [`RuntimeIdsTracer`].
 
+mod bridge;
 mod ids;
 
-pub use ids::{RuntimeIds, RuntimeIdsTracer};
+pub use bridge::{layer, OtelLayer};
+pub(crate) use bridge::{with_ids, Parent};
+pub use ids::RuntimeIds;
 
+use opentelemetry::baggage::BaggageExt as _;
 use opentelemetry::trace::{
     SpanContext, SpanId as OtelSpanId, TraceContextExt, TraceFlags as OtelFlags,
     TraceId as OtelTraceId, TraceState,
 };
-use tracing_opentelemetry::{OpenTelemetrySpanExt, SetParentError};
-
-use opentelemetry::baggage::BaggageExt as _;
 
 use crate::trace::{Baggage, SpanId, TraceContext, TraceFlags, TraceId};
 
@@ -96,46 +90,9 @@ pub fn from_span_context(sc: &SpanContext) -> Option<TraceContext> {
     })
 }
 
-/// Makes `tc` the remote parent of `span`. Call it before the span is first entered.
-///
-/// # Errors
-/// What tracing-opentelemetry reports, e.g. when the span was already started.
-pub fn set_parent(span: &tracing::Span, tc: &TraceContext) -> Result<(), SetParentError> {
-    // tracing-opentelemetry answers a disabled span with this very error, but only after
-    // the context (and a copy of the baggage) was built for nothing: that is every call of a
-    // server whose spans no subscriber records.
-    if span.is_disabled() {
-        return Err(SetParentError::SpanDisabled);
-    }
-    span.set_parent(otel_context(tc))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use opentelemetry::trace::TracerProvider as _;
-    use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
-    use tracing_subscriber::layer::SubscriberExt;
-
-    #[test]
-    fn exported_spans_carry_the_runtime_trace_id() {
-        let exporter = InMemorySpanExporter::default();
-        let provider = SdkTracerProvider::builder().with_simple_exporter(exporter.clone()).build();
-        let subscriber = tracing_subscriber::registry()
-            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
-        let tc = TraceContext::new_root();
-        tracing::subscriber::with_default(subscriber, || {
-            let span = tracing::info_span!("handle");
-            set_parent(&span, &tc).unwrap();
-            let _entered = span.enter();
-        });
-        provider.force_flush().unwrap();
-        let spans = exporter.get_finished_spans().unwrap();
-        assert_eq!(spans.len(), 1);
-        let exported = &spans[0];
-        assert_eq!(exported.span_context.trace_id().to_bytes(), tc.trace_id.to_bytes());
-        assert_eq!(exported.parent_span_id.to_bytes(), tc.span_id.to_u64().to_be_bytes());
-    }
 
     #[test]
     fn tracestate_and_baggage_cross_the_bridge() {

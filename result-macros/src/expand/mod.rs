@@ -173,10 +173,16 @@ mod snapshots {
             &expect![[r#"
                 async fn call(user: u32, token: &str) -> Result<impl Display> {
                     let __rr_trace = ::result_runtime::__private::TraceContext::current_child_or_root();
-                    let __rr_span = ::result_runtime::__private::tracing::span!(
-                        target : ::core::module_path!(),
-                        ::result_runtime::__private::tracing::Level::DEBUG, "call", trace_id = %
-                        __rr_trace.trace_id, span_id = % __rr_trace.span_id, user = ? user, region = "eu"
+                    let __rr_span = ::result_runtime::__private::traced_span(
+                        &__rr_trace,
+                        || {
+                            ::result_runtime::__private::tracing::span!(
+                                target : ::core::module_path!(),
+                                ::result_runtime::__private::tracing::Level::DEBUG, "call", trace_id = %
+                                __rr_trace.trace_id, span_id = % __rr_trace.span_id, user = ? user,
+                                region = "eu"
+                            )
+                        },
                     );
                     ::result_runtime::__private::traced(
                             __rr_trace,

@@ -92,7 +92,7 @@ fn expand_fn(args: &TracedArgs, item: &ItemFn) -> TokenStream {
     };
     let user_fields = args.fields.as_ref().map(|f| quote!(#f));
     let make_span = quote! {
-        let #span = #tracing::span!(
+        let #span = #private::traced_span(&#trace, || #tracing::span!(
             target: ::core::module_path!(),
             #level,
             #name,
@@ -100,7 +100,7 @@ fn expand_fn(args: &TracedArgs, item: &ItemFn) -> TokenStream {
             span_id = %#trace.span_id,
             #(#arg_fields)*
             #user_fields
-        );
+        ));
     };
 
     let user_ty = item::user_output(item, &shape);

@@ -360,8 +360,8 @@ where
             .extensions()
             .get::<MatchedPath>()
             .map_or_else(|| UNROUTED.to_owned(), |p| p.as_str().to_owned());
-        let span = crate::middleware::span::server_http(&method, &route, &trace);
-        let call = Call::new(trace.clone(), caller, start, span);
+        let span = crate::middleware::span::server_http(&method, &route, &trace, caller);
+        let call = Call::new(trace.clone(), start, span);
         let meter = Meter::http(Side::HttpServer, &method, "route", &route);
         let req = match self.layer.body_limit {
             Some(limit) if content_length(&req).is_some_and(|n| n > limit) => {

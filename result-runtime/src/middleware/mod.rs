@@ -83,8 +83,8 @@
 //! Group, cache, channel, breaker and pool metrics need the `metrics` feature (on with `tower`).
 //!
 //! Features: `tower` (the client layer and shared parts), `grpc` (tonic), `http` (axum); the
-//! module is empty without them. With `otel` too, each call's span is linked (through
-//! tracing-opentelemetry, before it is first entered) to the request's trace, so an
+//! module is empty without them. With `otel` too, each call's span, exported through
+//! [`otel::layer`](crate::otel::layer), has the ids of the request's trace context, so an
 //! OpenTelemetry backend shows the trace id of `x-trace-id`, and the spans follow the
 //! OpenTelemetry conventions:
 //!
@@ -93,8 +93,8 @@
 //!   `http.request.method`, `http.route`), whose parent is the caller's span from
 //!   `traceparent` (its tracestate in the span context);
 //! - `ClientLayer` opens a CLIENT span per call (a child of the current `tracing` span) and
-//!   sends *its* id in `traceparent`, so the callee's SERVER span hangs under it; without an
-//!   OpenTelemetry layer installed it sends the runtime's child span id, as without `otel`;
+//!   sends *its* id in `traceparent` (the runtime's child span id, as without `otel`), so the
+//!   callee's SERVER span hangs under it;
 //! - a CLIENT span ends with `otel.status_code` `OK`, or `ERROR` and the code's name in
 //!   `error.type` (a custom code's own name, read from the error details): a name, never a
 //!   message, since spans leave the process;
@@ -111,10 +111,9 @@
 //!
 //! The server layers' end-of-call *event* is a log line: on failure it carries the error's
 //! internal detail (`{e:#}`: sources, panic message and location), for the service's own
-//! logs. `tracing-opentelemetry`'s layer exports events as span events by default, which
-//! would ship that detail to the tracing backend: when the backend is read by more people
-//! than the logs, give the OpenTelemetry layer a filter that keeps spans only (the examples'
-//! `Otlp` layer does: `tracing_subscriber::filter::filter_fn(|m| m.is_span())`).
+//! logs. [`otel::layer`](crate::otel::layer) exports no events, so that detail never
+//! reaches the tracing backend. (`tracing-opentelemetry`'s layer exports events as span
+//! events: under it, give it a filter that keeps spans only.)
 //!
 //! [`TraceContext::from_header_or_root`]: crate::trace::TraceContext::from_header_or_root
 //! [`TraceContext::scope`]: crate::trace::TraceContext::scope

@@ -195,29 +195,6 @@ impl<'a> Received<'a> {
     }
 }
 
-/// Under the `otel` feature, makes the OpenTelemetry span behind `span` (when a
-/// tracing-opentelemetry layer is installed) continue this trace, so that a backend shows
-/// the trace id of `x-trace-id`. Its parent is the caller's span, or, for a new trace, a
-/// remote parent with the trace's own root span id. The bridge itself is [`crate::otel`].
-#[cfg(feature = "otel")]
-pub(crate) fn link_otel(span: &tracing::Span, trace: &TraceContext, caller: Option<SpanId>) {
-    let mut parent = trace.clone();
-    parent.span_id = caller.unwrap_or(trace.span_id);
-    if let Err(error) = crate::otel::set_parent(span, &parent) {
-        // Logged before the call's trace scope is entered: carry its ids explicitly.
-        tracing::debug!(
-            trace_id = %trace.trace_id,
-            span_id = %trace.span_id,
-            %error,
-            "could not link the OpenTelemetry span to the trace"
-        );
-    }
-}
-
-/// Without the `otel` feature there is nothing to link.
-#[cfg(not(feature = "otel"))]
-pub(crate) fn link_otel(_: &tracing::Span, _: &TraceContext, _: Option<SpanId>) {}
-
 /// One server call in progress: its trace context, start time and span.
 pub(crate) struct Call {
     pub(crate) trace: TraceContext,
@@ -238,14 +215,9 @@ impl Call {
         stamp_trace_id(&self.trace, headers);
     }
 
-    /// Under the `otel` feature, links the span to the trace (see [`link_otel`]).
-    pub(crate) fn new(
-        trace: TraceContext,
-        caller: Option<SpanId>,
-        start: Instant,
-        span: tracing::Span,
-    ) -> Self {
-        link_otel(&span, &trace, caller);
+    /// A call of `trace` that started at `start`, in `span` (exported under the caller's
+    /// span: see [`server_grpc`](super::span::server_grpc)).
+    pub(crate) fn new(trace: TraceContext, start: Instant, span: tracing::Span) -> Self {
         Self { trace, start, span }
     }
 
@@ -403,25 +375,35 @@ mod tests {
         assert_eq!(tracestate(&[b"rojo=1"], "garbage"), "");
     }
 
-    #[cfg(feature = "otel")]
+    #[cfg(all(feature = "otel", feature = "grpc"))]
     #[test]
-    fn the_opentelemetry_span_continues_the_same_trace() {
-        use opentelemetry::trace::TraceContextExt;
-        use tracing_opentelemetry::OpenTelemetrySpanExt;
+    fn the_exported_server_span_continues_the_trace_under_its_caller() {
+        use opentelemetry::trace::{SpanId as OtelSpanId, TracerProvider as _};
+        use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
         use tracing_subscriber::layer::SubscriberExt;
 
-        let subscriber = tracing_subscriber::registry().with(tracing_opentelemetry::layer());
-        tracing::subscriber::with_default(subscriber, || {
-            for h in [headers(&[VALID]), HeaderMap::new()] {
-                let (trace, caller) = extract(&h);
-                let call =
-                    Call::new(trace.clone(), caller, Instant::now(), tracing::info_span!("call"));
-                let otel = call.span.context();
-                let otel = otel.span();
-                let seen = otel.span_context();
-                assert_eq!(seen.trace_id().to_bytes(), trace.trace_id.to_bytes(), "{h:?}");
-            }
-        });
+        for h in [headers(&[VALID]), HeaderMap::new()] {
+            let exporter = InMemorySpanExporter::default();
+            let provider = SdkTracerProvider::builder()
+                .with_id_generator(crate::otel::RuntimeIds::default())
+                .with_simple_exporter(exporter.clone())
+                .build();
+            let subscriber =
+                tracing_subscriber::registry().with(crate::otel::layer(provider.tracer("t")));
+            let (trace, caller) = extract(&h);
+            tracing::subscriber::with_default(subscriber, || {
+                let span = crate::middleware::span::server_grpc("/a.B/C", &trace, caller);
+                drop(Call::new(trace.clone(), Instant::now(), span));
+            });
+            let spans = exporter.get_finished_spans().unwrap();
+            assert_eq!(spans.len(), 1, "{h:?}");
+            let sc = &spans[0].span_context;
+            assert_eq!(sc.trace_id().to_bytes(), trace.trace_id.to_bytes(), "{h:?}");
+            assert_eq!(sc.span_id().to_bytes(), trace.span_id.to_u64().to_be_bytes(), "{h:?}");
+            let parent = caller
+                .map_or(OtelSpanId::INVALID, |c| OtelSpanId::from_bytes(c.to_u64().to_be_bytes()));
+            assert_eq!(spans[0].parent_span_id, parent, "{h:?}");
+        }
     }
 
     #[test]

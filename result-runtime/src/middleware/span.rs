@@ -53,58 +53,75 @@ fn no_info_spans() -> bool {
 #[cfg(feature = "otel")]
 mod with_otel {
     use http::{HeaderMap, Request};
-    use opentelemetry::trace::TraceContextExt as _;
     use tracing::field::Empty;
-    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
     use super::{grpc_parts, no_info_spans, Answer};
-    use crate::trace::TraceContext;
+    use crate::otel::{with_ids, Parent};
+    use crate::trace::{SpanId, TraceContext};
     use crate::{Code, GrpcCode};
+
+    /// A SERVER span's parent: the caller's span, or none for a trace that begins here.
+    fn caller_parent(caller: Option<SpanId>) -> Parent {
+        caller.map_or(Parent::None, Parent::Remote)
+    }
 
     /// The SERVER span of a gRPC call to `path`, named `service/method` (the semantic
     /// conventions' span name) with its `rpc.*` attributes. They are given at creation, not
     /// recorded after: each `record` is a dispatch to every layer (and, for the log layer, a
-    /// reformatting of the span's fields).
-    pub(crate) fn server_grpc(path: &str, trace: &TraceContext) -> tracing::Span {
+    /// reformatting of the span's fields). Exported, it has `trace`'s ids, under `caller`.
+    pub(crate) fn server_grpc(
+        path: &str,
+        trace: &TraceContext,
+        caller: Option<SpanId>,
+    ) -> tracing::Span {
         if no_info_spans() {
             return tracing::Span::none();
         }
         let (service, method) = grpc_parts(path);
-        tracing::info_span!(
-            "grpc",
-            method = %path,
-            trace_id = %trace.trace_id,
-            span_id = %trace.span_id,
-            code = Empty,
-            otel.name = %format_args!("{service}/{method}"),
-            otel.kind = "server",
-            otel.status_code = Empty,
-            rpc.system = "grpc",
-            rpc.service = service,
-            rpc.method = method,
-            rpc.grpc.status_code = Empty,
-            error.type = Empty,
-        )
+        with_ids(trace, caller_parent(caller), || {
+            tracing::info_span!(
+                "grpc",
+                method = %path,
+                trace_id = %trace.trace_id,
+                span_id = %trace.span_id,
+                code = Empty,
+                otel.name = %format_args!("{service}/{method}"),
+                otel.kind = "server",
+                otel.status_code = Empty,
+                rpc.system = "grpc",
+                rpc.service = service,
+                rpc.method = method,
+                rpc.grpc.status_code = Empty,
+                error.type = Empty,
+            )
+        })
     }
 
     /// The SERVER span of an HTTP request, named `METHOD route`, with its `http.*`
-    /// attributes given at creation.
-    pub(crate) fn server_http(method: &str, route: &str, trace: &TraceContext) -> tracing::Span {
-        tracing::info_span!(
-            "http",
-            method = %method,
-            route = %route,
-            trace_id = %trace.trace_id,
-            span_id = %trace.span_id,
-            code = Empty,
-            otel.name = %format_args!("{method} {route}"),
-            otel.kind = "server",
-            otel.status_code = Empty,
-            http.request.method = method,
-            http.route = route,
-            http.response.status_code = Empty,
-            error.type = Empty,
-        )
+    /// attributes given at creation. Exported, it has `trace`'s ids, under `caller`.
+    pub(crate) fn server_http(
+        method: &str,
+        route: &str,
+        trace: &TraceContext,
+        caller: Option<SpanId>,
+    ) -> tracing::Span {
+        with_ids(trace, caller_parent(caller), || {
+            tracing::info_span!(
+                "http",
+                method = %method,
+                route = %route,
+                trace_id = %trace.trace_id,
+                span_id = %trace.span_id,
+                code = Empty,
+                otel.name = %format_args!("{method} {route}"),
+                otel.kind = "server",
+                otel.status_code = Empty,
+                http.request.method = method,
+                http.route = route,
+                http.response.status_code = Empty,
+                error.type = Empty,
+            )
+        })
     }
 
     /// Records a CLIENT call's outcome: its protocol's status when one came, and status
@@ -212,65 +229,56 @@ mod with_otel {
     pub(crate) struct ClientSpan(Option<tracing::Span>);
 
     impl ClientSpan {
-        /// Opens the span of `req` and returns it with the trace context to send: the span's
-        /// own OpenTelemetry context (tracestate included), with the caller's baggage.
-        /// `None` when no OpenTelemetry layer records the span: the caller falls back to
-        /// the runtime's own child span id.
+        /// Opens the span of `req` and returns it with the trace context to send: a child of
+        /// the caller's (a new root without one), whose span id the exported CLIENT span
+        /// has, so the callee's SERVER span hangs under it. `None` when no subscriber records
+        /// the span: the caller sends the runtime's child span id all the same.
         ///
         /// When the caller's trace context is not the one its `tracing` span belongs to
-        /// (code that scoped a [`TraceContext`] without a span), the call joins the trace
-        /// context: `x-trace-id` and the backend must agree.
+        /// (code that scoped a [`TraceContext`] without a span), the exported span joins the
+        /// trace context: `x-trace-id` and the backend must agree.
         pub(crate) fn open<B>(req: &Request<B>, is_grpc: bool) -> (Self, Option<TraceContext>) {
             if no_info_spans() {
                 return (Self(None), None);
             }
+            let ambient = TraceContext::current();
+            let sent = ambient.as_ref().map_or_else(TraceContext::new_root, TraceContext::child);
+            let parent = ambient.as_ref().map_or(Parent::None, |a| Parent::Local(a.span_id));
             let host = req.uri().host().unwrap_or("");
-            let span = if is_grpc {
-                let (service, method) = grpc_parts(req.uri().path());
-                tracing::info_span!(
-                    "grpc.client",
-                    otel.name = %format_args!("{service}/{method}"),
-                    otel.kind = "client",
-                    otel.status_code = Empty,
-                    rpc.system = "grpc",
-                    rpc.service = service,
-                    rpc.method = method,
-                    rpc.grpc.status_code = Empty,
-                    server.address = host,
-                    error.type = Empty,
-                )
-            } else {
-                let method = req.method().as_str();
-                tracing::info_span!(
-                    "http.client",
-                    otel.name = method,
-                    otel.kind = "client",
-                    otel.status_code = Empty,
-                    http.request.method = method,
-                    server.address = host,
-                    url.path = req.uri().path(),
-                    http.response.status_code = Empty,
-                    error.type = Empty,
-                )
-            };
+            let span = with_ids(&sent, parent, || {
+                if is_grpc {
+                    let (service, method) = grpc_parts(req.uri().path());
+                    tracing::info_span!(
+                        "grpc.client",
+                        otel.name = %format_args!("{service}/{method}"),
+                        otel.kind = "client",
+                        otel.status_code = Empty,
+                        rpc.system = "grpc",
+                        rpc.service = service,
+                        rpc.method = method,
+                        rpc.grpc.status_code = Empty,
+                        server.address = host,
+                        error.type = Empty,
+                    )
+                } else {
+                    let method = req.method().as_str();
+                    tracing::info_span!(
+                        "http.client",
+                        otel.name = method,
+                        otel.kind = "client",
+                        otel.status_code = Empty,
+                        http.request.method = method,
+                        server.address = host,
+                        url.path = req.uri().path(),
+                        http.response.status_code = Empty,
+                        error.type = Empty,
+                    )
+                }
+            });
             if span.is_disabled() {
                 return (Self(None), None);
             }
-            let ambient = TraceContext::current();
-            if let Some(tc) = &ambient {
-                let parent = tracing::Span::current().context();
-                if parent.span().span_context().trace_id().to_bytes() != tc.trace_id.to_bytes() {
-                    // Not entered yet, so not started: linking it cannot fail.
-                    let _ = crate::otel::set_parent(&span, tc);
-                }
-            }
-            let cx = span.context();
-            let sent =
-                crate::otel::from_span_context(cx.span().span_context()).map(|tc| match ambient {
-                    Some(a) if !a.baggage().is_empty() => tc.with_baggage(a.baggage().clone()),
-                    _ => tc,
-                });
-            (Self(Some(span)), sent)
+            (Self(Some(span)), Some(sent))
         }
 
         /// Records the outcome (and the protocol's status, when one came) and ends the span.
@@ -286,10 +294,14 @@ mod with_otel {
 mod without_otel {
     use http::{HeaderMap, Request};
 
-    use crate::trace::TraceContext;
+    use crate::trace::{SpanId, TraceContext};
 
     /// The server span of a gRPC call: the method, the trace and, once known, the code.
-    pub(crate) fn server_grpc(path: &str, trace: &TraceContext) -> tracing::Span {
+    pub(crate) fn server_grpc(
+        path: &str,
+        trace: &TraceContext,
+        _caller: Option<SpanId>,
+    ) -> tracing::Span {
         tracing::info_span!(
             "grpc",
             method = %path,
@@ -301,7 +313,12 @@ mod without_otel {
 
     /// The server span of an HTTP request: the method, the route, the trace and, once known,
     /// the code.
-    pub(crate) fn server_http(method: &str, route: &str, trace: &TraceContext) -> tracing::Span {
+    pub(crate) fn server_http(
+        method: &str,
+        route: &str,
+        trace: &TraceContext,
+        _caller: Option<SpanId>,
+    ) -> tracing::Span {
         tracing::info_span!(
             "http",
             method = %method,
@@ -384,9 +401,12 @@ mod tests {
     #[test]
     fn the_traceparent_sent_is_the_client_span_and_its_status_is_the_outcome() {
         let exporter = InMemorySpanExporter::default();
-        let provider = SdkTracerProvider::builder().with_simple_exporter(exporter.clone()).build();
-        let subscriber = tracing_subscriber::registry()
-            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+        let provider = SdkTracerProvider::builder()
+            .with_id_generator(crate::otel::RuntimeIds::default())
+            .with_simple_exporter(exporter.clone())
+            .build();
+        let subscriber =
+            tracing_subscriber::registry().with(crate::otel::layer(provider.tracer("test")));
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let sent = tracing::subscriber::with_default(subscriber, || {
             rt.block_on(async {
@@ -399,8 +419,9 @@ mod tests {
                 }));
                 let req = http::Request::post("http://checkout:8080/checkout").body(()).unwrap();
                 let root = TraceContext::new_root();
-                let parent = tracing::info_span!("handler");
-                crate::otel::set_parent(&parent, &root).unwrap();
+                let parent = crate::otel::with_ids(&root, crate::otel::Parent::None, || {
+                    tracing::info_span!("handler")
+                });
                 let response = root.scope(svc.oneshot(req).instrument(parent)).await.unwrap();
                 let sent: TraceContext =
                     response.headers()[TRACEPARENT].to_str().unwrap().parse().unwrap();

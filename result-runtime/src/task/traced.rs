@@ -58,6 +58,20 @@ where
     }
 }
 
+/// Opens a step's span with `make` (its `span!`); exported (under `otel`), the span has
+/// `trace`'s ids.
+#[doc(hidden)]
+#[inline]
+pub fn traced_span(trace: &TraceContext, make: impl FnOnce() -> tracing::Span) -> tracing::Span {
+    #[cfg(feature = "otel")]
+    return crate::otel::with_ids(trace, crate::otel::Parent::None, make);
+    #[cfg(not(feature = "otel"))]
+    {
+        let _ = trace;
+        make()
+    }
+}
+
 /// Runs a sync body in `trace`, inside `span`.
 #[doc(hidden)]
 pub fn traced_sync<R>(trace: &TraceContext, span: &tracing::Span, f: impl FnOnce() -> R) -> R {

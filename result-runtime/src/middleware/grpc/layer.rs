@@ -114,10 +114,10 @@ where
         let timeout = deadline_of(&received, self.max_deadline);
         let meter = Meter::grpc(Side::GrpcServer, req.uri().path());
         let method = meter.path().cloned().unwrap_or_else(|| Arc::from(req.uri().path()));
-        let span = crate::middleware::span::server_grpc(&method, &trace);
+        let span = crate::middleware::span::server_grpc(&method, &trace, caller);
         // tonic's generated services only build the handler's future in `call`; it runs,
         // and may panic, when polled below, inside every guard.
-        let call = Call::new(trace.clone(), caller, start, span);
+        let call = Call::new(trace.clone(), start, span);
         let timeout = match timeout {
             Ok(timeout) => timeout,
             Err(error) => {
