@@ -169,10 +169,19 @@ where
         let mut fields = Fields::new(attrs.fields().len(), handoff.is_none());
         attrs.record(&mut fields);
 
-        let enclosing = attrs
-            .parent()
-            .and_then(|p| ctx.span(p))
-            .or_else(|| if attrs.is_contextual() { ctx.lookup_current() } else { None })
+        // A SERVER span's parent is its caller, whatever span encloses it here.
+        let remote = matches!(&handoff, Some(Handoff { parent: Parent::Remote(_), .. }));
+        let enclosing = (!remote)
+            .then(|| {
+                attrs.parent().and_then(|p| ctx.span(p)).or_else(|| {
+                    if attrs.is_contextual() {
+                        ctx.lookup_current()
+                    } else {
+                        None
+                    }
+                })
+            })
+            .flatten()
             .and_then(|p| p.extensions().get::<Exported>().map(|e| e.0.clone()));
         let (parent_cx, starting) = match &handoff {
             Some(h) => given(h, enclosing),
@@ -246,8 +255,9 @@ fn warn_once_if_not_runtime_ids(h: &Handoff, got: &SpanContext) {
     }
 }
 
-/// The parent context and the ids for a span the runtime opened: under its enclosing span
-/// when that is of the same trace, else under the handoff's parent.
+/// The parent context and the ids for a span the runtime opened: a SERVER span under its
+/// remote caller; any other under its enclosing span when that is of the same trace, else
+/// under the handoff's parent.
 fn given(h: &Handoff, enclosing: Option<Context>) -> (Context, Starting) {
     let trace = &h.context;
     let ours = OtelTraceId::from_bytes(trace.trace_id.to_bytes());

@@ -304,3 +304,18 @@ fn a_child_keeps_its_parents_trace_id_and_takes_its_own_span_id() {
     assert_ne!(id, child.span_id.to_string());
     assert_ne!(id, tc.span_id.to_string());
 }
+
+#[test]
+fn a_server_span_hangs_under_its_caller_even_inside_a_span_of_the_same_trace() {
+    // An in-process call: the callee's SERVER span opens inside the caller's own span.
+    let caller = TraceContext::new_root();
+    let client = caller.child();
+    let server = client.child();
+    let spans = exported(true, || {
+        runtime_span("step", &caller, Parent::None).in_scope(|| {
+            runtime_span("server", &server, Parent::Remote(client.span_id)).in_scope(|| {});
+        });
+    });
+    assert_eq!(spans["server"].parent_span_id.to_string(), client.span_id.to_string());
+    assert!(spans["server"].parent_span_is_remote);
+}
