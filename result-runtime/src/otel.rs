@@ -7,6 +7,10 @@
 //! exported with the ids the runtime gave them when the provider is built with
 //! [`RuntimeIds`], and a SERVER span hangs under its caller's CLIENT span.
 //!
+//! To continue a trace that arrived another way (a queue message's `traceparent`), parse
+//! it into a [`TraceContext`] and run a `#[traced]` step in its scope
+//! ([`TraceContext::scope`]): the step is exported as that context's child.
+//!
 //! ```
 //! use result_runtime::{otel, trace::TraceContext};
 //!

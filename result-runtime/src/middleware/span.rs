@@ -420,7 +420,7 @@ mod tests {
                 let req = http::Request::post("http://checkout:8080/checkout").body(()).unwrap();
                 let root = TraceContext::new_root();
                 let parent = crate::otel::with_ids(&root, crate::otel::Parent::None, || {
-                    tracing::info_span!("handler")
+                    tracing::info_span!("handler", otel.kind = "internal")
                 });
                 let response = root.scope(svc.oneshot(req).instrument(parent)).await.unwrap();
                 let sent: TraceContext =

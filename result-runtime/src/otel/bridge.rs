@@ -72,21 +72,53 @@ thread_local! {
 /// Creates a span with `make` (a `span!` macro) whose exported span gets `context`'s trace
 /// and span ids, under `parent` when no enclosing exported span of the same trace is there.
 /// Without an [`OtelLayer`] in the subscriber, the handoff is dropped unread.
+///
+/// The span `make` creates must have a `span_id` or an `otel.kind` field ([`is_runtimes`]):
+/// `tracing` evaluates a span's fields before it creates the span, so a span made while they
+/// are evaluated (an instrumented function called in a field's expression) comes first and
+/// must not take the ids. A `with_ids` nested that way restores the outer handoff.
 pub(crate) fn with_ids(
     context: &TraceContext,
     parent: Parent,
     make: impl FnOnce() -> tracing::Span,
 ) -> tracing::Span {
-    struct Clear;
-    impl Drop for Clear {
+    struct Restore(Option<Handoff>);
+    impl Drop for Restore {
         fn drop(&mut self) {
             // Also when `make` panics: the next span must not take these ids.
-            let _ = HANDOFF.try_with(|h| h.borrow_mut().take());
+            let outer = self.0.take();
+            let _ = HANDOFF.try_with(|h| *h.borrow_mut() = outer);
         }
     }
-    HANDOFF.with(|h| *h.borrow_mut() = Some(Handoff { context: context.clone(), parent }));
-    let _clear = Clear;
+    let handoff = Handoff { context: context.clone(), parent };
+    // During the thread's teardown there is no handoff: the span is exported under the ids
+    // of the SDK's choosing rather than panic in a destructor.
+    let outer = HANDOFF.try_with(|h| h.borrow_mut().replace(handoff)).ok().flatten();
+    let _restore = Restore(outer);
     make()
+}
+
+/// Whether a span is one the runtime opens under [`with_ids`]: its SERVER, CLIENT and
+/// `#[traced]` spans all have one of these fields; a span its fields' expressions make need
+/// not.
+fn is_runtimes(metadata: &tracing::Metadata<'_>) -> bool {
+    let fields = metadata.fields();
+    fields.field("span_id").is_some() || fields.field("otel.kind").is_some()
+}
+
+/// Takes this thread's handoff for the span being created, when it is the runtime's.
+fn take_handoff(metadata: &tracing::Metadata<'_>) -> Option<Handoff> {
+    HANDOFF
+        .try_with(|h| {
+            let mut h = h.borrow_mut();
+            if h.is_some() && is_runtimes(metadata) {
+                h.take()
+            } else {
+                None
+            }
+        })
+        .ok()
+        .flatten()
 }
 
 /// A `tracing` layer exporting every span through an OpenTelemetry tracer: the runtime's
@@ -113,8 +145,12 @@ pub(crate) fn with_ids(
 /// leave its attributes.
 ///
 /// The fields `otel.name`, `otel.kind`, `otel.status_code` (`ok` or `error`) and
-/// `otel.status_description` name the span, choose its kind and set its status, as with
-/// `tracing-opentelemetry`; every other field is an attribute.
+/// `otel.status_message` (as with `tracing-opentelemetry`; `otel.status_description`, the
+/// OpenTelemetry name, is taken too) name the span, choose its kind and set its status;
+/// every other field is an attribute. Record a status message with its code, or before it:
+/// a message recorded alone after the code is not seen.
+///
+/// One `OtelLayer` per subscriber: a second one in the same subscriber exports nothing.
 ///
 /// # Examples
 ///
@@ -165,7 +201,11 @@ where
 {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: LayerContext<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
-        let handoff = HANDOFF.with(|h| h.borrow_mut().take());
+        if span.extensions().get::<Exported>().is_some() {
+            // Another `OtelLayer` of this subscriber exports it already.
+            return;
+        }
+        let handoff = take_handoff(attrs.metadata());
         let mut fields = Fields::new(attrs.fields().len(), handoff.is_none());
         attrs.record(&mut fields);
 
@@ -199,8 +239,15 @@ where
         builder.attributes = Some(std::mem::take(&mut fields.attributes));
         let otel_span =
             super::ids::starting(starting, || self.tracer.build_with_context(builder, &parent_cx));
+        let mut otel_span = otel_span;
         if let Some(h) = &handoff {
-            warn_once_if_not_runtime_ids(h, otel_span.span_context());
+            if !carries_runtime_ids(h, otel_span.span_context()) {
+                // The log lines name the runtime's ids: keep them findable in the backend.
+                otel_span.set_attributes([
+                    KeyValue::new("trace_id", h.context.trace_id.to_string()),
+                    KeyValue::new("span_id", h.context.span_id.to_string()),
+                ]);
+            }
         }
         let cx = parent_cx.with_span(otel_span);
         if let Some(status) = fields.status() {
@@ -211,11 +258,13 @@ where
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: LayerContext<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
+        // Most records set one or two fields of a span: no room reserved up front. A span
+        // has its ids by now, so `trace_id` and `span_id` recorded later are attributes.
+        let mut fields = Fields::new(0, true);
+        // Formatted before the extensions are locked: a value's `Debug` may open a span.
+        values.record(&mut fields);
         let extensions = span.extensions();
         let Some(Exported(cx)) = extensions.get::<Exported>() else { return };
-        // Most records set one or two fields of a span: no room reserved up front.
-        let mut fields = Fields::new(0, false);
-        values.record(&mut fields);
         let otel = cx.span();
         if let Some(name) = fields.name.take() {
             otel.update_name(name);
@@ -237,22 +286,27 @@ where
     }
 }
 
-/// Says once, on stderr, that the provider is not built with [`RuntimeIds`]: the runtime
-/// sends its own span ids in `traceparent`, so under other ids a callee's SERVER span
-/// names a parent the backend never receives, and log lines name spans it does not know.
+/// Whether the span the SDK started carries the ids the runtime gave it (or is not
+/// recorded at all). The first time it does not, says so once on stderr: the provider is
+/// not built with [`RuntimeIds`], and as the runtime sends its own span ids in
+/// `traceparent`, a callee's SERVER span names a parent the backend never receives.
 ///
 /// [`RuntimeIds`]: super::RuntimeIds
-fn warn_once_if_not_runtime_ids(h: &Handoff, got: &SpanContext) {
+fn carries_runtime_ids(h: &Handoff, got: &SpanContext) -> bool {
     use std::sync::atomic::{AtomicBool, Ordering};
     static WARNED: AtomicBool = AtomicBool::new(false);
     let wanted = OtelSpanId::from_bytes(h.context.span_id.to_u64().to_be_bytes());
-    if got.is_sampled() && got.span_id() != wanted && !WARNED.swap(true, Ordering::Relaxed) {
+    if !got.is_sampled() || got.span_id() == wanted {
+        return true;
+    }
+    if !WARNED.swap(true, Ordering::Relaxed) {
         // Not a `tracing` event: this runs inside the subscriber.
         eprintln!(
             "result_runtime::otel: exported spans do not carry the runtime's ids; build the \
              tracer provider with `.with_id_generator(result_runtime::otel::RuntimeIds::default())`"
         );
     }
+    false
 }
 
 /// The parent context and the ids for a span the runtime opened: a SERVER span under its
@@ -275,10 +329,12 @@ fn given(h: &Handoff, enclosing: Option<Context>) -> (Context, Starting) {
             is_remote,
             base.trace_state().clone(),
         );
-        Context::current().with_remote_span_context(sc)
+        Context::new().with_remote_span_context(sc)
     };
+    // Not `Context::current()`: an OpenTelemetry context some other code attached would
+    // put the span in that context's trace, not the one the runtime's logs and errors name.
     let parent_cx = match h.parent {
-        Parent::None => Context::current(),
+        Parent::None => Context::new(),
         Parent::Remote(id) => remote(id, true),
         Parent::Local(id) => remote(id, false),
     };
@@ -332,26 +388,29 @@ impl Fields {
         found.starting
     }
 
-    fn special(&mut self, field: &Field, value: &dyn Fn() -> String) -> bool {
+    fn special(&mut self, field: &Field, value: Text<'_>) -> bool {
         let name = field.name();
         // Most fields are plain attributes: one look at the first byte says so.
         if !matches!(name.as_bytes().first(), Some(b'o' | b't' | b's')) {
             return false;
         }
         match name {
-            "otel.name" => self.name = Some(Cow::Owned(value())),
-            "otel.kind" => self.kind = kind(&value()),
+            "otel.name" => self.name = Some(Cow::Owned(value.owned())),
+            "otel.kind" => self.kind = value.with(kind),
             "otel.status_code" => {
-                let v = value();
-                self.status_code = if v.eq_ignore_ascii_case("ok") {
-                    Some(true)
-                } else if v.eq_ignore_ascii_case("error") {
-                    Some(false)
-                } else {
-                    None
-                };
+                self.status_code = value.with(|v| {
+                    if v.eq_ignore_ascii_case("ok") {
+                        Some(true)
+                    } else if v.eq_ignore_ascii_case("error") {
+                        Some(false)
+                    } else {
+                        None
+                    }
+                });
             }
-            "otel.status_description" => self.status_description = Some(value()),
+            "otel.status_message" | "otel.status_description" => {
+                self.status_description = Some(value.owned());
+            }
             // The runtime gave the span these ids already.
             "trace_id" | "span_id" if !self.look_for_ids => {}
             _ => return false,
@@ -361,6 +420,30 @@ impl Fields {
 
     fn push(&mut self, field: &Field, value: impl Into<Value>) {
         self.attributes.push(KeyValue::new(Key::from_static_str(field.name()), value));
+    }
+}
+
+/// A field's value as text, made only when a special field needs it, and not copied when
+/// it is text already.
+#[derive(Clone, Copy)]
+enum Text<'a> {
+    Str(&'a str),
+    Made(&'a dyn Fn() -> String),
+}
+
+impl Text<'_> {
+    fn with<R>(self, f: impl FnOnce(&str) -> R) -> R {
+        match self {
+            Text::Str(s) => f(s),
+            Text::Made(make) => f(&make()),
+        }
+    }
+
+    fn owned(self) -> String {
+        match self {
+            Text::Str(s) => s.to_owned(),
+            Text::Made(make) => make(),
+        }
     }
 }
 
@@ -378,19 +461,19 @@ fn kind(name: &str) -> Option<SpanKind> {
 
 impl Visit for Fields {
     fn record_bool(&mut self, field: &Field, value: bool) {
-        if !self.special(field, &|| value.to_string()) {
+        if !self.special(field, Text::Made(&|| value.to_string())) {
             self.push(field, value);
         }
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        if !self.special(field, &|| value.to_string()) {
+        if !self.special(field, Text::Made(&|| value.to_string())) {
             self.push(field, value);
         }
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        if !self.special(field, &|| value.to_string()) {
+        if !self.special(field, Text::Made(&|| value.to_string())) {
             match i64::try_from(value) {
                 Ok(v) => self.push(field, v),
                 Err(_) => self.push(field, value.to_string()),
@@ -399,25 +482,25 @@ impl Visit for Fields {
     }
 
     fn record_f64(&mut self, field: &Field, value: f64) {
-        if !self.special(field, &|| value.to_string()) {
+        if !self.special(field, Text::Made(&|| value.to_string())) {
             self.push(field, value);
         }
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
-        if !self.special(field, &|| value.to_owned()) {
+        if !self.special(field, Text::Str(value)) {
             self.push(field, value.to_owned());
         }
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        if !self.special(field, &|| value.to_string()) {
+        if !self.special(field, Text::Made(&|| value.to_string())) {
             self.push(field, value.to_string());
         }
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        if !self.special(field, &|| format!("{value:?}")) {
+        if !self.special(field, Text::Made(&|| format!("{value:?}"))) {
             self.push(field, format!("{value:?}"));
         }
     }

@@ -99,20 +99,22 @@ fn take<T>(part: impl FnOnce(&mut Starting) -> Option<T>) -> Option<T> {
 }
 
 /// Runs `build` (one `build_with_context`) with `ids` handed to [`RuntimeIds`] for the span
-/// it starts, and clears them after, whatever happens: a generator that was never asked
-/// (another generator, a span the SDK does not record) must not hand them to the next span.
+/// it starts, and puts back what was there after, whatever happens: a generator that was
+/// never asked (another generator, a span the SDK does not record) must not hand them to
+/// the next span, and a span started inside `build` (by a sampler or a processor) must
+/// neither take nor lose the outer span's ids.
 pub(super) fn starting<R>(ids: Starting, build: impl FnOnce() -> R) -> R {
-    struct Clear;
-    impl Drop for Clear {
+    struct Restore(Option<Starting>);
+    impl Drop for Restore {
         fn drop(&mut self) {
-            let _ = STARTING.try_with(|cell| cell.set(None));
+            let outer = self.0.take();
+            let _ = STARTING.try_with(|cell| cell.set(outer));
         }
     }
-    if ids.span_id.is_none() && ids.trace_id.is_none() {
-        return build();
-    }
-    let _clear = Clear;
-    STARTING.with(|cell| cell.set(Some(ids)));
+    let ids = (ids.span_id.is_some() || ids.trace_id.is_some()).then_some(ids);
+    // During the thread's teardown the SDK picks the ids.
+    let Ok(outer) = STARTING.try_with(|cell| cell.replace(ids)) else { return build() };
+    let _restore = Restore(outer);
     build()
 }
 
@@ -176,4 +178,30 @@ pub(super) fn find(
     }
     let any = found.starting.span_id.is_some() || found.starting.trace_id.is_some();
     any.then_some(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trace::TraceContext;
+
+    #[test]
+    fn a_span_started_within_another_neither_takes_nor_loses_its_ids() {
+        let generator = RuntimeIds::default();
+        let (outer, inner) = (TraceContext::new_root(), TraceContext::new_root());
+        let ids = |tc: &TraceContext| Starting { span_id: Some(tc.span_id), trace_id: None };
+        let (nested_default, nested_given, outer_got) = starting(ids(&outer), || {
+            // A sampler or a processor starting a span of its own while the outer one starts.
+            let nested_default =
+                starting(Starting { span_id: None, trace_id: None }, || generator.new_span_id());
+            let nested_given = starting(ids(&inner), || generator.new_span_id());
+            (nested_default, nested_given, generator.new_span_id())
+        });
+        let want = |tc: &TraceContext| OtelSpanId::from_bytes(tc.span_id.to_u64().to_be_bytes());
+        assert_ne!(nested_default, want(&outer));
+        assert_eq!(nested_given, want(&inner));
+        assert_eq!(outer_got, want(&outer));
+        // And nothing is left for the next span.
+        assert_ne!(generator.new_span_id(), want(&outer));
+    }
 }

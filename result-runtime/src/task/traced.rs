@@ -64,7 +64,19 @@ where
 #[inline]
 pub fn traced_span(trace: &TraceContext, make: impl FnOnce() -> tracing::Span) -> tracing::Span {
     #[cfg(feature = "otel")]
-    return crate::otel::with_ids(trace, crate::otel::Parent::None, make);
+    {
+        use crate::otel::Parent;
+        // The step's parent is the context it is a child of, when no exported span of its
+        // trace encloses it: a context no span stands for (scoped from a message's
+        // `traceparent`, say) must not make the step a root.
+        let parent = match TraceContext::current_ids() {
+            Some((trace_id, span_id)) if trace_id == trace.trace_id && span_id != trace.span_id => {
+                Parent::Local(span_id)
+            }
+            _ => Parent::None,
+        };
+        crate::otel::with_ids(trace, parent, make)
+    }
     #[cfg(not(feature = "otel"))]
     {
         let _ = trace;

@@ -258,6 +258,12 @@ impl TraceContext {
         scope::current_trace_id()
     }
 
+    /// The current context's trace and span ids, if any.
+    #[cfg_attr(not(feature = "otel"), allow(dead_code))]
+    pub(crate) fn current_ids() -> Option<(TraceId, SpanId)> {
+        scope::current_ids()
+    }
+
     /// A child of the current context, or a new root when there is none.
     #[must_use]
     pub fn current_child_or_root() -> Self {

@@ -120,6 +120,19 @@ pub(super) fn current_trace_id() -> Option<super::TraceId> {
     })
 }
 
+/// The current trace and span ids, if any, without cloning the context.
+pub(super) fn current_ids() -> Option<(super::TraceId, super::SpanId)> {
+    if !HAS_CURRENT.with(Cell::get) {
+        return None;
+    }
+    CURRENT.with(|c| {
+        let ctx = c.take();
+        let ids = ctx.as_ref().map(|t| (t.trace_id, t.span_id));
+        c.set(ctx);
+        ids
+    })
+}
+
 /// Runs `fut` with `ctx` as the current context.
 pub(super) fn scope<F: Future>(ctx: TraceContext, fut: F) -> TraceScope<F> {
     use futures_util::FutureExt as _;

@@ -36,7 +36,7 @@ fn runtime_span(name: &'static str, tc: &TraceContext, parent: Parent) -> tracin
     with_ids(tc, parent, || match name {
         "server" => tracing::info_span!("server", trace_id = %tc.trace_id, span_id = %tc.span_id),
         "step" => tracing::info_span!("step", trace_id = %tc.trace_id, span_id = %tc.span_id),
-        "client" => tracing::info_span!("client"),
+        "client" => tracing::info_span!("client", otel.kind = "client"),
         _ => unreachable!(),
     })
 }
@@ -147,6 +147,9 @@ fn under_another_id_generator_spans_still_nest() {
     assert_eq!(spans["server"].span_context.trace_id().to_string(), caller.trace_id.to_string());
     assert_ne!(spans["server"].span_context.span_id().to_string(), server.span_id.to_string());
     assert_eq!(spans["step"].parent_span_id, spans["server"].span_context.span_id());
+    // The ids the log lines show stay findable in the backend.
+    assert_eq!(attribute(&spans["server"], "span_id"), Some(server.span_id.to_string()));
+    assert_eq!(attribute(&spans["server"], "trace_id"), Some(server.trace_id.to_string()));
 }
 
 #[test]
@@ -318,4 +321,132 @@ fn a_server_span_hangs_under_its_caller_even_inside_a_span_of_the_same_trace() {
     });
     assert_eq!(spans["server"].parent_span_id.to_string(), client.span_id.to_string());
     assert!(spans["server"].parent_span_is_remote);
+}
+
+#[test]
+fn a_second_layer_in_the_same_subscriber_exports_nothing_and_does_not_panic() {
+    let (first, second) = (InMemorySpanExporter::default(), InMemorySpanExporter::default());
+    let provider = |e: &InMemorySpanExporter| {
+        SdkTracerProvider::builder()
+            .with_id_generator(RuntimeIds::default())
+            .with_simple_exporter(e.clone())
+            .build()
+    };
+    let (p1, p2) = (provider(&first), provider(&second));
+    let subscriber = tracing_subscriber::registry()
+        .with(layer(p1.tracer("first")))
+        .with(layer(p2.tracer("second")));
+    let tc = TraceContext::new_root();
+    tracing::subscriber::with_default(subscriber, || {
+        runtime_span("step", &tc, Parent::None).in_scope(|| {});
+    });
+    let spans = first.get_finished_spans().unwrap();
+    assert_eq!(spans.len(), 1);
+    assert_eq!(hex(&spans[0]), (tc.trace_id.to_string(), tc.span_id.to_string()));
+    assert!(second.get_finished_spans().unwrap().is_empty());
+}
+
+#[test]
+fn a_span_made_while_the_fields_are_evaluated_does_not_take_the_handoff() {
+    let tc = TraceContext::new_root();
+    let inner = TraceContext::new_root();
+    let spans = exported(true, || {
+        // `tracing` evaluates the fields first, so these spans are created before "step".
+        let tenant = || {
+            tracing::info_span!("lookup").in_scope(|| {});
+            runtime_span("server", &inner, Parent::None).in_scope(|| {});
+            "acme"
+        };
+        with_ids(
+            &tc,
+            Parent::None,
+            || tracing::info_span!("step", span_id = %tc.span_id, tenant = tenant()),
+        )
+        .in_scope(|| {});
+    });
+    assert_eq!(hex(&spans["step"]), (tc.trace_id.to_string(), tc.span_id.to_string()));
+    assert_eq!(hex(&spans["server"]), (inner.trace_id.to_string(), inner.span_id.to_string()));
+    let (trace, id) = hex(&spans["lookup"]);
+    assert_ne!(trace, tc.trace_id.to_string());
+    assert_ne!(id, tc.span_id.to_string());
+}
+
+#[test]
+fn an_opentelemetry_context_attached_elsewhere_does_not_move_a_runtime_span() {
+    use opentelemetry::trace::TraceContextExt as _;
+    let foreign = SpanContext::new(
+        OtelTraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap(),
+        OtelSpanId::from_hex("00f067aa0ba902b7").unwrap(),
+        opentelemetry::trace::TraceFlags::SAMPLED,
+        true,
+        Default::default(),
+    );
+    let tc = TraceContext::new_root();
+    let spans = exported(true, || {
+        let _attached = opentelemetry::Context::new().with_remote_span_context(foreign).attach();
+        runtime_span("step", &tc, Parent::None).in_scope(|| {});
+        tracing::info_span!("user").in_scope(|| {});
+    });
+    assert_eq!(hex(&spans["step"]), (tc.trace_id.to_string(), tc.span_id.to_string()));
+    assert_eq!(spans["step"].parent_span_id, OtelSpanId::INVALID);
+    // A span of the user's own still joins the context the user attached.
+    assert_eq!(hex(&spans["user"]).0, "4bf92f3577b34da6a3ce929d0e0e4736");
+}
+
+#[test]
+fn a_status_message_is_taken_under_either_name() {
+    let spans = exported(true, || {
+        tracing::info_span!("a", otel.status_code = "error", otel.status_message = "no stock")
+            .in_scope(|| {});
+        let b = tracing::info_span!(
+            "b",
+            otel.status_code = tracing::field::Empty,
+            otel.status_description = tracing::field::Empty
+        );
+        b.record("otel.status_description", "too late");
+        b.record("otel.status_code", "error");
+        drop(b);
+    });
+    assert_eq!(spans["a"].status, Status::error("no stock"));
+    assert_eq!(attribute(&spans["a"], "otel.status_message"), None);
+    // Recorded apart, before the code: the code's record does not see it.
+    assert_eq!(spans["b"].status, Status::error(""));
+}
+
+#[test]
+fn ids_recorded_after_the_span_started_are_attributes() {
+    let tc = TraceContext::new_root();
+    let spans = exported(true, || {
+        let span = tracing::info_span!(
+            "late",
+            trace_id = tracing::field::Empty,
+            span_id = tracing::field::Empty
+        );
+        span.record("trace_id", tracing::field::display(tc.trace_id));
+        span.record("span_id", tracing::field::display(tc.span_id));
+        drop(span);
+    });
+    let late = &spans["late"];
+    assert_ne!(hex(late).1, tc.span_id.to_string(), "a started span keeps its ids");
+    assert_eq!(attribute(late, "trace_id"), Some(tc.trace_id.to_string()));
+    assert_eq!(attribute(late, "span_id"), Some(tc.span_id.to_string()));
+}
+
+#[test]
+fn a_step_under_a_context_no_span_stands_for_is_its_child() {
+    // A consumer scoped the context of a message's `traceparent` and runs a step in it.
+    let received: TraceContext =
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".parse().unwrap();
+    let step = received.child();
+    let spans = exported(true, || {
+        received.sync_scope(|| {
+            crate::__private::traced_span(
+                &step,
+                || tracing::info_span!("step", span_id = %step.span_id),
+            )
+            .in_scope(|| {});
+        });
+    });
+    assert_eq!(hex(&spans["step"]), (received.trace_id.to_string(), step.span_id.to_string()));
+    assert_eq!(spans["step"].parent_span_id.to_string(), "00f067aa0ba902b7");
 }
