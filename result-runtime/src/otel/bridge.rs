@@ -76,7 +76,8 @@ thread_local! {
 /// The span `make` creates must have a `span_id` or an `otel.kind` field ([`is_runtimes`]):
 /// `tracing` evaluates a span's fields before it creates the span, so a span made while they
 /// are evaluated (an instrumented function called in a field's expression) comes first and
-/// must not take the ids. A `with_ids` nested that way restores the outer handoff.
+/// must not take the ids. A `with_ids` nested that way restores the outer handoff. (A user's
+/// span made there with an `otel.kind` field of its own still takes them.)
 pub(crate) fn with_ids(
     context: &TraceContext,
     parent: Parent,
@@ -147,8 +148,9 @@ fn take_handoff(metadata: &tracing::Metadata<'_>) -> Option<Handoff> {
 /// The fields `otel.name`, `otel.kind`, `otel.status_code` (`ok` or `error`) and
 /// `otel.status_message` (as with `tracing-opentelemetry`; `otel.status_description`, the
 /// OpenTelemetry name, is taken too) name the span, choose its kind and set its status;
-/// every other field is an attribute. Record a status message with its code, or before it:
-/// a message recorded alone after the code is not seen.
+/// every other field is an attribute. A status message counts when it comes with its code
+/// or before it (at the span's creation or in an earlier `record`); one recorded after the
+/// code is not seen.
 ///
 /// One `OtelLayer` per subscriber: a second one in the same subscriber exports nothing.
 ///
@@ -171,15 +173,27 @@ fn take_handoff(metadata: &tracing::Metadata<'_>) -> Option<Handoff> {
 /// });
 /// assert_eq!(exporter.get_finished_spans().unwrap()[0].name, "job");
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct OtelLayer<T> {
     tracer: T,
+    /// Which layer started a span: with two in one subscriber, the second leaves the
+    /// first's spans alone.
+    id: usize,
 }
 
 /// An [`OtelLayer`] exporting through `tracer`.
 #[must_use]
 pub fn layer<T>(tracer: T) -> OtelLayer<T> {
-    OtelLayer { tracer }
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    OtelLayer { tracer, id: NEXT.fetch_add(1, Ordering::Relaxed) }
+}
+
+/// A layer of its own, exporting through a clone of the tracer.
+impl<T: Clone> Clone for OtelLayer<T> {
+    fn clone(&self) -> Self {
+        layer(self.tracer.clone())
+    }
 }
 
 impl<T> OtelLayer<T> {
@@ -191,7 +205,17 @@ impl<T> OtelLayer<T> {
 }
 
 /// A started span, kept in the `tracing` span's extensions until it closes.
-struct Exported(Context);
+struct Exported {
+    /// The span, in the context its children start from.
+    cx: Context,
+    /// The trace the runtime put it in (the SDK's may differ under another id generator):
+    /// a span the runtime opens nests under it only in the same trace.
+    trace_id: OtelTraceId,
+    /// A status message that came before its code.
+    message: Option<String>,
+    /// The [`OtelLayer`] that started it.
+    owner: usize,
+}
 
 impl<S, T> tracing_subscriber::Layer<S> for OtelLayer<T>
 where
@@ -222,11 +246,11 @@ where
                 })
             })
             .flatten()
-            .and_then(|p| p.extensions().get::<Exported>().map(|e| e.0.clone()));
+            .and_then(|p| p.extensions().get::<Exported>().map(|e| (e.cx.clone(), e.trace_id)));
         let (parent_cx, starting) = match &handoff {
             Some(h) => given(h, enclosing),
             None => {
-                let parent_cx = enclosing.unwrap_or_else(Context::current);
+                let parent_cx = enclosing.map_or_else(Context::current, |(cx, _)| cx);
                 let starting = fields.adopt_ids(&parent_cx);
                 (parent_cx, starting)
             }
@@ -249,11 +273,16 @@ where
                 ]);
             }
         }
+        let trace_id = match &handoff {
+            Some(h) => OtelTraceId::from_bytes(h.context.trace_id.to_bytes()),
+            None => otel_span.span_context().trace_id(),
+        };
         let cx = parent_cx.with_span(otel_span);
         if let Some(status) = fields.status() {
             cx.span().set_status(status);
         }
-        span.extensions_mut().insert(Exported(cx));
+        let message = fields.status_description.take();
+        span.extensions_mut().insert(Exported { cx, trace_id, message, owner: self.id });
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: LayerContext<'_, S>) {
@@ -263,25 +292,38 @@ where
         let mut fields = Fields::new(0, true);
         // Formatted before the extensions are locked: a value's `Debug` may open a span.
         values.record(&mut fields);
+        let pending = fields.status_code.is_some() && fields.status_description.is_none();
+        let message_alone = fields.status_code.is_none() && fields.status_description.is_some();
+        if pending || message_alone {
+            // The rare record of a status message apart from its code: under the write lock.
+            let mut extensions = span.extensions_mut();
+            let Some(exported) = extensions.get_mut::<Exported>() else { return };
+            if exported.owner != self.id {
+                return;
+            }
+            if pending {
+                fields.status_description = exported.message.take();
+            } else {
+                exported.message = fields.status_description.take();
+            }
+            fields.apply(&exported.cx);
+            return;
+        }
         let extensions = span.extensions();
-        let Some(Exported(cx)) = extensions.get::<Exported>() else { return };
-        let otel = cx.span();
-        if let Some(name) = fields.name.take() {
-            otel.update_name(name);
-        }
-        if let Some(status) = fields.status() {
-            otel.set_status(status);
-        }
-        if !fields.attributes.is_empty() {
-            otel.set_attributes(std::mem::take(&mut fields.attributes));
+        let Some(exported) = extensions.get::<Exported>() else { return };
+        if exported.owner == self.id {
+            fields.apply(&exported.cx);
         }
     }
 
     fn on_close(&self, id: Id, ctx: LayerContext<'_, S>) {
         let Some(span) = ctx.span(&id) else { return };
-        let exported = span.extensions_mut().remove::<Exported>();
-        if let Some(Exported(cx)) = exported {
-            cx.span().end();
+        let mut extensions = span.extensions_mut();
+        if extensions.get_mut::<Exported>().is_some_and(|e| e.owner == self.id) {
+            if let Some(exported) = extensions.remove::<Exported>() {
+                drop(extensions);
+                exported.cx.span().end();
+            }
         }
     }
 }
@@ -312,12 +354,11 @@ fn carries_runtime_ids(h: &Handoff, got: &SpanContext) -> bool {
 /// The parent context and the ids for a span the runtime opened: a SERVER span under its
 /// remote caller; any other under its enclosing span when that is of the same trace, else
 /// under the handoff's parent.
-fn given(h: &Handoff, enclosing: Option<Context>) -> (Context, Starting) {
+fn given(h: &Handoff, enclosing: Option<(Context, OtelTraceId)>) -> (Context, Starting) {
     let trace = &h.context;
     let ours = OtelTraceId::from_bytes(trace.trace_id.to_bytes());
-    let enclosing = enclosing.filter(|cx| cx.span().span_context().trace_id() == ours);
     let starting = Starting { span_id: Some(trace.span_id), trace_id: Some(trace.trace_id) };
-    if let Some(cx) = enclosing {
+    if let Some((cx, _)) = enclosing.filter(|(_, trace_id)| *trace_id == ours) {
         return (cx, starting);
     }
     let remote = |span_id: SpanId, is_remote: bool| {
@@ -329,16 +370,26 @@ fn given(h: &Handoff, enclosing: Option<Context>) -> (Context, Starting) {
             is_remote,
             base.trace_state().clone(),
         );
-        Context::new().with_remote_span_context(sc)
+        Context::current().with_remote_span_context(sc)
     };
-    // Not `Context::current()`: an OpenTelemetry context some other code attached would
-    // put the span in that context's trace, not the one the runtime's logs and errors name.
     let parent_cx = match h.parent {
-        Parent::None => Context::new(),
+        Parent::None => without_span(Context::current()),
         Parent::Remote(id) => remote(id, true),
         Parent::Local(id) => remote(id, false),
     };
     (parent_cx, starting)
+}
+
+/// `cx`, unless a span some other code made current is in it: that span would put a
+/// runtime span in its trace, not the one the runtime's logs and errors name. Then a bare
+/// context (its baggage, for the SDK's processors, goes with it: `Baggage` cannot be
+/// copied out of a context).
+fn without_span(cx: Context) -> Context {
+    if cx.has_active_span() {
+        Context::new()
+    } else {
+        cx
+    }
 }
 
 /// A span's fields as OpenTelemetry sees them.
@@ -362,6 +413,20 @@ impl Fields {
             status_description: None,
             attributes: Vec::with_capacity(len),
             look_for_ids,
+        }
+    }
+
+    /// Sets what a `record` carried on the started span.
+    fn apply(&mut self, cx: &Context) {
+        let otel = cx.span();
+        if let Some(name) = self.name.take() {
+            otel.update_name(name);
+        }
+        if let Some(status) = self.status() {
+            otel.set_status(status);
+        }
+        if !self.attributes.is_empty() {
+            otel.set_attributes(std::mem::take(&mut self.attributes));
         }
     }
 

@@ -153,6 +153,20 @@ fn under_another_id_generator_spans_still_nest() {
 }
 
 #[test]
+fn under_another_id_generator_steps_of_a_trace_begun_here_still_nest() {
+    let outer = TraceContext::new_root();
+    let inner = outer.child();
+    let spans = exported(false, || {
+        runtime_span("server", &outer, Parent::None).in_scope(|| {
+            runtime_span("step", &inner, Parent::Local(outer.span_id)).in_scope(|| {});
+        });
+    });
+    let (server, step) = (&spans["server"], &spans["step"]);
+    assert_eq!(step.span_context.trace_id(), server.span_context.trace_id());
+    assert_eq!(step.parent_span_id, server.span_context.span_id());
+}
+
+#[test]
 fn otel_fields_name_the_span_set_its_kind_and_status_and_the_rest_are_attributes() {
     let spans = exported(true, || {
         let span = tracing::info_span!(
@@ -338,11 +352,19 @@ fn a_second_layer_in_the_same_subscriber_exports_nothing_and_does_not_panic() {
         .with(layer(p2.tracer("second")));
     let tc = TraceContext::new_root();
     tracing::subscriber::with_default(subscriber, || {
-        runtime_span("step", &tc, Parent::None).in_scope(|| {});
+        let span = with_ids(
+            &tc,
+            Parent::None,
+            || tracing::info_span!("step", span_id = %tc.span_id, sku = tracing::field::Empty),
+        );
+        span.record("sku", "tea");
+        span.in_scope(|| {});
     });
     let spans = first.get_finished_spans().unwrap();
     assert_eq!(spans.len(), 1);
     assert_eq!(hex(&spans[0]), (tc.trace_id.to_string(), tc.span_id.to_string()));
+    let skus = spans[0].attributes.iter().filter(|kv| kv.key.as_str() == "sku").count();
+    assert_eq!(skus, 1, "recorded once, by the layer that started it");
     assert!(second.get_finished_spans().unwrap().is_empty());
 }
 
@@ -403,14 +425,22 @@ fn a_status_message_is_taken_under_either_name() {
             otel.status_code = tracing::field::Empty,
             otel.status_description = tracing::field::Empty
         );
-        b.record("otel.status_description", "too late");
+        b.record("otel.status_description", "declined");
         b.record("otel.status_code", "error");
         drop(b);
+        let c = tracing::info_span!(
+            "c",
+            otel.status_code = tracing::field::Empty,
+            otel.status_message = "no route"
+        );
+        c.record("otel.status_code", "error");
+        drop(c);
     });
     assert_eq!(spans["a"].status, Status::error("no stock"));
     assert_eq!(attribute(&spans["a"], "otel.status_message"), None);
-    // Recorded apart, before the code: the code's record does not see it.
-    assert_eq!(spans["b"].status, Status::error(""));
+    // A message before its code, in its own record or at the span's creation.
+    assert_eq!(spans["b"].status, Status::error("declined"));
+    assert_eq!(spans["c"].status, Status::error("no route"));
 }
 
 #[test]
