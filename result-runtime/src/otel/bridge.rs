@@ -261,9 +261,8 @@ where
         );
         builder.span_kind = fields.kind.take();
         builder.attributes = Some(std::mem::take(&mut fields.attributes));
-        let otel_span =
+        let mut otel_span =
             super::ids::starting(starting, || self.tracer.build_with_context(builder, &parent_cx));
-        let mut otel_span = otel_span;
         if let Some(h) = &handoff {
             if !carries_runtime_ids(h, otel_span.span_context()) {
                 // The log lines name the runtime's ids: keep them findable in the backend.
@@ -292,28 +291,18 @@ where
         let mut fields = Fields::new(0, true);
         // Formatted before the extensions are locked: a value's `Debug` may open a span.
         values.record(&mut fields);
-        let pending = fields.status_code.is_some() && fields.status_description.is_none();
-        let message_alone = fields.status_code.is_none() && fields.status_description.is_some();
-        if pending || message_alone {
-            // The rare record of a status message apart from its code: under the write lock.
-            let mut extensions = span.extensions_mut();
-            let Some(exported) = extensions.get_mut::<Exported>() else { return };
-            if exported.owner != self.id {
-                return;
-            }
-            if pending {
-                fields.status_description = exported.message.take();
-            } else {
-                exported.message = fields.status_description.take();
-            }
-            fields.apply(&exported.cx);
+        let mut extensions = span.extensions_mut();
+        let Some(exported) = extensions.get_mut::<Exported>() else { return };
+        if exported.owner != self.id {
             return;
         }
-        let extensions = span.extensions();
-        let Some(exported) = extensions.get::<Exported>() else { return };
-        if exported.owner == self.id {
-            fields.apply(&exported.cx);
+        // A status message and its code may come in different records, the message first.
+        match (fields.status_code.is_some(), fields.status_description.is_some()) {
+            (true, false) => fields.status_description = exported.message.take(),
+            (false, true) => exported.message = fields.status_description.take(),
+            _ => {}
         }
+        fields.apply(&exported.cx);
     }
 
     fn on_close(&self, id: Id, ctx: LayerContext<'_, S>) {

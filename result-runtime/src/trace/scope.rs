@@ -109,18 +109,11 @@ pub(super) fn current() -> Option<TraceContext> {
 /// The current trace id, without cloning the context.
 #[inline]
 pub(super) fn current_trace_id() -> Option<super::TraceId> {
-    if !HAS_CURRENT.with(Cell::get) {
-        return None;
-    }
-    CURRENT.with(|c| {
-        let ctx = c.take();
-        let id = ctx.as_ref().map(|t| t.trace_id);
-        c.set(ctx);
-        id
-    })
+    current_ids().map(|(trace_id, _)| trace_id)
 }
 
 /// The current trace and span ids, if any, without cloning the context.
+#[inline]
 pub(super) fn current_ids() -> Option<(super::TraceId, super::SpanId)> {
     if !HAS_CURRENT.with(Cell::get) {
         return None;
