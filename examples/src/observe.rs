@@ -68,9 +68,32 @@ pub fn install_prometheus(
 /// Something to run just before each scrape (publishing a cache's counters, say).
 pub type Collect = Arc<dyn Fn() + Send + Sync>;
 
+/// How often the admin server drains the recorder's histogram samples into their buckets
+/// when nothing scrapes it: `metrics-exporter-prometheus`'s own default for the upkeep that
+/// [`PrometheusBuilder::build_recorder`] leaves to its caller.
+pub const UPKEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Runs `upkeep` every `every`, the first time one period from now, until dropped.
+///
+/// A recorder built with [`PrometheusBuilder::build_recorder`] (as here, so that a thread
+/// can have its own) keeps every histogram sample until its upkeep runs, and nothing else
+/// runs it but a scrape: a service whose `/metrics` nobody scrapes (Prometheus down, a
+/// scrape config that misses the pod) would grow by every latency it records.
+pub async fn run_upkeep_every(every: std::time::Duration, mut upkeep: impl FnMut()) {
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    // After a stall, one upkeep drains everything: no burst of catch-up runs.
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        upkeep();
+    }
+}
+
 /// Starts the admin server on `addr`: `GET /metrics` answers the Prometheus text format of
 /// `handle` (running each of `collect` first, on the server's task, so they record into the
-/// same recorder as the service when it is a thread-local one).
+/// same recorder as the service when it is a thread-local one). While it runs, the
+/// recorder's upkeep runs every [`UPKEEP_INTERVAL`] too, scraped or not
+/// ([`run_upkeep_every`]).
 ///
 /// # Errors
 /// When `addr` cannot be bound.
@@ -79,6 +102,7 @@ pub async fn serve_admin(
     handle: PrometheusHandle,
     collect: Vec<Collect>,
 ) -> std::io::Result<Running> {
+    let kept_up = handle.clone();
     let app = Router::new()
         .route(
             "/metrics",
@@ -110,12 +134,13 @@ pub async fn serve_admin(
     let (listener, addr) = bind(addr).await?;
     Ok(running(addr, |stop| {
         tokio::spawn(async move {
-            let r = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stop.await;
-                })
-                .await;
-            log_exit("admin", r);
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async {
+                let _ = stop.await;
+            });
+            tokio::select! {
+                r = serve => log_exit("admin", r),
+                () = run_upkeep_every(UPKEEP_INTERVAL, move || kept_up.run_upkeep()) => {}
+            }
         })
     }))
 }
