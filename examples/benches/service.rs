@@ -20,14 +20,15 @@ mod sink;
 #[path = "../../result-runtime/benches/support/mod.rs"]
 mod support;
 
-use sink::Sink;
-
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
+use metrics_exporter_prometheus::PrometheusRecorder;
 use result_runtime::breaker::{BreakerLayer, BreakerService, CircuitBreaker};
-use result_runtime_examples::observe::{prometheus_recorder, Otlp};
+use result_runtime_examples::observe::{
+    prometheus_recorder, run_upkeep_every, Otlp, UPKEEP_INTERVAL,
+};
 use result_runtime_examples::pb::inventory::inventory_client::InventoryClient;
 use result_runtime_examples::pb::inventory::ReserveRequest;
 use result_runtime_examples::{
@@ -223,8 +224,14 @@ impl IsolatedStack {
             });
             let recorder = exporter.as_ref().map(|_| prometheus_recorder());
             let _recorder = recorder.as_ref().map(|r| metrics::set_default_local_recorder(r));
+            let upkeep = recorder.as_ref().map(PrometheusRecorder::handle);
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             rt.block_on(async move {
+                // What the admin server does in a service: the recorder's histograms are
+                // drained on a timer (nothing scrapes here).
+                if let Some(handle) = upkeep {
+                    tokio::spawn(run_upkeep_every(UPKEEP_INTERVAL, move || handle.run_upkeep()));
+                }
                 let stack = Stack::start(Duration::from_secs(5)).await.expect("the stack starts");
                 ready.send(format!("{}/checkout", stack.gateway.url())).unwrap();
                 let _ = stopped.await;
@@ -262,18 +269,10 @@ async fn gateway_call(client: &HttpClient, url: &str, basket: &Basket) -> Durati
 /// the same stack with its logs only (the goal's pair: the exporters' cost), and against one
 /// with no subscriber at all (what observing costs in all), interleaved.
 fn observed_stack(criterion: &mut Criterion, rt: &tokio::runtime::Runtime) {
-    let sink = rt.block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let url = format!("http://{}", listener.local_addr().expect("addr"));
-        let incoming = tonic::transport::server::TcpIncoming::from(listener);
-        tokio::spawn(
-            tonic::transport::Server::builder().add_service(Sink).serve_with_incoming(incoming),
-        );
-        url
-    });
-    let exported = IsolatedStack::start(Observed::Exported, &sink);
-    let logged = IsolatedStack::start(Observed::Logs, &sink);
-    let bare = IsolatedStack::start(Observed::Nothing, &sink);
+    let collector = sink::collector();
+    let exported = IsolatedStack::start(Observed::Exported, &collector);
+    let logged = IsolatedStack::start(Observed::Logs, &collector);
+    let bare = IsolatedStack::start(Observed::Nothing, &collector);
     let client = http_client();
     let basket = Basket { items: vec![BasketItem { sku: "tea".into(), qty: 1 }] };
     let to = |stack: &IsolatedStack| {

@@ -32,28 +32,10 @@ fn main() {
         Ok(mode) => vec![mode],
         Err(_) => ["nothing", "logs", "prometheus", "exported"].map(String::from).to_vec(),
     };
-    let collector = collector();
+    let collector = sink::collector();
     for mode in modes {
         run(&mode, n, &collector);
     }
-}
-
-/// The collector, on a thread of its own: its URL.
-fn collector() -> String {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-            tx.send(format!("http://{}", listener.local_addr().expect("addr"))).unwrap();
-            tonic::transport::Server::builder()
-                .add_service(sink::Sink)
-                .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
-                .await
-                .expect("the collector serves");
-        });
-    });
-    rx.recv().expect("the collector starts")
 }
 
 fn run(mode: &str, n: usize, collector: &str) {

@@ -80,3 +80,26 @@ impl tonic::codec::Decoder for Skip {
         Ok(Some(()))
     }
 }
+
+/// Starts a [`Sink`] on loopback, on a thread and a runtime of its own (as a collector on
+/// another machine, it takes no turn on the exporting service's or the bench client's
+/// threads), and returns its URL. It runs until the process exits.
+pub fn collector() -> String {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("otlp-sink".into())
+        .spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+                tx.send(format!("http://{}", listener.local_addr().expect("addr"))).unwrap();
+                tonic::transport::Server::builder()
+                    .add_service(Sink)
+                    .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
+                    .await
+                    .expect("the collector serves");
+            });
+        })
+        .expect("the collector's thread starts");
+    rx.recv().expect("the collector starts")
+}
